@@ -1,0 +1,370 @@
+#include "connection_internal.h"
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <thread>
+
+namespace sqlsteward::internal {
+namespace {
+
+std::string_view SynchronousName(Synchronous s) {
+  switch (s) {
+    case Synchronous::kOff: return "0";
+    case Synchronous::kNormal: return "1";
+    case Synchronous::kFull: return "2";
+    case Synchronous::kExtra: return "3";
+  }
+  return "2";
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return s;
+}
+
+bool IsBlank(const char* p) {
+  // Whitespace and comments only.
+  while (*p != '\0') {
+    if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';') {
+      ++p;
+    } else if (p[0] == '-' && p[1] == '-') {
+      while (*p != '\0' && *p != '\n') ++p;
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char* end = std::strstr(p + 2, "*/");
+      if (end == nullptr) return true;
+      p = end + 2;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Status SqliteStatus(int rc, sqlite3* db, std::string_view context) {
+  int primary = rc & 0xff;
+  int sys_errno = db != nullptr ? sqlite3_system_errno(db) : 0;
+  std::string message(context);
+  message += ": ";
+  message += (db != nullptr && sqlite3_extended_errcode(db) == rc) ? sqlite3_errmsg(db)
+                                                                   : sqlite3_errstr(rc);
+  StatusCode code;
+  std::string hint;
+  switch (primary) {
+    case SQLITE_BUSY:
+      if (rc == SQLITE_BUSY_SNAPSHOT) {
+        code = StatusCode::kAborted;
+        hint = "the snapshot went stale; run the transaction again";
+      } else {
+        code = StatusCode::kTimeout;
+        hint = "a connection outside sqlsteward (another program, or the sqlite3 shell in a "
+               "transaction) holds SQLite's lock; retry, or end that transaction";
+      }
+      break;
+    case SQLITE_LOCKED:
+    case SQLITE_SCHEMA:
+    case SQLITE_INTERRUPT:
+    case SQLITE_PROTOCOL:
+    case SQLITE_ABORT:
+      code = StatusCode::kAborted;
+      hint = "the transaction was rolled back by a conflict; run it again";
+      break;
+    case SQLITE_CONSTRAINT:
+      code = StatusCode::kConstraint;
+      hint = "the data violates a constraint of the schema; change the data, retrying as-is "
+             "fails again";
+      break;
+    case SQLITE_CORRUPT:
+      code = StatusCode::kCorruption;
+      hint = "the database is damaged; run `sqlsteward doctor`, then restore from a snapshot";
+      break;
+    case SQLITE_NOTADB:
+      code = StatusCode::kCorruption;
+      hint = "the file is not an SQLite database (wrong path?) or its header is damaged";
+      break;
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+    case SQLITE_TOOBIG:
+      code = StatusCode::kResourceExhausted;
+      hint = "free disk space or memory, then retry";
+      break;
+    case SQLITE_IOERR:
+      code = StatusCode::kIOError;
+      hint = "the operating system reported an I/O error; check the disk and kernel log";
+      if (sys_errno == ENOSPC || sys_errno == EDQUOT) {
+        code = StatusCode::kResourceExhausted;
+        hint = "the disk is full; free space, then retry";
+      }
+      break;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      code = StatusCode::kPermissionDenied;
+      hint = "the database, its directory or its -wal/-shm files are not writable by this "
+             "process; fix owner and modes";
+      break;
+    case SQLITE_CANTOPEN:
+      code = sys_errno == EACCES || sys_errno == EPERM ? StatusCode::kPermissionDenied
+             : sys_errno == ENOENT                     ? StatusCode::kNotFound
+                                                       : StatusCode::kIOError;
+      hint = "check that the file and its directory exist and are readable and writable";
+      break;
+    case SQLITE_AUTH:
+      code = StatusCode::kInvalidArgument;
+      hint = "sqlsteward owns transaction control, journal and locking modes: a job already "
+             "runs inside a transaction (use SAVEPOINT to nest)";
+      break;
+    case SQLITE_ERROR:
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH:
+    case SQLITE_MISUSE:
+      code = StatusCode::kInvalidArgument;
+      hint = "fix the SQL or its parameters";
+      break;
+    default:
+      code = StatusCode::kInternal;
+  }
+  return Status(code, std::move(message), std::move(hint), rc, sys_errno);
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Role role,
+                                                     const Options& options,
+                                                     Clock::time_point deadline,
+                                                     std::atomic<std::uint64_t>* busy_counter) {
+  sqlite3* db = nullptr;
+  // No SQLITE_OPEN_CREATE: Database::Open created the file with mode 0600.
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  std::unique_ptr<Connection> conn(new Connection(db, role, busy_counter));
+  if (rc != SQLITE_OK) return SqliteStatus(rc, db, "open " + path);
+  sqlite3_extended_result_codes(db, 1);
+  // The busy handler comes first: every later step may wait on a lock.
+  conn->busy_deadline_ = deadline;
+  sqlite3_busy_handler(db, &Connection::BusyHandler, conn.get());
+  sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    return Status(StatusCode::kPermissionDenied, path + " can only be opened read-only",
+                  "make the file and its directory writable by this process");
+  }
+  SQLSTEWARD_RETURN_IF_ERROR(conn->Configure(options));
+  sqlite3_set_authorizer(db, &Connection::Authorizer, conn.get());
+  if (role == Role::kWriter) sqlite3_wal_hook(db, &Connection::WalHook, conn.get());
+  return conn;
+}
+
+Connection::~Connection() {
+  if (db_ == nullptr) return;
+  for (auto& [sql, entry] : cache_) sqlite3_finalize(entry.stmt);
+  sqlite3_close_v2(db_);
+}
+
+Status Connection::Configure(const Options& options) {
+  SQLSTEWARD_RETURN_IF_ERROR(EnsureJournalMode(options));
+  SQLSTEWARD_RETURN_IF_ERROR(SetPragma("synchronous", SynchronousName(options.synchronous),
+                                       SynchronousName(options.synchronous)));
+  SQLSTEWARD_RETURN_IF_ERROR(SetPragma("foreign_keys", options.foreign_keys ? "1" : "0",
+                                       options.foreign_keys ? "1" : "0"));
+  SQLSTEWARD_RETURN_IF_ERROR(SetPragma("mmap_size", "0", "0"));
+  std::string cache = std::to_string(-options.cache_size_kib);
+  SQLSTEWARD_RETURN_IF_ERROR(SetPragma("cache_size", cache, cache));
+  if (role_ == Role::kReader) SQLSTEWARD_RETURN_IF_ERROR(SetPragma("query_only", "1", "1"));
+  auto page = PragmaValue("page_size");
+  if (!page.has_value()) return std::move(page).error();
+  page_size_ = std::stoll(*page);
+  return Status();
+}
+
+Status Connection::EnsureJournalMode(const Options& options) {
+  // The first statement that reads the file: a garbage file fails here with
+  // SQLITE_NOTADB.
+  auto current = PragmaValue("journal_mode");
+  if (!current.has_value()) return std::move(current).error();
+  std::string want = options.journal_mode == JournalMode::kWal ? "wal" : "delete";
+  std::string got = Lower(*current);
+  if (got != want && role_ == Role::kWriter) {
+    auto set = PragmaValue("journal_mode=" + want);
+    if (!set.has_value()) return std::move(set).error();
+    got = Lower(*set);
+  }
+  if (got != want) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "journal_mode " + want + " was refused: the database stays in " + got,
+                  want == "wal"
+                      ? "WAL needs shared memory that every process sees; on this filesystem "
+                        "use JournalMode::kDelete, or move the database to a local disk"
+                      : "another connection keeps the database in WAL; close it first");
+  }
+  journal_mode_ = want == "wal" ? JournalMode::kWal : JournalMode::kDelete;
+  return Status();
+}
+
+Result<std::string> Connection::PragmaValue(std::string_view name) {
+  std::string sql = "PRAGMA ";
+  sql += name;
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return SqliteStatus(rc, db_, sql);
+  std::string value;
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt, 0);
+    if (text != nullptr) value = reinterpret_cast<const char*>(text);
+    rc = sqlite3_step(stmt);
+  }
+  Status st = rc == SQLITE_DONE ? Status() : SqliteStatus(rc, db_, sql);
+  sqlite3_finalize(stmt);
+  if (!st.ok()) return st;
+  return value;
+}
+
+Status Connection::SetPragma(std::string_view name, std::string_view value,
+                             std::string_view expect) {
+  std::string assign(name);
+  assign += "=";
+  assign += value;
+  auto set = PragmaValue(assign);
+  if (!set.has_value()) return std::move(set).error();
+  auto got = PragmaValue(name);
+  if (!got.has_value()) return std::move(got).error();
+  if (*got != expect) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "PRAGMA " + std::string(name) + " reads back " + *got + " after setting " +
+                      std::string(value),
+                  "the SQLite build or VFS refuses this setting; report it with `sqlsteward "
+                  "doctor` output");
+  }
+  return Status();
+}
+
+Status Connection::Exec(std::string_view sql) {
+  std::string text(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) return SqliteStatus(rc, db_, "exec");
+  return Status();
+}
+
+Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end() && !it->second.in_use) {
+    it->second.in_use = true;
+    return it->second.stmt;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  bool cacheable = it == cache_.end();
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              cacheable ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, &tail);
+  if (rc != SQLITE_OK) {
+    return SqliteStatus(rc, db_, "prepare \"" + std::string(sql.substr(0, 120)) + "\"");
+  }
+  if (stmt == nullptr) {
+    return Status(StatusCode::kInvalidArgument, "no SQL statement in \"" + std::string(sql) + "\"",
+                  "pass exactly one statement");
+  }
+  std::string rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
+  if (!IsBlank(rest.c_str())) {
+    sqlite3_finalize(stmt);
+    return Status(StatusCode::kInvalidArgument,
+                  "more than one statement in \"" + std::string(sql.substr(0, 120)) + "\"",
+                  "Prepare/Exec take one statement; use Transaction::ExecScript for several");
+  }
+  if (cacheable) cache_.emplace(std::string(sql), CachedStatement{stmt, true});
+  return stmt;
+}
+
+void Connection::ReturnStatement(sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  const char* sql = sqlite3_sql(stmt);
+  auto it = cache_.find(std::string_view(sql != nullptr ? sql : ""));
+  if (it != cache_.end() && it->second.stmt == stmt) {
+    it->second.in_use = false;
+  } else {
+    sqlite3_finalize(stmt);
+  }
+}
+
+namespace {
+
+template <typename Tx, typename Fn>
+Status RunUserCode(bool* in_user_code, Tx& tx, const Fn& fn, std::string_view what) {
+  *in_user_code = true;
+  Status st;
+  try {
+    st = fn(tx);
+  } catch (const std::exception& e) {
+    st = Status(StatusCode::kInternal, std::string(what) + " threw: " + e.what(),
+                "its changes were rolled back; return a Status instead of throwing");
+  } catch (...) {
+    st = Status(StatusCode::kInternal, std::string(what) + " threw a non-std exception",
+                "its changes were rolled back; return a Status instead of throwing");
+  }
+  *in_user_code = false;
+  return st;
+}
+
+}  // namespace
+
+Status Connection::RunRead(const ReadFn& fn) {
+  ReadTransaction tx(this);
+  Status st = RunUserCode(&in_user_code_, tx, fn, "read callback");
+  if ((st.sqlite_code() & 0xff) == SQLITE_READONLY) {
+    return Status(StatusCode::kInvalidArgument, std::string(st.message()),
+                  "Read() callbacks run on read-only connections; write inside Write()",
+                  st.sqlite_code());
+  }
+  return st;
+}
+
+Status Connection::RunJob(const WriteFn& fn) {
+  Transaction tx(this);
+  return RunUserCode(&in_user_code_, tx, fn, "write job");
+}
+
+int Connection::BusyHandler(void* self, int count) {
+  auto* conn = static_cast<Connection*>(self);
+  conn->busy_calls_->fetch_add(1, std::memory_order_relaxed);
+  // Only connections outside sqlsteward make us wait here (our own writers
+  // queue on the sidecar lock), so a short backoff is enough.
+  auto now = Clock::now();
+  if (now >= conn->busy_deadline_) return 0;
+  auto pause = std::chrono::microseconds(100) * (1 << std::min(count, 6));
+  pause = std::min(pause, std::chrono::microseconds(10'000));
+  auto left = std::chrono::duration_cast<std::chrono::microseconds>(conn->busy_deadline_ - now);
+  std::this_thread::sleep_for(std::min(pause, left));
+  return 1;
+}
+
+int Connection::Authorizer(void* self, int action, const char* a, const char* b, const char*,
+                           const char*) {
+  auto* conn = static_cast<Connection*>(self);
+  if (!conn->in_user_code_) return SQLITE_OK;
+  switch (action) {
+    case SQLITE_TRANSACTION:  // BEGIN, COMMIT, ROLLBACK: the batch owns them.
+      return SQLITE_DENY;
+    case SQLITE_SAVEPOINT:  // a = BEGIN/RELEASE/ROLLBACK, b = name.
+      return b != nullptr && sqlite3_stricmp(b, kJobSavepoint) == 0 ? SQLITE_DENY : SQLITE_OK;
+    case SQLITE_PRAGMA: {  // a = name, b = the value being set, or NULL for a read.
+      if (a == nullptr) return SQLITE_OK;
+      std::string_view name(a);
+      if (name == "wal_checkpoint") return SQLITE_DENY;  // Only the leader checkpoints.
+      if (b == nullptr) return SQLITE_OK;
+      bool ours = name == "journal_mode" || name == "locking_mode" || name == "mmap_size" ||
+                  name == "wal_autocheckpoint" ||
+                  name == "query_only" || name == "busy_timeout" || name == "synchronous";
+      return ours ? SQLITE_DENY : SQLITE_OK;
+    }
+    default:
+      return SQLITE_OK;
+  }
+}
+
+int Connection::WalHook(void* self, sqlite3*, const char*, int frames) {
+  static_cast<Connection*>(self)->wal_frames_ = frames;
+  return SQLITE_OK;
+}
+
+}  // namespace sqlsteward::internal

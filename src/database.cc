@@ -1,0 +1,341 @@
+// Database::Open prepares the files before SQLite sees them:
+//   - the parent directory exists (created 0700 when allowed) and is a
+//     directory;
+//   - the database path is not a symbolic link, a directory or a file with
+//     several hard links (another name would mean other -wal/-journal names
+//     and locks that do not meet: sqlite.org/howtocorrupt.html);
+//   - a new database file is created by us with O_EXCL, mode 0600, and the
+//     directory is fsynced; SQLite then creates -wal/-shm/-journal with the
+//     database's mode;
+//   - existing files looser than 0600 are tightened (EPERM, as in a user
+//     namespace, is a warning);
+//   - the sidecar is opened, then the writer connection under the
+//     cross-process write lock (so a journal-mode change never races another
+//     sqlsteward writer); reader connections open lazily.
+// After fork() the child's copy of a handle refuses every call and its
+// destructor leaks the handle on purpose: closing SQLite connections or
+// releasing OFD locks there would act on the parent's locks.
+#include "sqlsteward/database.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <mutex>
+
+#include "connection_internal.h"
+#include "metrics_internal.h"
+#include "posix/env.h"
+#include "reader_pool_internal.h"
+#include "sidecar_internal.h"
+#include "write_queue_internal.h"
+
+namespace sqlsteward {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<std::uint64_t> g_fork_generation{0};
+
+void InstallForkHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork(nullptr, nullptr,
+                   [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  });
+}
+
+// Serialises our own create-and-close of new database files within the
+// process: close() drops every POSIX lock the process holds on the file, so
+// no SQLite connection of ours may be using it meanwhile.
+std::mutex g_create_mu;
+
+Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds fallback) {
+  return Clock::now() + (timeout.count() > 0 ? timeout : fallback);
+}
+
+Status MakeDirectories(posix::Env* env, const std::string& dir) {
+  struct stat st;
+  if (env->Lstat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status();
+    if (S_ISLNK(st.st_mode)) {
+      // A link to a directory is a normal deployment choice; check the target.
+      if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status();
+    }
+    return Status(StatusCode::kInvalidArgument, dir + " exists and is not a directory",
+                  "choose a database path inside a directory");
+  }
+  if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
+  std::string parent = posix::DirName(dir);
+  if (parent != dir) SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, parent));
+  if (env->Mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return posix::ErrnoStatus(errno, "mkdir", dir,
+                              "create the directory yourself, or fix the permissions of its "
+                              "parent");
+  }
+  return Status();
+}
+
+// Tightens an existing file to 0600; absent files are fine.
+Status TightenMode(posix::Env* env, const std::string& path, const Options& options) {
+  struct stat st;
+  if (env->Lstat(path.c_str(), &st) != 0) {
+    return errno == ENOENT ? Status() : posix::ErrnoStatus(errno, "stat", path);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return Status(StatusCode::kFailedPrecondition, path + " is a symbolic link",
+                  "sqlsteward never follows links for the database's own files; replace the "
+                  "link with the file");
+  }
+  if ((st.st_mode & 0077) == 0) return Status();
+  if (env->ChmodNoFollow(path.c_str(), 0600) != 0) {
+    if (errno != EPERM) return posix::ErrnoStatus(errno, "chmod", path);
+    if (options.on_warning) {
+      options.on_warning("cannot chmod " + path + " to 0600 (EPERM, likely a user namespace)");
+    }
+    return Status();
+  }
+  if (options.on_warning) options.on_warning("tightened " + path + " to mode 0600");
+  return Status();
+}
+
+Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options) {
+  std::string dir = posix::DirName(path);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {  // A link to a directory is fine.
+    if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
+    if (!options.create_if_missing) {
+      return Status(StatusCode::kNotFound, "directory " + dir + " does not exist",
+                    "create it, or open with Options::create_if_missing = true", 0, ENOENT);
+    }
+    SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, dir));
+  } else if (!S_ISDIR(st.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, dir + " is not a directory",
+                  "choose a database path inside a directory", 0, ENOTDIR);
+  }
+
+  if (env->Lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", path);
+    if (!options.create_if_missing) {
+      return Status(StatusCode::kNotFound, path + " does not exist",
+                    "check the path, or open with Options::create_if_missing = true", 0, ENOENT);
+    }
+    std::lock_guard lock(g_create_mu);
+    int fd = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      return posix::ErrnoStatus(errno, "create", path,
+                                "the directory must be writable by this process");
+    }
+    if (fd >= 0) {
+      // fchmod: the umask may have cleared bits we asked for, never added any;
+      // this keeps the mode exactly 0600.
+      env->Fchmod(fd, 0600);
+      env->Close(fd);
+      SQLSTEWARD_RETURN_IF_ERROR(posix::SyncDirectory(env, dir));
+    }
+    if (env->Lstat(path.c_str(), &st) != 0) return posix::ErrnoStatus(errno, "stat", path);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return Status(StatusCode::kFailedPrecondition, path + " is a symbolic link",
+                  "open the file it points to directly: SQLite names its -wal and -journal "
+                  "after the path, so two names for one database break locking");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, path + " is a directory",
+                  "give the path of a database file, e.g. " + path + "/app.db", 0, EISDIR);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, path + " is not a regular file",
+                  "give the path of a database file");
+  }
+  if (st.st_nlink > 1) {
+    return Status(StatusCode::kFailedPrecondition,
+                  path + " has " + std::to_string(st.st_nlink) + " hard links",
+                  "remove the other links: SQLite keys its journal and locks by name, so a "
+                  "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
+  }
+  if (::faccessat(AT_FDCWD, path.c_str(), R_OK | W_OK, AT_EACCESS) != 0) {
+    return posix::ErrnoStatus(errno, "access", path,
+                              "the database must be readable and writable by this process; "
+                              "fix its owner or mode");
+  }
+  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+    return posix::ErrnoStatus(errno, "access", dir,
+                              "SQLite creates -wal, -shm and -journal files beside the "
+                              "database: the directory must be writable");
+  }
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    SQLSTEWARD_RETURN_IF_ERROR(TightenMode(env, path + suffix, options));
+  }
+  return Status();
+}
+
+Status ForkedStatus() {
+  return Status(StatusCode::kFailedPrecondition,
+                "this Database handle was opened by the parent process before fork()",
+                "open a new handle in the child; an inherited handle would share the "
+                "parent's locks and file descriptors");
+}
+
+Status ClosedStatus() {
+  return Status(StatusCode::kUnavailable, "the database handle is closed", "open a new handle");
+}
+
+}  // namespace
+
+class Database::Impl {
+ public:
+  std::string path;
+  Options options;
+  posix::Env* env = posix::Env::Default();
+  std::uint64_t fork_generation = 0;
+  internal::MetricsRecorder metrics;
+  std::unique_ptr<internal::Sidecar> sidecar;
+  std::unique_ptr<internal::Connection> writer;
+  std::unique_ptr<internal::WriteQueue> queue;
+  std::unique_ptr<internal::ReaderPool> readers;
+  JournalMode journal_mode = JournalMode::kWal;
+
+  std::mutex close_mu;
+  std::atomic<bool> closed{false};
+
+  bool Forked() const {
+    return g_fork_generation.load(std::memory_order_relaxed) != fork_generation;
+  }
+  Status Usable() const {
+    if (Forked()) return ForkedStatus();
+    if (closed.load(std::memory_order_acquire)) return ClosedStatus();
+    return Status();
+  }
+  Status Close();
+};
+
+Status Database::Impl::Close() {
+  std::lock_guard lock(close_mu);
+  if (closed.exchange(true, std::memory_order_acq_rel)) return Status();
+  Status result;
+  if (queue) {
+    queue->Shutdown();
+    // Best effort: leave the WAL small for the next opener. Under the write
+    // lock, as every checkpoint.
+    if (writer && journal_mode == JournalMode::kWal &&
+        sidecar->AcquireWriteLock(Clock::now() + std::chrono::seconds(1)).ok()) {
+      int log = 0;
+      int done = 0;
+      sqlite3_wal_checkpoint_v2(writer->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+      sidecar->ReleaseWriteLock();
+    }
+  }
+  if (readers) readers->Close();
+  queue.reset();
+  writer.reset();
+  sidecar.reset();
+  return result;
+}
+
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
+                                                 const Options& options) {
+  InstallForkHandler();
+  if (path.empty()) {
+    return Status(StatusCode::kInvalidArgument, "empty database path",
+                  "give the path of a database file");
+  }
+  if (options.reader_connections < 1 || options.max_batch_jobs < 1) {
+    return Status(StatusCode::kInvalidArgument,
+                  "reader_connections and max_batch_jobs must be at least 1",
+                  "use the defaults unless measured otherwise");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->options = options;
+  if (!impl->options.on_warning) {
+    impl->options.on_warning = [](std::string_view message) {
+      std::fprintf(stderr, "sqlsteward: warning: %.*s\n", static_cast<int>(message.size()),
+                   message.data());
+    };
+  }
+  impl->fork_generation = g_fork_generation.load(std::memory_order_relaxed);
+  const Options& opts = impl->options;
+
+  SQLSTEWARD_RETURN_IF_ERROR(PrepareDatabaseFile(impl->env, path, opts));
+  auto sidecar = internal::Sidecar::Open(impl->env, path, opts.on_warning);
+  if (!sidecar.has_value()) return std::move(sidecar).error();
+  impl->sidecar = std::move(sidecar).value();
+
+  auto deadline = DeadlineAfter(opts.write_timeout, std::chrono::milliseconds(30'000));
+  SQLSTEWARD_RETURN_IF_ERROR(
+      impl->sidecar->AcquireWriteLock(deadline).WithContext("open " + path));
+  auto writer = internal::Connection::Open(path, internal::Role::kWriter, opts, deadline,
+                                             impl->metrics.busy_counter());
+  impl->sidecar->ReleaseWriteLock();
+  if (!writer.has_value()) return std::move(writer).error();
+  impl->writer = std::move(writer).value();
+  impl->journal_mode = impl->writer->journal_mode();
+  // SQLite created -wal/-shm with the database's mode; tighten any that
+  // predate us.
+  for (const char* suffix : {"-wal", "-shm"}) {
+    SQLSTEWARD_RETURN_IF_ERROR(TightenMode(impl->env, path + suffix, opts));
+  }
+
+  impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->sidecar.get(),
+                                                       opts, &impl->metrics);
+  impl->readers = std::make_unique<internal::ReaderPool>(path, opts, &impl->metrics);
+  return std::unique_ptr<Database>(new Database(std::move(impl)));
+}
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Database::~Database() {
+  if (impl_ == nullptr) return;
+  if (impl_->Forked()) {
+    // See the comment at the top of this file: the child must not touch the
+    // parent's connections, threads or locks.
+    static_cast<void>(impl_.release());
+    return;
+  }
+  impl_->Close().IgnoreError();
+}
+
+Status Database::Write(WriteFn fn, const WriteOptions& options) {
+  SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  return impl_->queue->Submit(
+      fn, DeadlineAfter(options.timeout, impl_->options.write_timeout));
+}
+
+std::future<Status> Database::WriteAsync(WriteFn fn, const WriteOptions& options) {
+  Status usable = impl_->Usable();
+  if (!usable.ok()) {
+    std::promise<Status> failed;
+    failed.set_value(std::move(usable));
+    return failed.get_future();
+  }
+  return impl_->queue->SubmitAsync(
+      std::move(fn), DeadlineAfter(options.timeout, impl_->options.write_timeout));
+}
+
+Status Database::Read(ReadFn fn, const ReadOptions& options) {
+  SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  return impl_->readers->Run(fn, DeadlineAfter(options.timeout, impl_->options.read_timeout));
+}
+
+Status Database::Checkpoint() {
+  SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  return impl_->queue->Checkpoint(Clock::now() + impl_->options.write_timeout);
+}
+
+Status Database::Close() {
+  if (impl_->Forked()) return ForkedStatus();
+  return impl_->Close();
+}
+
+MetricsSnapshot Database::Metrics() const {
+  return impl_->metrics.Snapshot();
+}
+
+const std::string& Database::path() const { return impl_->path; }
+JournalMode Database::journal_mode() const { return impl_->journal_mode; }
+
+}  // namespace sqlsteward

@@ -1,0 +1,140 @@
+#include "posix/env.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace sqlsteward::posix {
+
+namespace {
+std::atomic<Env*> g_test_env{nullptr};
+}  // namespace
+
+Env* Env::Default() {
+  static Env env;
+  Env* test = g_test_env.load(std::memory_order_acquire);
+  return test != nullptr ? test : &env;
+}
+
+void Env::SetDefaultForTesting(Env* env) { g_test_env.store(env, std::memory_order_release); }
+
+int Env::Open(const char* path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path, flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+int Env::Close(int fd) { return ::close(fd); }
+
+ssize_t Env::Pread(int fd, void* buf, std::size_t len, off_t offset) {
+  ssize_t n;
+  do {
+    n = ::pread(fd, buf, len, offset);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+ssize_t Env::Pwrite(int fd, const void* buf, std::size_t len, off_t offset) {
+  ssize_t n;
+  do {
+    n = ::pwrite(fd, buf, len, offset);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+int Env::Fsync(int fd) { return ::fsync(fd); }
+int Env::Fstat(int fd, struct stat* st) { return ::fstat(fd, st); }
+int Env::Lstat(const char* path, struct stat* st) { return ::lstat(path, st); }
+int Env::Mkdir(const char* path, mode_t mode) { return ::mkdir(path, mode); }
+int Env::ChmodNoFollow(const char* path, mode_t mode) {
+  return ::fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW);
+}
+int Env::Fchmod(int fd, mode_t mode) { return ::fchmod(fd, mode); }
+int Env::Rename(const char* from, const char* to) { return ::rename(from, to); }
+int Env::Unlink(const char* path) { return ::unlink(path); }
+int Env::FcntlLock(int fd, int cmd, struct flock* lock) { return ::fcntl(fd, cmd, lock); }
+
+Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::string hint) {
+  StatusCode code;
+  switch (err) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      code = StatusCode::kPermissionDenied;
+      if (hint.empty()) hint = "check the owner and mode of the file and its directory, and that the filesystem is writable";
+      break;
+    case ENOENT:
+    case ENOTDIR:
+      code = StatusCode::kNotFound;
+      break;
+    case ENOSPC:
+    case EDQUOT:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+    case ENOLCK:
+      code = StatusCode::kResourceExhausted;
+      if (hint.empty()) hint = "free disk space, file descriptors or memory, then retry";
+      break;
+    case EIO:
+      code = StatusCode::kIOError;
+      if (hint.empty()) hint = "the device reported an I/O error; check the kernel log and the disk";
+      break;
+    case EINVAL:
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+      code = StatusCode::kInvalidArgument;
+      break;
+    case EINTR:
+    case EAGAIN:
+    case ETIMEDOUT:
+      code = StatusCode::kTimeout;
+      break;
+    default:
+      code = StatusCode::kIOError;
+  }
+  std::string message(call);
+  message += "(";
+  message += path;
+  message += "): ";
+  message += std::strerror(err);
+  return Status(code, std::move(message), std::move(hint), 0, err);
+}
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    env_ = other.env_;
+    fd_ = other.Release();
+  }
+  return *this;
+}
+
+void UniqueFd::Reset() {
+  if (fd_ >= 0) {
+    env_->Close(fd_);
+    fd_ = -1;
+  }
+}
+
+Status SyncDirectory(Env* env, const std::string& dir) {
+  int fd = env->Open(dir.c_str(), O_RDONLY | O_DIRECTORY, 0);
+  if (fd < 0) return ErrnoStatus(errno, "open", dir);
+  UniqueFd guard(env, fd);
+  if (env->Fsync(fd) != 0) return ErrnoStatus(errno, "fsync", dir);
+  return Status();
+}
+
+std::string DirName(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace sqlsteward::posix

@@ -1,0 +1,188 @@
+#include "sidecar_internal.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace sqlsteward::internal {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'Q', 'L', 'S', 'T', 'W', 'D', '1'};
+constexpr off_t kHolderOffset = 64;
+constexpr std::size_t kHostBytes = 64;
+
+// The holder record: written by each leader after it takes the write lock,
+// read by waiters that time out so their error can name the holder.
+struct HolderRecord {
+  std::int32_t pid;
+  std::int32_t reserved;
+  std::int64_t since_unix_ms;
+  char host[kHostBytes];
+};
+static_assert(sizeof(HolderRecord) == 80);
+
+std::int64_t NowUnixMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+std::string FormatUnixMs(std::int64_t ms) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+Sidecar::Sidecar(posix::Env* env, std::string path, posix::UniqueFd fd,
+                 std::unique_ptr<posix::DeadlineLock> write_lock)
+    : env_(env),
+      path_(std::move(path)),
+      fd_(std::move(fd)),
+      write_lock_(std::move(write_lock)),
+      host_(HostName()) {}
+
+Result<std::unique_ptr<Sidecar>> Sidecar::Open(posix::Env* env, const std::string& db_path,
+                                               const Warn& warn) {
+  std::string path = db_path + "-steward";
+  int raw = env->Open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+  if (raw < 0) {
+    if (errno == ELOOP) {
+      return Status(StatusCode::kFailedPrecondition, "sidecar " + path + " is a symbolic link",
+                    "remove the link; sqlsteward never follows links for its own files", 0,
+                    ELOOP);
+    }
+    return posix::ErrnoStatus(errno, "open", path);
+  }
+  posix::UniqueFd fd(env, raw);
+  struct stat st;
+  if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return Status(StatusCode::kFailedPrecondition, "sidecar " + path + " is not a regular file",
+                  "move it aside; sqlsteward recreates it");
+  }
+  if (st.st_nlink > 1) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "sidecar " + path + " has " + std::to_string(st.st_nlink) + " hard links",
+                  "remove the other links: processes opening another name would not see "
+                  "each other's locks");
+  }
+  if ((st.st_mode & 0077) != 0 && env->Fchmod(fd.get(), 0600) != 0) {
+    if (errno != EPERM) return posix::ErrnoStatus(errno, "fchmod", path);
+    if (warn) warn("cannot chmod " + path + " to 0600 (EPERM, likely a user namespace)");
+  }
+  auto lock = posix::DeadlineLock::Create(env, fd.get(), kWriteLockByte, 1);
+  if (!lock.has_value()) return std::move(lock).error();
+  std::unique_ptr<Sidecar> sidecar(
+      new Sidecar(env, std::move(path), std::move(fd), std::move(lock).value()));
+  SQLSTEWARD_RETURN_IF_ERROR(sidecar->InitOrValidateHeader());
+  return sidecar;
+}
+
+Status Sidecar::InitOrValidateHeader() {
+  // Two processes may create the sidecar at once: the init lock orders them,
+  // and the second one finds the header written.
+  SQLSTEWARD_RETURN_IF_ERROR(
+      posix::WaitLockRange(env_, fd_.get(), kInitLockByte, 1, posix::LockKind::kExclusive));
+  struct Unlock {
+    Sidecar* self;
+    ~Unlock() { posix::UnlockRange(self->env_, self->fd_.get(), kInitLockByte, 1).IgnoreError(); }
+  } unlock{this};
+
+  std::array<char, 16> head{};
+  ssize_t n = env_->Pread(fd_.get(), head.data(), head.size(), 0);
+  if (n < 0) return posix::ErrnoStatus(errno, "pread", path_);
+  if (n == 0) {
+    std::array<char, kSidecarHeaderSize> page{};
+    std::memcpy(page.data(), kMagic, sizeof kMagic);
+    std::uint32_t version = kSidecarVersion;
+    std::uint32_t size = kSidecarHeaderSize;
+    std::memcpy(page.data() + 8, &version, 4);
+    std::memcpy(page.data() + 12, &size, 4);
+    if (env_->Pwrite(fd_.get(), page.data(), page.size(), 0) !=
+        static_cast<ssize_t>(page.size())) {
+      return posix::ErrnoStatus(errno, "pwrite", path_);
+    }
+    return Status();
+  }
+  std::uint32_t version = 0;
+  std::memcpy(&version, head.data() + 8, 4);
+  if (n < 16 || std::memcmp(head.data(), kMagic, sizeof kMagic) != 0) {
+    return Status(StatusCode::kCorruption, path_ + " is not a sqlsteward sidecar file",
+                  "if no sqlsteward process uses the database, move the file aside; "
+                  "it is recreated on the next open");
+  }
+  if (version != kSidecarVersion) {
+    return Status(StatusCode::kFailedPrecondition,
+                  path_ + " has sidecar format version " + std::to_string(version) +
+                      ", this build understands version " + std::to_string(kSidecarVersion),
+                  "use the sqlsteward version that created it, or stop every instance and "
+                  "remove the sidecar");
+  }
+  return Status();
+}
+
+Status Sidecar::AcquireWriteLock(Clock::time_point deadline) {
+  Status st = write_lock_->Acquire(deadline);
+  if (st.code() == StatusCode::kTimeout) {
+    std::string who = "another process";
+    auto holder = CurrentHolder();
+    if (holder.has_value() && holder->has_value()) {
+      const WriteLockHolder& h = **holder;
+      who = "pid " + std::to_string(h.pid) + " on host " + h.host + " since " +
+            FormatUnixMs(h.since_unix_ms);
+    }
+    return Status(StatusCode::kTimeout,
+                  "timed out waiting for the write lock on " + path_ + ", held by " + who,
+                  "retry; if the holder is stuck, inspect or stop it (the lock is released "
+                  "when its process exits)");
+  }
+  SQLSTEWARD_RETURN_IF_ERROR(st);
+  Status rec = WriteHolderRecord();
+  if (!rec.ok()) {
+    write_lock_->Release();
+    return rec;
+  }
+  return Status();
+}
+
+void Sidecar::ReleaseWriteLock() { write_lock_->Release(); }
+
+Status Sidecar::WriteHolderRecord() {
+  HolderRecord rec = {};
+  rec.pid = static_cast<std::int32_t>(getpid());
+  rec.since_unix_ms = NowUnixMs();
+  std::strncpy(rec.host, host_.c_str(), kHostBytes - 1);
+  if (env_->Pwrite(fd_.get(), &rec, sizeof rec, kHolderOffset) != sizeof rec) {
+    return posix::ErrnoStatus(errno, "pwrite", path_);
+  }
+  return Status();
+}
+
+Result<std::optional<WriteLockHolder>> Sidecar::CurrentHolder() {
+  auto locked =
+      posix::RangeLockedByOther(env_, fd_.get(), kWriteLockByte, 1, posix::LockKind::kExclusive);
+  if (!locked.has_value()) return std::move(locked).error();
+  if (!*locked) return std::optional<WriteLockHolder>();
+  HolderRecord rec = {};
+  if (env_->Pread(fd_.get(), &rec, sizeof rec, kHolderOffset) != sizeof rec) {
+    return std::optional<WriteLockHolder>();
+  }
+  rec.host[kHostBytes - 1] = '\0';
+  return std::optional<WriteLockHolder>(WriteLockHolder{rec.pid, rec.since_unix_ms, rec.host});
+}
+
+}  // namespace sqlsteward::internal

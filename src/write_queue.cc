@@ -1,0 +1,305 @@
+#include "write_queue_internal.h"
+
+#include <algorithm>
+
+namespace sqlsteward::internal {
+namespace {
+
+std::uint64_t MicrosBetween(std::chrono::steady_clock::time_point a,
+                            std::chrono::steady_clock::time_point b) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(b - a).count();
+  return us < 0 ? 0 : static_cast<std::uint64_t>(us);
+}
+
+Status Unavailable() {
+  return Status(StatusCode::kUnavailable, "the database handle is closed",
+                "open a new handle; writes queued before Close() were completed");
+}
+
+}  // namespace
+
+WriteQueue::WriteQueue(Connection* writer, Sidecar* sidecar, const Options& options,
+                       MetricsRecorder* metrics)
+    : writer_(writer), sidecar_(sidecar), options_(options), metrics_(metrics) {}
+
+WriteQueue::~WriteQueue() { Shutdown(); }
+
+void WriteQueue::Enqueue(Job* job) {
+  job->enqueued = Clock::now();
+  queue_.push_back(job);
+}
+
+Status WriteQueue::Submit(const WriteFn& fn, Clock::time_point deadline) {
+  Job job;
+  job.fn = &fn;
+  job.deadline = deadline;
+  return SubmitAndWait(&job);
+}
+
+Status WriteQueue::Checkpoint(Clock::time_point deadline) {
+  Job job;
+  job.checkpoint = true;
+  job.deadline = deadline;
+  return SubmitAndWait(&job);
+}
+
+Status WriteQueue::SubmitAndWait(Job* job) {
+  std::unique_lock lock(mu_);
+  if (closed_) return Unavailable();
+  Enqueue(job);
+  while (!job->done) {
+    if (!leader_active_) {
+      Lead(lock, job);
+      continue;
+    }
+    if (job->taken) {
+      job->cv.wait(lock);
+      continue;
+    }
+    if (job->cv.wait_until(lock, job->deadline) == std::cv_status::timeout && !job->done &&
+        !job->taken && leader_active_) {
+      queue_.erase(std::find(queue_.begin(), queue_.end(), job));
+      job->status = QueueTimeout();
+      job->done = true;
+      metrics_->RecordError(StatusCode::kTimeout);
+    }
+  }
+  return std::move(job->status);
+}
+
+std::future<Status> WriteQueue::SubmitAsync(WriteFn fn, Clock::time_point deadline) {
+  auto* job = new Job;
+  job->owned_fn = std::move(fn);
+  job->fn = &job->owned_fn;
+  job->deadline = deadline;
+  job->promise.emplace();
+  std::future<Status> future = job->promise->get_future();
+  std::lock_guard lock(mu_);
+  if (closed_) {
+    job->promise->set_value(Unavailable());
+    delete job;
+    return future;
+  }
+  Enqueue(job);
+  if (!async_thread_.joinable()) async_thread_ = std::thread(&WriteQueue::AsyncLoop, this);
+  if (!leader_active_) async_cv_.notify_one();
+  return future;
+}
+
+void WriteQueue::AsyncLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    async_cv_.wait(lock, [&] { return stop_async_ || (!leader_active_ && !queue_.empty()); });
+    if (!leader_active_ && !queue_.empty()) {
+      Lead(lock, nullptr);
+      continue;
+    }
+    if (stop_async_) return;
+  }
+}
+
+void WriteQueue::Lead(std::unique_lock<std::mutex>& lock, Job* self) {
+  leader_active_ = true;
+  while (self != nullptr ? !self->done : !queue_.empty()) RunBatch(lock);
+  leader_active_ = false;
+  HandOff();
+}
+
+void WriteQueue::HandOff() {
+  if (queue_.empty()) {
+    idle_cv_.notify_all();
+    return;
+  }
+  Job* front = queue_.front();
+  if (front->promise.has_value()) {
+    async_cv_.notify_one();
+  } else {
+    front->cv.notify_one();
+  }
+}
+
+void WriteQueue::Finish(Job* job, Status status, std::vector<std::uint64_t>* latencies) {
+  if (!status.ok()) metrics_->RecordError(status.code());
+  if (latencies != nullptr) latencies->push_back(MicrosBetween(job->enqueued, Clock::now()));
+  if (job->promise.has_value()) {
+    job->promise->set_value(std::move(status));
+    delete job;
+    return;
+  }
+  job->status = std::move(status);
+  job->done = true;
+  job->cv.notify_one();
+}
+
+void WriteQueue::FailExpired(Clock::time_point now, const Status& why) {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if ((*it)->deadline <= now) {
+      Job* job = *it;
+      it = queue_.erase(it);
+      Finish(job, why, nullptr);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Status WriteQueue::QueueTimeout() {
+  if (waiting_for_lock_) {
+    auto holder = sidecar_->CurrentHolder();
+    if (holder.has_value() && holder->has_value()) {
+      const WriteLockHolder& h = **holder;
+      return Status(StatusCode::kTimeout,
+                    "write not started before its deadline: waiting for the write lock on " +
+                        sidecar_->path() + ", held by pid " + std::to_string(h.pid) +
+                        " on host " + h.host,
+                    "retry; if the holder is stuck, inspect or stop that process");
+    }
+  }
+  return Status(StatusCode::kTimeout,
+                "write not started before its deadline (" + std::to_string(queue_.size()) +
+                    " jobs queued in this process)",
+                "retry with a longer WriteOptions::timeout, or make jobs shorter");
+}
+
+Status WriteQueue::StepOnce(const char* sql) {
+  auto stmt = writer_->Prepare(sql);
+  if (!stmt.has_value()) return std::move(stmt).error();
+  int rc = sqlite3_step(*stmt);
+  Status st = rc == SQLITE_DONE || rc == SQLITE_ROW ? Status() : SqliteStatus(rc, writer_->handle(), sql);
+  writer_->ReturnStatement(*stmt);
+  return st;
+}
+
+Status WriteQueue::RunInSavepoint(Job* job, bool* batch_broken) {
+  SQLSTEWARD_RETURN_IF_ERROR(StepOnce("SAVEPOINT sqlsteward_job"));
+  Status st = writer_->RunJob(*job->fn);
+  if (st.ok()) {
+    Status released = StepOnce("RELEASE sqlsteward_job");
+    if (released.ok()) return st;
+    st = std::move(released);
+  }
+  Status rolled = StepOnce("ROLLBACK TO sqlsteward_job");
+  if (rolled.ok()) rolled = StepOnce("RELEASE sqlsteward_job");
+  if (!rolled.ok()) *batch_broken = true;
+  return st;
+}
+
+Status WriteQueue::CheckpointNow() {
+  if (writer_->journal_mode() != JournalMode::kWal) return Status();
+  int log = 0;
+  int done = 0;
+  int rc = sqlite3_wal_checkpoint_v2(writer_->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log,
+                                     &done);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    return SqliteStatus(rc, writer_->handle(), "checkpoint");
+  }
+  metrics_->RecordCheckpoint(rc == SQLITE_BUSY || done < log);
+  return Status();
+}
+
+void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
+  FailExpired(Clock::now(), Status(StatusCode::kTimeout, "write not started before its deadline",
+                                   "retry with a longer WriteOptions::timeout"));
+  if (queue_.empty()) return;
+  // Wait for the locks as long as the job at the front may wait.
+  auto deadline = queue_.front()->deadline;
+  waiting_for_lock_ = true;
+  lock.unlock();
+
+  MetricsRecorder::Batch stats;
+  auto lock_start = Clock::now();
+  Status st = sidecar_->AcquireWriteLock(deadline);
+  auto lock_end = Clock::now();
+  stats.lock_wait_us = MicrosBetween(lock_start, lock_end);
+  if (st.ok()) {
+    writer_->set_busy_deadline(deadline);
+    st = StepOnce("BEGIN IMMEDIATE");
+    if (!st.ok()) {
+      sidecar_->ReleaseWriteLock();
+      st = st.WithContext("BEGIN IMMEDIATE");
+    }
+  }
+  lock.lock();
+  waiting_for_lock_ = false;
+  if (!st.ok()) {
+    if (st.code() == StatusCode::kTimeout) {
+      // The front job waited as long as it may; later ones wait on.
+      FailExpired(std::max(Clock::now(), deadline), st);
+    } else {
+      FailExpired(Clock::time_point::max(), st);  // A broken lock fails everyone.
+    }
+    return;
+  }
+
+  std::vector<Job*> batch;
+  bool want_checkpoint = false;
+  bool broken = false;
+  auto batch_start = Clock::now();
+  while (!queue_.empty() && !broken && batch.size() < options_.max_batch_jobs) {
+    if (!batch.empty() && Clock::now() - batch_start >= options_.max_batch_duration) break;
+    Job* job = queue_.front();
+    queue_.pop_front();
+    if (job->deadline <= Clock::now() && !job->checkpoint) {
+      Finish(job, Status(StatusCode::kTimeout, "write not started before its deadline",
+                         "retry with a longer WriteOptions::timeout"),
+             nullptr);
+      continue;
+    }
+    job->taken = true;
+    batch.push_back(job);
+    if (job->checkpoint) {
+      want_checkpoint = true;
+      continue;
+    }
+    lock.unlock();
+    job->status = RunInSavepoint(job, &broken);
+    lock.lock();
+  }
+  lock.unlock();
+
+  // A savepoint that could not be rolled back leaves the transaction in an
+  // unknown state: the whole batch is rolled back and every job told so.
+  Status commit = broken ? Status(StatusCode::kAborted,
+                                  "the batch was rolled back: a failed job's savepoint could "
+                                  "not be rolled back",
+                                  "retry the write")
+                         : StepOnce("COMMIT").WithContext("COMMIT");
+  if (!commit.ok() && !writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
+  auto commit_end = Clock::now();
+  stats.commit_us = MicrosBetween(lock_end, commit_end);
+  stats.wal_bytes = writer_->wal_frames() * writer_->page_size();
+  Status checkpoint;
+  if (commit.ok() && (want_checkpoint || (options_.checkpoint_wal_bytes > 0 &&
+                                          stats.wal_bytes >= options_.checkpoint_wal_bytes))) {
+    checkpoint = CheckpointNow();
+  }
+  sidecar_->ReleaseWriteLock();
+
+  lock.lock();
+  std::vector<std::uint64_t> latencies;
+  latencies.reserve(batch.size());
+  for (Job* job : batch) {
+    // A job keeps its own error; a successful one reports the batch's fate.
+    Status result = std::move(job->status);
+    if (job->checkpoint) result = checkpoint;
+    if (result.ok() && !commit.ok()) result = commit;
+    Finish(job, std::move(result), &latencies);
+  }
+  stats.jobs = batch.size();
+  lock.unlock();
+  metrics_->RecordBatch(stats, latencies);
+  lock.lock();
+}
+
+void WriteQueue::Shutdown() {
+  std::unique_lock lock(mu_);
+  closed_ = true;
+  if (!leader_active_ && !queue_.empty()) HandOff();
+  idle_cv_.wait(lock, [&] { return queue_.empty() && !leader_active_; });
+  stop_async_ = true;
+  async_cv_.notify_all();
+  lock.unlock();
+  if (async_thread_.joinable()) async_thread_.join();
+}
+
+}  // namespace sqlsteward::internal

@@ -1,0 +1,112 @@
+// WriteQueue: group commit over the process's single writer connection.
+//
+// Protocol (the leveldb writer queue, extended across processes):
+//   1. A caller appends its job to `queue_` and sleeps on its own condition
+//      variable. If no leader is active, it becomes the leader.
+//   2. The leader takes the cross-process write lock (OFD lock on the
+//      sidecar, queued by the kernel), then runs BEGIN IMMEDIATE.
+//   3. It pops jobs from the front one at a time and runs each inside
+//      SAVEPOINT sqlsteward_job: a job that fails or throws is rolled back
+//      alone. Jobs that arrive while the batch runs join it, up to
+//      max_batch_jobs or max_batch_duration.
+//   4. One COMMIT; a PASSIVE checkpoint if the WAL passed its threshold; the
+//      write lock is released; every job of the batch is acknowledged.
+//   5. The leader leads again until its own job is acknowledged, then hands
+//      leadership to the next queued caller (or to the async thread when the
+//      front job was submitted by WriteAsync).
+//
+// Invariants:
+//   - The writer connection is used only by the active leader.
+//   - A job is either in `queue_` (not taken) or in the leader's batch
+//     (taken); only untaken jobs may time out, so kTimeout always means the
+//     job never ran.
+//   - The write lock is held from before BEGIN IMMEDIATE until after COMMIT
+//     and checkpoint: no two sqlsteward processes checkpoint or commit at
+//     once, which keeps SQLite's WAL-reset race (3.7.0-3.51.2) from
+//     triggering among them.
+//   - Lock order: mu_ is never held while waiting for the write lock, for
+//     SQLite, or while running a job.
+#ifndef SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_
+#define SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "connection_internal.h"
+#include "metrics_internal.h"
+#include "sidecar_internal.h"
+#include "sqlsteward/database.h"
+
+namespace sqlsteward::internal {
+
+class WriteQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  WriteQueue(Connection* writer, Sidecar* sidecar, const Options& options,
+             MetricsRecorder* metrics);
+  WriteQueue(const WriteQueue&) = delete;
+  WriteQueue& operator=(const WriteQueue&) = delete;
+  ~WriteQueue();
+
+  Status Submit(const WriteFn& fn, Clock::time_point deadline);
+  std::future<Status> SubmitAsync(WriteFn fn, Clock::time_point deadline);
+  // A PASSIVE checkpoint under the write lock, as a job in the queue.
+  Status Checkpoint(Clock::time_point deadline);
+
+  // Rejects new jobs (kUnavailable), runs every queued one, stops the async
+  // leader. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Job {
+    const WriteFn* fn = nullptr;  // Null for a checkpoint request.
+    WriteFn owned_fn;             // Async jobs own their function.
+    Clock::time_point deadline;
+    Clock::time_point enqueued;
+    Status status;
+    bool taken = false;
+    bool done = false;
+    bool checkpoint = false;
+    std::condition_variable cv;                 // Sync jobs.
+    std::optional<std::promise<Status>> promise;  // Async jobs (heap, owned here).
+  };
+
+  Status SubmitAndWait(Job* job);
+  void Enqueue(Job* job);  // REQUIRES: mu_ held.
+  void Lead(std::unique_lock<std::mutex>& lock, Job* self);
+  void RunBatch(std::unique_lock<std::mutex>& lock);
+  Status RunInSavepoint(Job* job, bool* batch_broken);
+  Status CheckpointNow();
+  Status StepOnce(const char* sql);
+  void Finish(Job* job, Status status, std::vector<std::uint64_t>* latencies);  // REQUIRES: mu_
+  void FailExpired(Clock::time_point now, const Status& why);                   // REQUIRES: mu_
+  void HandOff();                                                               // REQUIRES: mu_
+  Status QueueTimeout();                                                        // REQUIRES: mu_
+  void AsyncLoop();
+
+  Connection* const writer_;
+  Sidecar* const sidecar_;
+  const Options options_;
+  MetricsRecorder* const metrics_;
+
+  std::mutex mu_;
+  std::deque<Job*> queue_;
+  bool leader_active_ = false;
+  bool waiting_for_lock_ = false;
+  bool closed_ = false;
+  std::condition_variable idle_cv_;
+  std::condition_variable async_cv_;
+  bool stop_async_ = false;
+  std::thread async_thread_;
+};
+
+}  // namespace sqlsteward::internal
+
+#endif  // SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_

@@ -1,0 +1,151 @@
+// Helper binary for multi-process tests. Each mode is one real process that
+// talks to the test through stdout lines and waits on stdin for its go:
+//
+//   closures DB THREADS N   print "ready", wait for stdin EOF, run THREADS x N
+//                           read-then-write closures, print
+//                           "done <acked> <errors> <timeouts>"
+//   ack-writer DB THREADS BASE  write ids BASE + t*1e9 + i forever; print
+//                           "ack <id>" only after Write() returned OK (the
+//                           test kills us with SIGKILL)
+//   hold-write-lock DB      take sqlsteward's write lock inside a job, print
+//                           "holding <pid>", keep it until stdin EOF
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sqlsteward/sqlsteward.h"
+
+namespace {
+
+using sqlsteward::Database;
+using sqlsteward::Status;
+using sqlsteward::StatusCode;
+using sqlsteward::Transaction;
+
+std::mutex g_out_mu;
+
+void Say(const std::string& line) {
+  std::lock_guard lock(g_out_mu);
+  std::string text = line + "\n";
+  // One write per line so that a SIGKILL never leaves half a line.
+  if (::write(STDOUT_FILENO, text.data(), text.size()) < 0) std::_Exit(3);
+}
+
+void WaitForStdinEof() {
+  char buf[64];
+  while (true) {
+    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EINTR)) return;
+  }
+}
+
+std::unique_ptr<Database> OpenOrDie(const std::string& path) {
+  auto db = Database::Open(path);
+  if (!db.has_value()) {
+    std::fprintf(stderr, "open: %s\n", db.error().ToString().c_str());
+    std::exit(2);
+  }
+  return std::move(db).value();
+}
+
+Status CreateLedger(Database& db) {
+  return db.Write([](Transaction& tx) {
+    return tx.ExecScript(
+        "CREATE TABLE IF NOT EXISTS ledger(n INTEGER PRIMARY KEY, pid INTEGER NOT NULL, "
+        "thread INTEGER NOT NULL)");
+  });
+}
+
+int Closures(const std::string& path, int threads, int per_thread) {
+  auto db = OpenOrDie(path);
+  if (Status st = CreateLedger(*db); !st.ok()) {
+    std::fprintf(stderr, "create: %s\n", st.ToString().c_str());
+    return 2;
+  }
+  Say("ready");
+  WaitForStdinEof();
+  std::atomic<long> acked{0}, errors{0}, timeouts{0};
+  std::vector<std::thread> workers;
+  const long pid = ::getpid();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        Status st = db->Write([&](Transaction& tx) -> Status {
+          auto max = tx.QueryInt64("SELECT coalesce(max(n), 0) FROM ledger");
+          if (!max.has_value()) return max.error();
+          return tx.Exec("INSERT INTO ledger(n, pid, thread) VALUES(?, ?, ?)", **max + 1, pid,
+                         t);
+        });
+        if (st.ok()) {
+          acked++;
+        } else {
+          errors++;
+          if (st.code() == StatusCode::kTimeout) timeouts++;
+          std::fprintf(stderr, "write: %s\n", st.ToString().c_str());
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  Say("done " + std::to_string(acked.load()) + " " + std::to_string(errors.load()) + " " +
+      std::to_string(timeouts.load()));
+  return errors.load() == 0 ? 0 : 1;
+}
+
+int AckWriter(const std::string& path, int threads, long long base) {
+  auto db = OpenOrDie(path);
+  Status st = db->Write([](Transaction& tx) {
+    return tx.ExecScript("CREATE TABLE IF NOT EXISTS acked(id INTEGER PRIMARY KEY)");
+  });
+  if (!st.ok()) return 2;
+  Say("ready");
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (long long i = 0;; ++i) {
+        long long id = base + static_cast<long long>(t) * 1'000'000'000LL + i;
+        Status w = db->Write(
+            [&](Transaction& tx) { return tx.Exec("INSERT INTO acked(id) VALUES(?)", id); });
+        if (!w.ok()) {
+          std::fprintf(stderr, "write: %s\n", w.ToString().c_str());
+          std::_Exit(4);
+        }
+        Say("ack " + std::to_string(id));
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return 0;
+}
+
+int HoldWriteLock(const std::string& path) {
+  auto db = OpenOrDie(path);
+  Status st = db->Write([](Transaction&) {
+    Say("holding " + std::to_string(::getpid()));
+    WaitForStdinEof();
+    return Status();
+  });
+  Say(st.ok() ? "released" : "failed " + st.ToString());
+  return st.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 5 && std::strcmp(argv[1], "closures") == 0) {
+    return Closures(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
+  }
+  if (argc >= 5 && std::strcmp(argv[1], "ack-writer") == 0) {
+    return AckWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "hold-write-lock") == 0) return HoldWriteLock(argv[2]);
+  std::fprintf(stderr, "usage: %s closures|ack-writer|hold-write-lock DB ...\n", argv[0]);
+  return 64;
+}

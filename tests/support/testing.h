@@ -1,0 +1,113 @@
+// Test support: the StatusIs matcher, per-test temporary directories, and
+// the path of the helper binary that multi-process tests fork and exec.
+#ifndef SQLSTEWARD_TESTS_SUPPORT_TESTING_H_
+#define SQLSTEWARD_TESTS_SUPPORT_TESTING_H_
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sqlsteward/status.h"
+
+namespace sqlsteward::testing {
+
+// EXPECT_THAT(status, StatusIs(StatusCode::kTimeout));
+// Also accepts a Result<T>, matching its error (or kOk when it holds a value).
+MATCHER_P(StatusIs, code,
+          std::string(negation ? "isn't" : "is") + " a status with code " +
+              std::string(::sqlsteward::StatusCodeName(code))) {
+  ::sqlsteward::StatusCode actual;
+  std::string text;
+  if constexpr (requires { arg.has_value(); }) {
+    actual = arg.has_value() ? ::sqlsteward::StatusCode::kOk : arg.error().code();
+    text = arg.has_value() ? "ok (has a value)" : arg.error().ToString();
+  } else {
+    actual = arg.code();
+    text = arg.ToString();
+  }
+  *result_listener << "which is " << text;
+  return actual == code;
+}
+
+#define SQLSTEWARD_ASSERT_OK(expr)                                       \
+  do {                                                                   \
+    const auto& sqlsteward_s_ = (expr);                                  \
+    ASSERT_TRUE(sqlsteward_s_.ok()) << ::sqlsteward::testing::Describe(sqlsteward_s_); \
+  } while (0)
+#define SQLSTEWARD_EXPECT_OK(expr)                                       \
+  do {                                                                   \
+    const auto& sqlsteward_s_ = (expr);                                  \
+    EXPECT_TRUE(sqlsteward_s_.ok()) << ::sqlsteward::testing::Describe(sqlsteward_s_); \
+  } while (0)
+
+inline std::string Describe(const Status& s) { return s.ToString(); }
+template <typename T>
+std::string Describe(const Result<T>& r) {
+  return r.has_value() ? "ok" : r.error().ToString();
+}
+
+// A fresh directory (mode 0700) removed with its contents at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Path of tests/support/test_helper.cc's binary.
+std::string HelperPath();
+
+// A child process with its stdin and stdout piped to us. Destruction kills
+// it with SIGKILL if it is still running, and reaps it.
+class Child {
+ public:
+  // Runs the helper binary with `args`.
+  explicit Child(const std::vector<std::string>& args) : Child(HelperPath(), args) {}
+  // Runs `program` (a path, or a name looked up in PATH) with `args`.
+  Child(const std::string& program, const std::vector<std::string>& args);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // Reads one line from the child's stdout (without '\n'); empty at EOF.
+  std::string ReadLine();
+  // Writes to the child's stdin.
+  void Send(const std::string& text);
+  // Closes the child's stdin: the go signal for helpers waiting on EOF.
+  void CloseStdin();
+  void Kill(int signal);
+  // Waits for exit; returns the exit code, or 128+signal.
+  int Wait();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int in_fd_ = -1;
+  std::string buffer_;
+  bool waited_ = false;
+  int status_ = 0;
+};
+
+// Runs fn in a forked child (which only returns an exit code) and returns
+// that exit code, or 128+signal.
+int RunInChild(const std::function<int()>& fn);
+
+// Count of rows in `table` read with the raw sqlite3 C API (independent of
+// sqlsteward), and PRAGMA integrity_check's first row.
+long long CountRows(const std::string& db_path, const std::string& table);
+std::string IntegrityCheck(const std::string& db_path);
+
+}  // namespace sqlsteward::testing
+
+#endif  // SQLSTEWARD_TESTS_SUPPORT_TESTING_H_

@@ -1,0 +1,300 @@
+// Database::Open: files and modes it creates, and each error a user can hit.
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "posix/env.h"
+#include "sqlsteward/database.h"
+#include "support/testing.h"
+
+namespace sqlsteward {
+namespace {
+
+using testing::StatusIs;
+using testing::TempDir;
+using ::testing::HasSubstr;
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+std::unique_ptr<Database> OpenOk(const std::string& path, const Options& options = {}) {
+  auto db = Database::Open(path, options);
+  EXPECT_TRUE(db.has_value()) << testing::Describe(db);
+  return db.has_value() ? std::move(db).value() : nullptr;
+}
+
+Status CreateTable(Database& db) {
+  return db.Write([](Transaction& tx) { return tx.ExecScript("CREATE TABLE t(v)"); });
+}
+
+// Runs fn as an unprivileged user (nobody) in a child process, so permission
+// checks apply even when the suite runs as root. Returns the StatusCode the
+// child saw, or -1 when it could not drop privileges.
+int StatusCodeAsNobody(const std::function<Status()>& fn) {
+  return testing::RunInChild([&] {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) return 255;
+    return static_cast<int>(fn().code());
+  });
+}
+
+TEST(DatabaseOpenTest, CreatesDirectory0700AndEveryFile0600) {
+  TempDir tmp;
+  std::string dir = tmp.File("a/b");
+  std::string path = dir + "/app.db";
+  auto db = OpenOk(path);
+  ASSERT_NE(db, nullptr);
+  SQLSTEWARD_ASSERT_OK(CreateTable(*db));
+  EXPECT_EQ(ModeOf(tmp.File("a")), 0700u);
+  EXPECT_EQ(ModeOf(dir), 0700u);
+  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(ModeOf(path + "-wal"), 0600u);
+  EXPECT_EQ(ModeOf(path + "-shm"), 0600u);
+  EXPECT_EQ(ModeOf(path + "-steward"), 0600u);
+  EXPECT_EQ(db->journal_mode(), JournalMode::kWal);
+}
+
+TEST(DatabaseOpenTest, TightensLooseModesAndSaysSo) {
+  TempDir tmp;
+  std::string path = tmp.File("loose.db");
+  WriteFile(path, "");
+  ::chmod(path.c_str(), 0644);
+  std::vector<std::string> warnings;
+  Options options;
+  options.on_warning = [&](std::string_view w) { warnings.emplace_back(w); };
+  auto db = OpenOk(path, options);
+  EXPECT_EQ(ModeOf(path), 0600u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("tightened"));
+}
+
+// chmod answers EPERM inside a user namespace for files owned outside it.
+class ChmodRefusingEnv : public posix::Env {
+ public:
+  int ChmodNoFollow(const char*, mode_t) override {
+    errno = EPERM;
+    return -1;
+  }
+  int Fchmod(int, mode_t) override {
+    errno = EPERM;
+    return -1;
+  }
+};
+
+TEST(DatabaseOpenTest, ChmodEpermIsAWarningNotAnError) {
+  TempDir tmp;
+  std::string path = tmp.File("userns.db");
+  WriteFile(path, "");
+  ::chmod(path.c_str(), 0644);
+  ChmodRefusingEnv env;
+  posix::Env::SetDefaultForTesting(&env);
+  std::vector<std::string> warnings;
+  Options options;
+  options.on_warning = [&](std::string_view w) { warnings.emplace_back(w); };
+  auto db = Database::Open(path, options);
+  posix::Env::SetDefaultForTesting(nullptr);
+  SQLSTEWARD_ASSERT_OK(db);
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_THAT(warnings[0], HasSubstr("EPERM"));
+}
+
+TEST(DatabaseOpenTest, SetsAndReadsBackPragmas) {
+  TempDir tmp;
+  Options options;
+  options.synchronous = Synchronous::kNormal;
+  auto db = OpenOk(tmp.File("p.db"), options);
+  ASSERT_NE(db, nullptr);
+  SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryText("PRAGMA journal_mode"), "wal");
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA synchronous"), 1);
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA foreign_keys"), 1);
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA mmap_size"), 0);
+    return Status();
+  }));
+  SQLSTEWARD_ASSERT_OK(db->Read([](ReadTransaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA query_only"), 1);
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA mmap_size"), 0);
+    return Status();
+  }));
+}
+
+TEST(DatabaseOpenTest, RollbackJournalModeOnRequest) {
+  TempDir tmp;
+  Options options;
+  options.journal_mode = JournalMode::kDelete;
+  auto db = OpenOk(tmp.File("d.db"), options);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->journal_mode(), JournalMode::kDelete);
+  SQLSTEWARD_ASSERT_OK(CreateTable(*db));
+  SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryText("PRAGMA journal_mode"), "delete");
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA synchronous"), 2);
+    return Status();
+  }));
+}
+
+TEST(DatabaseOpenTest, GarbageFileIsNotADatabase) {
+  TempDir tmp;
+  std::string path = tmp.File("garbage.db");
+  WriteFile(path, std::string(8192, 'x'));
+  ::chmod(path.c_str(), 0600);
+  auto db = Database::Open(path);
+  EXPECT_THAT(db, StatusIs(StatusCode::kCorruption));
+  EXPECT_EQ(db.error().sqlite_code(), SQLITE_NOTADB);
+  EXPECT_FALSE(db.error().hint().empty());
+}
+
+TEST(DatabaseOpenTest, PathIsADirectory) {
+  TempDir tmp;
+  ::mkdir(tmp.File("dir.db").c_str(), 0700);
+  auto db = Database::Open(tmp.File("dir.db"));
+  EXPECT_THAT(db, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(db.error().message()), HasSubstr("is a directory"));
+}
+
+TEST(DatabaseOpenTest, MissingParentWithCreateDisabled) {
+  TempDir tmp;
+  Options options;
+  options.create_if_missing = false;
+  auto db = Database::Open(tmp.File("nope/x.db"), options);
+  EXPECT_THAT(db, StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(std::string(db.error().hint()), HasSubstr("create_if_missing"));
+}
+
+TEST(DatabaseOpenTest, MissingFileWithCreateDisabled) {
+  TempDir tmp;
+  Options options;
+  options.create_if_missing = false;
+  EXPECT_THAT(Database::Open(tmp.File("x.db"), options), StatusIs(StatusCode::kNotFound));
+  EXPECT_NE(::access(tmp.File("x.db").c_str(), F_OK), 0) << "nothing may be created";
+}
+
+TEST(DatabaseOpenTest, RefusesAFileWithTwoHardLinks) {
+  TempDir tmp;
+  std::string path = tmp.File("h.db");
+  { auto db = OpenOk(path); }
+  ASSERT_EQ(::link(path.c_str(), tmp.File("h2.db").c_str()), 0);
+  auto db = Database::Open(path);
+  EXPECT_THAT(db, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(db.error().message()), HasSubstr("2 hard links"));
+}
+
+TEST(DatabaseOpenTest, RefusesASymlinkedDatabase) {
+  TempDir tmp;
+  std::string path = tmp.File("real.db");
+  { auto db = OpenOk(path); }
+  ASSERT_EQ(::symlink(path.c_str(), tmp.File("link.db").c_str()), 0);
+  EXPECT_THAT(Database::Open(tmp.File("link.db")), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST(DatabaseOpenTest, RefusesASymlinkedSidecar) {
+  TempDir tmp;
+  WriteFile(tmp.File("elsewhere"), "");
+  ASSERT_EQ(::symlink(tmp.File("elsewhere").c_str(), tmp.File("s.db-steward").c_str()), 0);
+  auto db = Database::Open(tmp.File("s.db"));
+  EXPECT_THAT(db, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(db.error().message()), HasSubstr("symbolic link"));
+}
+
+TEST(DatabaseOpenTest, RefusesAMalformedSidecar) {
+  TempDir tmp;
+  WriteFile(tmp.File("m.db-steward"), std::string(4096, 'z'));
+  ::chmod(tmp.File("m.db-steward").c_str(), 0600);
+  EXPECT_THAT(Database::Open(tmp.File("m.db")), StatusIs(StatusCode::kCorruption));
+}
+
+TEST(DatabaseOpenTest, UnreadableFileIsPermissionDenied) {
+  TempDir tmp;
+  ::chmod(tmp.path().c_str(), 0777);
+  std::string path = tmp.File("secret.db");
+  { auto db = OpenOk(path); }
+  ::chmod(path.c_str(), 0000);
+  int code = StatusCodeAsNobody([&] { return Database::Open(path).status(); });
+  EXPECT_EQ(code, static_cast<int>(StatusCode::kPermissionDenied));
+}
+
+TEST(DatabaseOpenTest, ReadOnlyDirectoryIsPermissionDenied) {
+  TempDir tmp;
+  std::string dir = tmp.File("ro");
+  ::mkdir(dir.c_str(), 0755);
+  ::chmod(tmp.path().c_str(), 0755);
+  int code = StatusCodeAsNobody([&] { return Database::Open(dir + "/new.db").status(); });
+  EXPECT_EQ(code, static_cast<int>(StatusCode::kPermissionDenied));
+}
+
+TEST(DatabaseOpenTest, ClosedHandleIsUnavailable) {
+  TempDir tmp;
+  auto db = OpenOk(tmp.File("c.db"));
+  ASSERT_NE(db, nullptr);
+  SQLSTEWARD_ASSERT_OK(db->Close());
+  SQLSTEWARD_ASSERT_OK(db->Close());  // Idempotent.
+  EXPECT_THAT(CreateTable(*db), StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(db->Read([](ReadTransaction&) { return Status(); }),
+              StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(db->WriteAsync([](Transaction&) { return Status(); }).get(),
+              StatusIs(StatusCode::kUnavailable));
+}
+
+// The child of fork() must neither use the handle nor, when destroying it,
+// release the parent's locks. The parent holds the cross-process write lock
+// (inside a job) throughout; a fresh open in the child must still find it
+// held.
+TEST(DatabaseOpenTest, HandleUsedAfterForkIsRefusedAndParentLocksSurvive) {
+  TempDir tmp;
+  std::string path = tmp.File("fork.db");
+  auto db = OpenOk(path);
+  ASSERT_NE(db, nullptr);
+  SQLSTEWARD_ASSERT_OK(CreateTable(*db));
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holding = false;
+  bool release = false;
+  std::thread holder([&] {
+    SQLSTEWARD_EXPECT_OK(db->Write([&](Transaction& tx) {
+      std::unique_lock lock(mu);
+      holding = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+      return tx.Exec("INSERT INTO t(v) VALUES(1)");
+    }));
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return holding; });
+  }
+  int child = testing::RunInChild([&] {
+    if (CreateTable(*db).code() != StatusCode::kFailedPrecondition) return 1;
+    if (db->Read([](ReadTransaction&) { return Status(); }).code() !=
+        StatusCode::kFailedPrecondition) {
+      return 2;
+    }
+    db.reset();  // Must leave the parent's lock alone.
+    Options quick;
+    quick.write_timeout = std::chrono::milliseconds(300);
+    auto fresh = Database::Open(path, quick);
+    return fresh.has_value() ? 3 : fresh.error().code() == StatusCode::kTimeout ? 0 : 4;
+  });
+  EXPECT_EQ(child, 0);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  holder.join();
+  EXPECT_EQ(testing::CountRows(path, "t"), 1);
+}
+
+}  // namespace
+}  // namespace sqlsteward
