@@ -20,6 +20,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/sqlstewardConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/sqlstewardConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/sqlsteward)
 
+file(RELATIVE_PATH SQLSTEWARD_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 configure_file(cmake/sqlsteward.pc.in ${CMAKE_CURRENT_BINARY_DIR}/sqlsteward.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/sqlsteward.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -7,6 +7,8 @@
 //   ack-writer DB THREADS BASE  write ids BASE + t*1e9 + i forever; print
 //                           "ack <id>" only after Write() returned OK (the
 //                           test kills us with SIGKILL)
+//   expect-write-locked DB  exit 0 if opening DB times out on the write lock
+//                           (300 ms), 1 if it opens, 2 on another error
 //   hold-write-lock DB      take sqlsteward's write lock inside a job, print
 //                           "holding <pid>", keep it until stdin EOF
 #include <unistd.h>
@@ -136,6 +138,14 @@ int HoldWriteLock(const std::string& path) {
   return st.ok() ? 0 : 1;
 }
 
+int ExpectWriteLocked(const std::string& path) {
+  sqlsteward::Options quick;
+  quick.write_timeout = std::chrono::milliseconds(300);
+  auto db = Database::Open(path, quick);
+  if (db.has_value()) return 1;
+  return db.error().code() == StatusCode::kTimeout ? 0 : 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,6 +156,9 @@ int main(int argc, char** argv) {
     return AckWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
   }
   if (argc >= 3 && std::strcmp(argv[1], "hold-write-lock") == 0) return HoldWriteLock(argv[2]);
+  if (argc >= 3 && std::strcmp(argv[1], "expect-write-locked") == 0) {
+    return ExpectWriteLocked(argv[2]);
+  }
   std::fprintf(stderr, "usage: %s closures|ack-writer|hold-write-lock DB ...\n", argv[0]);
   return 64;
 }
