@@ -1,0 +1,50 @@
+// sqlsteward: the command-line tool. Each subcommand lives in its own file
+// (demo.cc, version.cc, ...) and registers itself here; see cli.h for the
+// contract between them and this file.
+#include <exception>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "cli.h"
+
+int main(int argc, char** argv) {
+  namespace cli = sqlsteward::cli;
+
+  CLI::App app("Share one SQLite database safely across threads, processes and containers.",
+               "sqlsteward");
+  app.require_subcommand(1);
+  app.footer(
+      "Run `sqlsteward <command> --help` for a command's arguments and examples.\n"
+      "Start here:  sqlsteward demo");
+
+  std::vector<cli::Command> commands;
+  commands.push_back(cli::RegisterDemo(app));
+  commands.push_back(cli::RegisterVersion(app));
+  commands.push_back(cli::RegisterDemoWorker(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  for (const cli::Command& command : commands) {
+    if (!command.app->parsed()) continue;
+    try {
+      sqlsteward::Result<int> result = command.run();
+      if (!result.has_value()) {
+        cli::PrintError(result.error());
+        return 1;
+      }
+      return *result;
+    } catch (const std::exception& e) {
+      cli::PrintError(sqlsteward::Status(sqlsteward::StatusCode::kInternal,
+                                         fmt::format("unexpected exception: {}", e.what()),
+                                         "this is a bug in sqlsteward; please report it"));
+      return 1;
+    }
+  }
+  return 1;  // require_subcommand(1) makes this unreachable.
+}
