@@ -20,22 +20,28 @@
 //   to itself. So a child process takes a POSIX lock on one byte and an OFD
 //   lock on another byte of a probe file, through its own open(), and waits;
 //   we ask F_GETLK / F_OFD_GETLK through our own descriptor. The child holds
-//   the locks until we close the socket, so no sleep decides the outcome.
+//   the locks until we tell it to go, so no sleep decides the outcome.
 //
 // * Shared-memory probe. WAL's index (<db>-shm) is a file mapped MAP_SHARED
 //   by every process; if their mappings are not one memory, readers and
 //   writers work from different indexes and the database is corrupted while
 //   every commit "succeeds". A child maps the probe file and stores a nonce;
 //   we wait for it to show in our own mapping, then store another nonce for
-//   the child to see. Coherence cannot be proven by waiting, only refuted:
-//   the wait has a deadline (1 s) because an incoherent mapping never
-//   delivers the value.
+//   the child to see. A value that arrives answers at once; one that never
+//   arrives is only known after a deadline (1 s). A child whose view of the
+//   file is shorter than ours (stale FUSE attributes) would die of SIGBUS
+//   on touching the mapping: it checks the size first, and a SIGBUS death is
+//   a negative answer too. Through two bindfs mounts of one directory both
+//   probes answer no (probe_test measures it).
 //
 // The children are forked, not exec'd, and may run in a multithreaded
 // process: between fork and _exit they make only async-signal-safe system
-// calls (open, fcntl, mmap, read, write, clock_gettime, nanosleep) on data
-// prepared before the fork, and use raw calls rather than the Env, since
-// they stand in for a foreign process.
+// calls (open, fstat, fcntl, mmap, read, write, dup2, close_range,
+// clock_gettime, nanosleep) on data prepared before the fork, and use raw
+// calls rather than the Env, since they stand in for a foreign process.
+// Each child first closes every descriptor it inherited but its own
+// socket: another thread's probe running at the same moment must still see
+// EOF from its own child.
 //
 // Policy (ChoosePolicy): locks not visible -> one process only; shared
 // memory not coherent, or a filesystem that another kernel or mount can
@@ -43,12 +49,15 @@
 
 #include "sqlsteward/probe.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,8 +94,8 @@ std::string Unescape(std::string_view field) {
   out.reserve(field.size());
   auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
   for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() &&
-        is_octal(field[i + 1]) && is_octal(field[i + 2]) && is_octal(field[i + 3])) {
+    if (field[i] == '\\' && i + 3 < field.size() && is_octal(field[i + 1]) &&
+        is_octal(field[i + 2]) && is_octal(field[i + 3])) {
       int value = (field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0');
       if (value <= 0xff) {
         out.push_back(static_cast<char>(value));
@@ -148,36 +157,33 @@ std::string FullType(const MountInfo& mount) {
   return mount.fs_subtype.empty() ? mount.fs_type : mount.fs_type + "." + mount.fs_subtype;
 }
 
-// statfs(2) f_type values (linux/magic.h, plus ZFS's own).
-constexpr std::uint32_t kExtMagic = 0xEF53;
-constexpr std::uint32_t kXfsMagic = 0x58465342;
-constexpr std::uint32_t kBtrfsMagic = 0x9123683E;
-constexpr std::uint32_t kZfsMagic = 0x2FC12FC1;
-constexpr std::uint32_t kF2fsMagic = 0xF2F52010;
-constexpr std::uint32_t kTmpfsMagic = 0x01021994;
-constexpr std::uint32_t kOverlayMagic = 0x794C7630;
-constexpr std::uint32_t kFuseMagic = 0x65735546;
-constexpr std::uint32_t kV9fsMagic = 0x01021997;
-constexpr std::uint32_t kNfsMagic = 0x6969;
-constexpr std::uint32_t kCifsMagic = 0xFF534D42;
-constexpr std::uint32_t kSmb2Magic = 0xFE534D42;
+// statfs(2) f_type values (linux/magic.h, plus ZFS's own). virtiofs has no
+// magic of its own: it reports FUSE's.
+struct Magic {
+  std::uint32_t f_type;
+  const char* name;
+  FsKind kind;
+};
+constexpr Magic kMagics[] = {
+    {0xEF53, "ext2/ext3/ext4", FsKind::kLocal}, {0x58465342, "xfs", FsKind::kLocal},
+    {0x9123683E, "btrfs", FsKind::kLocal},      {0x2FC12FC1, "zfs", FsKind::kLocal},
+    {0xF2F52010, "f2fs", FsKind::kLocal},       {0x01021994, "tmpfs", FsKind::kTmpfs},
+    {0x794C7630, "overlay", FsKind::kOverlay},  {0x65735546, "fuse", FsKind::kFuse},
+    {0x01021997, "9p", FsKind::kNineP},         {0x6969, "nfs", FsKind::kNfs},
+    {0xFF534D42, "cifs", FsKind::kCifs},        {0xFE534D42, "smb3", FsKind::kCifs},
+};
+
+// f_type is a signed long; 32-bit ABIs sign-extend the high magics.
+const Magic* FindMagic(std::int64_t f_type) {
+  for (const Magic& magic : kMagics) {
+    if (magic.f_type == static_cast<std::uint32_t>(f_type)) return &magic;
+  }
+  return nullptr;
+}
 
 const char* StatfsMagicName(std::int64_t f_type) {
-  switch (static_cast<std::uint32_t>(f_type)) {
-    case kExtMagic: return "ext2/ext3/ext4";
-    case kXfsMagic: return "xfs";
-    case kBtrfsMagic: return "btrfs";
-    case kZfsMagic: return "zfs";
-    case kF2fsMagic: return "f2fs";
-    case kTmpfsMagic: return "tmpfs";
-    case kOverlayMagic: return "overlay";
-    case kFuseMagic: return "fuse";
-    case kV9fsMagic: return "9p";
-    case kNfsMagic: return "nfs";
-    case kCifsMagic: return "cifs";
-    case kSmb2Magic: return "smb3";
-    default: return "unknown";
-  }
+  const Magic* magic = FindMagic(f_type);
+  return magic == nullptr ? "unknown" : magic->name;
 }
 
 std::string Hex(std::uint64_t value) {
@@ -197,7 +203,8 @@ std::uint64_t Random64() {
   // No entropy yet (early boot): uniqueness is all the name needs, and
   // O_EXCL catches the rest.
   static std::atomic<std::uint64_t> counter{0};
-  auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  auto now =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   std::uint64_t pid = static_cast<std::uint32_t>(getpid());
   return (now ^ (pid << 32)) * std::uint64_t{0x9E3779B97F4A7C15} + counter.fetch_add(1);
 }
@@ -233,14 +240,29 @@ void Store(std::uint64_t* slot, std::uint64_t value) {
 }
 
 struct flock WriteLockOn(off_t byte) {
-  struct flock lock;
-  std::memset(&lock, 0, sizeof lock);
+  struct flock lock = {};
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
   lock.l_start = byte;
   lock.l_len = 1;
   lock.l_pid = 0;  // must be 0 for F_OFD_*
   return lock;
+}
+
+// In a freshly forked child: closes every descriptor above stderr except
+// `keep` and returns where `keep` now is. Another thread's probe may have
+// forked us while its socket was open; holding that copy would keep its
+// child or itself from ever seeing EOF. Async-signal-safe.
+int KeepOnly(int keep) {
+  constexpr int kFirst = STDERR_FILENO + 1;
+  if (keep != kFirst) {
+    if (dup2(keep, kFirst) < 0) return keep;  // then at least keep `keep` open
+    keep = kFirst;
+  }
+  if (syscall(SYS_close_range, kFirst + 1, ~0U, 0) != 0) {
+    for (int fd = kFirst + 1; fd < 65536; ++fd) close(fd);  // kernel before 5.9
+  }
+  return keep;
 }
 
 // A forked child joined to us by a SOCK_SEQPACKET socketpair (one message
@@ -262,10 +284,7 @@ class Child {
       close(sockets[1]);
       return posix::ErrnoStatus(err, "fork", "probe child");
     }
-    if (pid == 0) {
-      close(sockets[0]);
-      _exit(body(sockets[1]));
-    }
+    if (pid == 0) _exit(body(KeepOnly(sockets[1])));
     close(sockets[1]);
     return Child(pid, sockets[0]);
   }
@@ -283,10 +302,13 @@ class Child {
   }
 
   pid_t pid() const { return pid_; }
+  // The signal that killed the child, once reaped; else 0.
+  int term_signal() const { return term_signal_; }
 
   // Receives one message of exactly `len` bytes within `timeout`.
   Status Receive(void* message, std::size_t len, Millis timeout) {
-    std::int64_t deadline = MonotonicNanos() + static_cast<std::int64_t>(timeout.count()) * 1'000'000;
+    std::int64_t deadline =
+        MonotonicNanos() + static_cast<std::int64_t>(timeout.count()) * 1'000'000;
     for (;;) {
       std::int64_t left_ms = (deadline - MonotonicNanos()) / 1'000'000;
       struct pollfd pfd = {socket_, POLLIN, 0};
@@ -305,9 +327,10 @@ class Child {
       if (static_cast<std::size_t>(got) == len) return Status();
       std::string what = got == 0 ? "exited before answering" : "sent a short message";
       Status finished = Finish();
-      return Status(StatusCode::kInternal,
-                    "probe child " + what +
-                        (finished.ok() ? std::string() : " (" + std::string(finished.message()) + ")"));
+      return Status(
+          StatusCode::kInternal,
+          "probe child " + what +
+              (finished.ok() ? std::string() : " (" + std::string(finished.message()) + ")"));
     }
   }
 
@@ -320,10 +343,12 @@ class Child {
     return Status();
   }
 
-  // Closes our end (the child, waiting for us, sees EOF and exits) and reaps
-  // the child. Non-OK when it did not exit with status 0.
+  // Tells the child to exit (it waits for a byte or EOF) and reaps it.
+  // Non-OK when it did not exit with status 0.
   Status Finish() {
     if (socket_ >= 0) {
+      char quit = 'q';
+      send(socket_, &quit, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
       close(socket_);
       socket_ = -1;
     }
@@ -335,8 +360,11 @@ class Child {
       reaped = waitpid(pid, &wstatus, 0);
     } while (reaped < 0 && errno == EINTR);
     // ECHILD: the application ignores SIGCHLD and the kernel reaped it.
-    if (reaped < 0) return errno == ECHILD ? Status() : posix::ErrnoStatus(errno, "waitpid", "probe child");
+    if (reaped < 0) {
+      return errno == ECHILD ? Status() : posix::ErrnoStatus(errno, "waitpid", "probe child");
+    }
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return Status();
+    if (WIFSIGNALED(wstatus)) term_signal_ = WTERMSIG(wstatus);
     std::string how = WIFSIGNALED(wstatus) ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
                                            : "exit status " + std::to_string(WEXITSTATUS(wstatus));
     return Status(StatusCode::kInternal, "probe child " + std::to_string(pid) + " " + how);
@@ -347,6 +375,7 @@ class Child {
 
   pid_t pid_;
   int socket_;
+  int term_signal_ = 0;
 };
 
 class Mapping {
@@ -358,7 +387,9 @@ class Mapping {
     if (address_ != MAP_FAILED) munmap(address_, len_);
   }
   bool ok() const { return address_ != MAP_FAILED; }
-  std::uint64_t* slot(std::size_t index) const { return static_cast<std::uint64_t*>(address_) + index; }
+  std::uint64_t* slot(std::size_t index) const {
+    return static_cast<std::uint64_t*>(address_) + index;
+  }
 
  private:
   void* address_;
@@ -379,10 +410,12 @@ Result<posix::UniqueFd> OpenDirectory(posix::Env* env, const std::string& dir) {
   if (fd >= 0) return posix::UniqueFd(env, fd);
   int err = errno;
   if (err == ENOTDIR) {
-    return Status(StatusCode::kInvalidArgument, "probe: " + dir + " is not a directory", {}, 0, err);
+    return Status(StatusCode::kInvalidArgument, "probe: " + dir + " is not a directory", {}, 0,
+                  err);
   }
   if (err == ENOENT) {
-    return posix::ErrnoStatus(err, "open", dir, "create the directory before opening a database in it");
+    return posix::ErrnoStatus(err, "open", dir,
+                              "create the directory before opening a database in it");
   }
   return posix::ErrnoStatus(err, "open", dir);
 }
@@ -417,13 +450,14 @@ void IdentifyFilesystem(posix::Env* env, int dir_fd, ProbeReport* report) {
       report->mount = std::move(mount).value();
       report->kind = ClassifyFsType(report->mount.fs_type);
       from_mountinfo = true;
-      report->reasons.push_back(report->directory + " is on the " + FullType(report->mount) +
-                                " mount at " + report->mount.mount_point + " (source " +
-                                report->mount.source + "), classified as " +
-                                std::string(FsKindName(report->kind)) + " by /proc/self/mountinfo.");
+      report->reasons.push_back(
+          report->directory + " is on the " + FullType(report->mount) + " mount at " +
+          report->mount.mount_point + " (source " + report->mount.source + "), classified as " +
+          std::string(FsKindName(report->kind)) + " by /proc/self/mountinfo.");
     } else {
-      report->reasons.push_back("/proc/self/mountinfo has no usable entry for " + report->directory +
-                                " (" + std::string(mount.error().message()) + "); using statfs(2).");
+      report->reasons.push_back("/proc/self/mountinfo has no usable entry for " +
+                                report->directory + " (" + std::string(mount.error().message()) +
+                                "); using statfs(2).");
     }
   } else {
     report->reasons.push_back("/proc/self/mountinfo is unreadable (" +
@@ -432,35 +466,44 @@ void IdentifyFilesystem(posix::Env* env, int dir_fd, ProbeReport* report) {
 
   struct statfs fs;
   if (fstatfs(dir_fd, &fs) != 0) {
-    report->reasons.push_back(std::string("statfs(2) failed: ") + std::strerror(errno) +
-                              (from_mountinfo ? "; no cross-check." : "; the filesystem is unknown."));
+    report->reasons.push_back(
+        std::string("statfs(2) failed: ") + std::strerror(errno) +
+        (from_mountinfo ? "; no cross-check." : "; the filesystem is unknown."));
   } else {
     auto magic = static_cast<std::int64_t>(fs.f_type);
     FsKind magic_kind = ClassifyStatfsMagic(magic);
-    std::string magic_text = Hex(static_cast<std::uint32_t>(magic)) + " (" + StatfsMagicName(magic) + ")";
+    std::string magic_text =
+        Hex(static_cast<std::uint32_t>(magic)) + " (" + StatfsMagicName(magic) + ")";
     if (!from_mountinfo) {
       report->kind = magic_kind;
       report->mount.fs_type = StatfsMagicName(magic);
-      report->reasons.push_back("statfs(2) reports magic " + magic_text + ", classified as " +
-                                std::string(FsKindName(magic_kind)) +
-                                (magic_kind == FsKind::kFuse ? "; virtiofs reports the same magic." : "."));
+      report->reasons.push_back(
+          "statfs(2) reports magic " + magic_text + ", classified as " +
+          std::string(FsKindName(magic_kind)) +
+          (magic_kind == FsKind::kFuse ? "; virtiofs reports the same magic." : "."));
     } else if (magic_kind != FsKind::kUnknown && magic_kind != report->kind &&
                !(report->kind == FsKind::kVirtiofs && magic_kind == FsKind::kFuse)) {
       report->reasons.push_back("statfs(2) of the directory reports magic " + magic_text +
                                 ", not " + FullType(report->mount) +
-                                "; trusting statfs (the mount entry found may be hidden under another).");
+                                "; trusting statfs (the mount entry found may be hidden under "
+                                "another) and ignoring the entry.");
       report->kind = magic_kind;
+      report->mount = MountInfo();
+      report->mount.fs_type = StatfsMagicName(magic);
     }
   }
 
   if (report->kind == FsKind::kNfs) {
     std::string_view local_lock = MountOptionValue(report->mount.super_options, "local_lock");
-    if (local_lock.empty()) local_lock = MountOptionValue(report->mount.mount_options, "local_lock");
+    if (local_lock.empty()) {
+      local_lock = MountOptionValue(report->mount.mount_options, "local_lock");
+    }
     report->nfs_local_lock = std::string(local_lock);
     if (local_lock == "all" || local_lock == "posix") {
-      report->reasons.push_back("nfs is mounted with local_lock=" + report->nfs_local_lock +
-                                ": POSIX locks stay on this client; processes on other hosts do not "
-                                "see them.");
+      report->reasons.push_back(
+          "nfs is mounted with local_lock=" + report->nfs_local_lock +
+          ": POSIX locks stay on this client; processes on other hosts do not "
+          "see them.");
     } else if (!local_lock.empty()) {
       report->reasons.push_back("nfs is mounted with local_lock=" + report->nfs_local_lock +
                                 ": POSIX locks go to the server (if its lock service works).");
@@ -528,9 +571,9 @@ Result<MountInfo> FindMount(std::string_view mountinfo_text, std::string_view pa
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     std::optional<MountInfo> mount = ParseMountLine(line);
     if (!mount) {
-      return Status(StatusCode::kInvalidArgument,
-                    "mountinfo line " + std::to_string(line_number) + " does not parse: '" +
-                        std::string(line) + "'");
+      return Status(StatusCode::kInvalidArgument, "mountinfo line " + std::to_string(line_number) +
+                                                      " does not parse: '" + std::string(line) +
+                                                      "'");
     }
     // ">=": of mounts stacked on one directory the last one is visible.
     if (Holds(mount->mount_point, path) &&
@@ -546,15 +589,24 @@ Result<MountInfo> FindMount(std::string_view mountinfo_text, std::string_view pa
 
 std::string_view FsKindName(FsKind kind) {
   switch (kind) {
-    case FsKind::kLocal: return "local";
-    case FsKind::kTmpfs: return "tmpfs";
-    case FsKind::kOverlay: return "overlay";
-    case FsKind::kFuse: return "fuse";
-    case FsKind::kVirtiofs: return "virtiofs";
-    case FsKind::kNineP: return "9p";
-    case FsKind::kNfs: return "nfs";
-    case FsKind::kCifs: return "cifs";
-    case FsKind::kUnknown: return "unknown";
+    case FsKind::kLocal:
+      return "local";
+    case FsKind::kTmpfs:
+      return "tmpfs";
+    case FsKind::kOverlay:
+      return "overlay";
+    case FsKind::kFuse:
+      return "fuse";
+    case FsKind::kVirtiofs:
+      return "virtiofs";
+    case FsKind::kNineP:
+      return "9p";
+    case FsKind::kNfs:
+      return "nfs";
+    case FsKind::kCifs:
+      return "cifs";
+    case FsKind::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -566,7 +618,9 @@ FsKind ClassifyFsType(std::string_view fs_type) {
   }
   if (fs_type == "tmpfs") return FsKind::kTmpfs;
   if (fs_type == "overlay") return FsKind::kOverlay;
-  if (fs_type == "fuse" || fs_type == "fuseblk" || fs_type.starts_with("fuse.")) return FsKind::kFuse;
+  if (fs_type == "fuse" || fs_type == "fuseblk" || fs_type.starts_with("fuse.")) {
+    return FsKind::kFuse;
+  }
   if (fs_type == "virtiofs") return FsKind::kVirtiofs;
   if (fs_type == "9p") return FsKind::kNineP;
   if (fs_type == "nfs" || fs_type == "nfs4") return FsKind::kNfs;
@@ -575,23 +629,8 @@ FsKind ClassifyFsType(std::string_view fs_type) {
 }
 
 FsKind ClassifyStatfsMagic(std::int64_t f_type) {
-  switch (static_cast<std::uint32_t>(f_type)) {
-    case kExtMagic:
-    case kXfsMagic:
-    case kBtrfsMagic:
-    case kZfsMagic:
-    case kF2fsMagic:
-      return FsKind::kLocal;
-    case kTmpfsMagic: return FsKind::kTmpfs;
-    case kOverlayMagic: return FsKind::kOverlay;
-    case kFuseMagic: return FsKind::kFuse;
-    case kV9fsMagic: return FsKind::kNineP;
-    case kNfsMagic: return FsKind::kNfs;
-    case kCifsMagic:
-    case kSmb2Magic:
-      return FsKind::kCifs;
-    default: return FsKind::kUnknown;
-  }
+  const Magic* magic = FindMagic(f_type);
+  return magic == nullptr ? FsKind::kUnknown : magic->kind;
 }
 
 std::string_view MountOptionValue(std::string_view options, std::string_view key) {
@@ -638,7 +677,8 @@ Result<ProbeFile> ProbeFile::Create(posix::Env* env, const std::string& dir) {
                                 "directory; make the directory writable by this user");
     }
   }
-  return Status(StatusCode::kInternal, "probe: no unused probe file name in " + dir + " after 8 tries");
+  return Status(StatusCode::kInternal,
+                "probe: no unused probe file name in " + dir + " after 8 tries");
 }
 
 ProbeFile::ProbeFile(ProbeFile&& other) noexcept
@@ -654,13 +694,14 @@ ProbeFile::~ProbeFile() {
   env_->Unlink(path_.c_str());
 }
 
-Result<LockProbeResult> RunLockProbe(posix::Env* env, const ProbeFile& file, Millis child_timeout) {
+Result<LockProbeResult> RunLockProbe(posix::Env* env, const ProbeFile& file,
+                                     const std::string& child_path, Millis child_timeout) {
   struct ChildReport {
     int open_errno;
     int posix_errno;
     int ofd_errno;
   };
-  const char* path = file.path().c_str();
+  const char* path = child_path.empty() ? file.path().c_str() : child_path.c_str();
   auto body = [path](int sock) {
     ChildReport report = {0, 0, 0};
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
@@ -673,7 +714,7 @@ Result<LockProbeResult> RunLockProbe(posix::Env* env, const ProbeFile& file, Mil
       if (fcntl(fd, F_OFD_SETLK, &ofd_lock) != 0) report.ofd_errno = errno;
     }
     if (write(sock, &report, sizeof report) != static_cast<ssize_t>(sizeof report)) return 1;
-    // Hold the locks until the parent has looked (it closes the socket).
+    // Hold the locks until the parent has looked (it sends a byte or goes away).
     char byte;
     while (read(sock, &byte, 1) < 0 && errno == EINTR) {
     }
@@ -684,14 +725,15 @@ Result<LockProbeResult> RunLockProbe(posix::Env* env, const ProbeFile& file, Mil
   ChildReport report;
   SQLSTEWARD_RETURN_IF_ERROR(child.Receive(&report, sizeof report, child_timeout));
   if (report.open_errno != 0) {
-    return posix::ErrnoStatus(report.open_errno, "open (probe child)", file.path());
+    return posix::ErrnoStatus(report.open_errno, "open (probe child)", path);
   }
 
   LockProbeResult result;
   std::string who = "another process (pid " + std::to_string(child.pid()) + ")";
   struct flock query = WriteLockOn(kPosixLockByte);
   if (report.posix_errno != 0) {
-    result.detail += who + " could not take a POSIX lock: " + std::strerror(report.posix_errno) + ". ";
+    result.detail +=
+        who + " could not take a POSIX lock: " + std::strerror(report.posix_errno) + ". ";
   } else if (env->FcntlLock(file.fd(), F_GETLK, &query) != 0) {
     result.detail += std::string("F_GETLK failed: ") + std::strerror(errno) + ". ";
   } else if (query.l_type == F_UNLCK) {
@@ -699,7 +741,9 @@ Result<LockProbeResult> RunLockProbe(posix::Env* env, const ProbeFile& file, Mil
   } else {
     result.posix_visible = true;
     result.detail += "A POSIX lock held by " + who + " was visible here (F_GETLK";
-    if (query.l_pid != child.pid()) result.detail += ", owner reported as pid " + std::to_string(query.l_pid);
+    if (query.l_pid != child.pid()) {
+      result.detail += ", owner reported as pid " + std::to_string(query.l_pid);
+    }
     result.detail += "). ";
   }
 
@@ -720,7 +764,8 @@ Result<LockProbeResult> RunLockProbe(posix::Env* env, const ProbeFile& file, Mil
   return result;
 }
 
-Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file, Millis value_deadline,
+Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file,
+                                     const std::string& child_path, Millis value_deadline,
                                      Millis child_timeout) {
   long page = sysconf(_SC_PAGESIZE);
   std::size_t len = page > 0 ? static_cast<std::size_t>(page) : 4096;
@@ -734,7 +779,8 @@ Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file, Mil
   MmapProbeResult result;
   Mapping mine(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0), len);
   if (!mine.ok()) {
-    result.detail = std::string("mmap(MAP_SHARED) of a file here failed: ") + std::strerror(errno) + ".";
+    result.detail =
+        std::string("mmap(MAP_SHARED) of a file here failed: ") + std::strerror(errno) + ".";
     return result;
   }
 
@@ -744,16 +790,21 @@ Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file, Mil
   const std::int64_t deadline_ns = static_cast<std::int64_t>(value_deadline.count()) * 1'000'000;
 
   struct ChildMessage {
-    int err;      // errno of the child's open or mmap
-    int saw;      // the child saw from_parent in its mapping
+    int err;            // errno of the child's open or mmap; kShortFile
+    int saw;            // the child saw from_parent in its mapping
+    std::int64_t size;  // the file's size as the child sees it
   };
-  const char* path = file.path().c_str();
+  constexpr int kShortFile = -1;
+  const char* path = child_path.empty() ? file.path().c_str() : child_path.c_str();
   auto body = [=](int sock) {
-    ChildMessage message = {0, 0};
+    ChildMessage message = {0, 0, 0};
     void* address = MAP_FAILED;
+    struct stat st;
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
+    if (fd < 0 || fstat(fd, &st) != 0) {
       message.err = errno;
+    } else if (message.size = st.st_size; st.st_size < static_cast<off_t>(len)) {
+      message.err = kShortFile;  // touching the mapping would raise SIGBUS
     } else {
       address = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
       if (address == MAP_FAILED) message.err = errno;
@@ -768,17 +819,32 @@ Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file, Mil
       got = read(sock, &go, 1);
     } while (got < 0 && errno == EINTR);
     if (got != 1) return 0;
-    message.saw = AwaitValue(slots + kParentSlot, from_parent, MonotonicNanos() + deadline_ns) ? 1 : 0;
+    message.saw =
+        AwaitValue(slots + kParentSlot, from_parent, MonotonicNanos() + deadline_ns) ? 1 : 0;
     if (write(sock, &message, sizeof message) != static_cast<ssize_t>(sizeof message)) return 1;
     return 0;
   };
   SQLSTEWARD_ASSIGN_OR_RETURN(Child child, Child::Start(body));
 
+  // A mapping whose pages the other side's kernel view does not back faults
+  // with SIGBUS: a negative answer, not an error.
+  auto sigbus = [&](const Status& status) -> Result<MmapProbeResult> {
+    if (child.term_signal() != SIGBUS) return status.WithContext("shared-memory probe");
+    result.detail =
+        "Another process's MAP_SHARED mapping of the file faulted (SIGBUS): its view of the file "
+        "does not match ours.";
+    return result;
+  };
   ChildMessage message;
-  SQLSTEWARD_RETURN_IF_ERROR(child.Receive(&message, sizeof message, child_timeout));
+  Status received = child.Receive(&message, sizeof message, child_timeout);
+  if (!received.ok()) return sigbus(received);
   if (message.err != 0) {
-    result.detail = std::string("another process could not map the file MAP_SHARED: ") +
-                    std::strerror(message.err) + ".";
+    result.detail = message.err == kShortFile
+                        ? "Another process sees the file as " + std::to_string(message.size) +
+                              " bytes long after we wrote " + std::to_string(len) +
+                              " to it: its view of the file lags ours."
+                        : std::string("Another process could not map the file MAP_SHARED: ") +
+                              std::strerror(message.err) + ".";
     Status finished = child.Finish();
     if (!finished.ok()) return finished.WithContext("shared-memory probe");
     return result;
@@ -787,7 +853,8 @@ Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file, Mil
   Store(mine.slot(kParentSlot), from_parent);
   char go = 'g';
   SQLSTEWARD_RETURN_IF_ERROR(child.Send(&go, 1));
-  SQLSTEWARD_RETURN_IF_ERROR(child.Receive(&message, sizeof message, value_deadline + child_timeout));
+  received = child.Receive(&message, sizeof message, value_deadline + child_timeout);
+  if (!received.ok()) return sigbus(received);
   Status finished = child.Finish();
   if (!finished.ok()) return finished.WithContext("shared-memory probe");
 
@@ -796,10 +863,12 @@ Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file, Mil
   if (result.coherent) {
     result.detail = "Two processes mapping one file MAP_SHARED each read the other's store.";
   } else {
-    result.detail = std::string("Two processes mapping one file MAP_SHARED did not share memory: ") +
-                    (parent_saw ? "we saw the other process's store" : "the other process's store did not reach us within " + limit) +
-                    ", and " +
-                    (message.saw != 0 ? "it saw ours." : "ours did not reach it within " + limit + ".");
+    result.detail =
+        std::string("Two processes mapping one file MAP_SHARED did not share memory: ") +
+        (parent_saw ? "we saw the other process's store"
+                    : "the other process's store did not reach us within " + limit) +
+        ", and " +
+        (message.saw != 0 ? "it saw ours." : "ours did not reach it within " + limit + ".");
   }
   return result;
 }
@@ -868,9 +937,10 @@ JournalPolicy ChoosePolicy(const ProbeReport& report) {
     policy.allow_multi_process = false;
     policy.allow_rollback = true;
     policy.allow_wal = false;
-    std::string which = !report.posix_locks_visible && !report.ofd_locks_visible ? "POSIX and OFD locks"
-                        : !report.posix_locks_visible                           ? "POSIX locks"
-                                                                                : "OFD locks";
+    std::string which = !report.posix_locks_visible && !report.ofd_locks_visible
+                            ? "POSIX and OFD locks"
+                        : !report.posix_locks_visible ? "POSIX locks"
+                                                      : "OFD locks";
     policy.reason = which + " taken by one process are not visible to another on " + where +
                     ", so nothing keeps two processes from writing at once: only one process may "
                     "use a database here (exclusive mode, rollback journal). To share it, move it "
@@ -888,8 +958,8 @@ JournalPolicy ChoosePolicy(const ProbeReport& report) {
   } else if (!SingleDomainFilesystem(report.kind)) {
     policy.allow_wal = false;
     std::string what = report.kind == FsKind::kUnknown
-                           ? "a filesystem of a type sqlsteward does not know"
-                           : "a " + std::string(FsKindName(report.kind)) + " filesystem";
+                           ? "filesystems of a type sqlsteward does not know"
+                           : std::string(FsKindName(report.kind)) + " filesystems";
     policy.reason = "Locks and shared memory passed the probe on " + where + ", but " + what +
                     " can be reached through another mount, VM or host that a probe run here "
                     "cannot see, and WAL's shared memory is only shared within one kernel and "
@@ -907,8 +977,9 @@ JournalPolicy ChoosePolicy(const ProbeReport& report) {
   }
   if (report.kind == FsKind::kCifs && (HasMountOption(report.mount.super_options, "nobrl") ||
                                        HasMountOption(report.mount.mount_options, "nobrl"))) {
-    policy.reason += " cifs nobrl keeps locks on this client: other SMB clients must not open the "
-                     "database.";
+    policy.reason +=
+        " cifs nobrl keeps locks on this client: other SMB clients must not open the "
+        "database.";
   }
   return policy;
 }

@@ -47,10 +47,12 @@ struct LockProbeResult {
 // an OFD write lock on another; this process, through its own descriptor,
 // asks F_GETLK / F_OFD_GETLK whether it sees them while the child holds
 // them. The child cannot release them before we looked: it waits for us.
+// `child_path`, when not empty, is where the child opens the file instead
+// of file.path() (tests: the same file through a second mount).
 // Errors: kTimeout when the child does not answer within `child_timeout`;
 // kInternal/kIOError when the child could not be started or died.
 Result<LockProbeResult> RunLockProbe(
-    posix::Env* env, const ProbeFile& file,
+    posix::Env* env, const ProbeFile& file, const std::string& child_path = {},
     std::chrono::milliseconds child_timeout = std::chrono::seconds(5));
 
 struct MmapProbeResult {
@@ -63,9 +65,9 @@ struct MmapProbeResult {
 // wait up to `value_deadline` for it to appear in our mapping, then store
 // another nonce and the child waits for that one. A mapping that cannot be
 // created (ENODEV on a direct_io FUSE mount) is a negative result, not an
-// error. Errors as for RunLockProbe.
+// error. `child_path` and errors as for RunLockProbe.
 Result<MmapProbeResult> RunMmapProbe(
-    posix::Env* env, const ProbeFile& file,
+    posix::Env* env, const ProbeFile& file, const std::string& child_path = {},
     std::chrono::milliseconds value_deadline = std::chrono::seconds(1),
     std::chrono::milliseconds child_timeout = std::chrono::seconds(5));
 
