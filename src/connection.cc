@@ -135,7 +135,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Ro
   sqlite3* db = nullptr;
   // No SQLITE_OPEN_CREATE: Database::Open created the file with mode 0600.
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags,
+                           options.vfs.empty() ? nullptr : options.vfs.c_str());
   std::unique_ptr<Connection> conn(new Connection(db, role, busy_counter));
   if (rc != SQLITE_OK) return SqliteStatus(rc, db, "open " + path);
   sqlite3_extended_result_codes(db, 1);
@@ -151,6 +152,37 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Ro
   sqlite3_set_authorizer(db, &Connection::Authorizer, conn.get());
   if (role == Role::kWriter) sqlite3_wal_hook(db, &Connection::WalHook, conn.get());
   return conn;
+}
+
+Status VerifyVfsLocks(const std::string& path, const std::string& vfs) {
+  // Two connections through the VFS: if the second can take the write lock
+  // while the first holds it, the VFS does not lock and nothing is safe to
+  // share.
+  sqlite3* first = nullptr;
+  sqlite3* second = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &first, flags, vfs.c_str());
+  if (rc == SQLITE_OK) rc = sqlite3_open_v2(path.c_str(), &second, flags, vfs.c_str());
+  Status result;
+  if (rc != SQLITE_OK) {
+    result = SqliteStatus(rc, second != nullptr ? second : first, "open through VFS " + vfs);
+  } else if ((rc = sqlite3_exec(first, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr)) !=
+             SQLITE_OK) {
+    result = SqliteStatus(rc, first, "BEGIN IMMEDIATE through VFS " + vfs);
+  } else {
+    rc = sqlite3_exec(second, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) {
+      result = Status(StatusCode::kFailedPrecondition,
+                      "the SQLite VFS \"" + vfs + "\" takes no locks: two connections "
+                      "held the write lock at once, so sharing the database would corrupt it",
+                      "use SQLite's default VFS (leave Options::vfs empty)");
+    }
+    sqlite3_exec(second, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(first, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  sqlite3_close_v2(second);
+  sqlite3_close_v2(first);
+  return result;
 }
 
 Connection::~Connection() {
@@ -184,7 +216,14 @@ Status Connection::EnsureJournalMode(const Options& options) {
   std::string got = Lower(*current);
   if (got != want && role_ == Role::kWriter) {
     auto set = PragmaValue("journal_mode=" + want);
-    if (!set.has_value()) return std::move(set).error();
+    if (!set.has_value()) {
+      Status err = std::move(set).error();
+      if (err.code() != StatusCode::kTimeout) return err;
+      return Status(StatusCode::kFailedPrecondition,
+                    "cannot change journal_mode from " + got + " to " + want +
+                        " while other connections have the database open",
+                    "stop the other processes using it, then open again", err.sqlite_code());
+    }
     got = Lower(*set);
   }
   if (got != want) {

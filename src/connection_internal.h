@@ -38,12 +38,17 @@ inline constexpr char kJobSavepoint[] = "sqlsteward_job";
 // A Status from a SQLite result code, with SQLite's message and a hint.
 Status SqliteStatus(int rc, sqlite3* db, std::string_view context);
 
+// kFailedPrecondition when the VFS lets two connections hold the write lock
+// at once (e.g. "unix-none").
+Status VerifyVfsLocks(const std::string& path, const std::string& vfs);
+
 class Connection {
  public:
   using Clock = std::chrono::steady_clock;
 
   // Opens `path` (which must exist) and applies `options` for `role`. The
-  // writer sets the journal mode; readers verify it.
+  // writer sets options.journal_mode (kWal or kDelete; never kAuto);
+  // readers verify it.
   static Result<std::unique_ptr<Connection>> Open(const std::string& path, Role role,
                                                   const Options& options,
                                                   Clock::time_point deadline,

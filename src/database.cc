@@ -26,10 +26,12 @@
 #include <mutex>
 
 #include "connection_internal.h"
+#include "database_internal.h"
 #include "metrics_internal.h"
 #include "posix/env.h"
 #include "reader_pool_internal.h"
 #include "sidecar_internal.h"
+#include "sqlsteward/probe.h"
 #include "write_queue_internal.h"
 
 namespace sqlsteward {
@@ -173,6 +175,40 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
   return Status();
 }
 
+// Resolves Options::journal_mode against what the filesystem can be trusted
+// with (see probe.h).
+Result<JournalMode> ChooseJournalMode(const std::string& path, const Options& options) {
+  auto report = ProbeDirectoryCached(posix::DirName(path));
+  if (!report.has_value()) return std::move(report).error().WithContext("probe filesystem");
+  JournalPolicy policy = ChoosePolicy(*report);
+  JournalMode mode = options.journal_mode;
+  if (mode == JournalMode::kAuto) mode = policy.allow_wal ? JournalMode::kWal : JournalMode::kDelete;
+  if (options.unsafe_ignore_filesystem_probe) {
+    if (!policy.allow_multi_process || (mode == JournalMode::kWal && !policy.allow_wal)) {
+      options.on_warning("unsafe_ignore_filesystem_probe overrides: " + policy.reason);
+    }
+    return mode;
+  }
+  if (!policy.allow_multi_process) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "sharing " + path + " is unsafe on this filesystem: " + policy.reason,
+                  "move the database to a local disk (ext4, xfs, btrfs) that every process "
+                  "reaches through the same mount");
+  }
+  if (mode == JournalMode::kWal && !policy.allow_wal) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "WAL is unsafe for " + path + ": " + policy.reason,
+                  "use JournalMode::kAuto (a rollback journal here), or move the database to a "
+                  "local disk");
+  }
+  if (mode == JournalMode::kDelete && !policy.allow_rollback) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "a rollback journal is unsafe for " + path + ": " + policy.reason,
+                  "move the database to a local disk");
+  }
+  return mode;
+}
+
 Status ForkedStatus() {
   return Status(StatusCode::kFailedPrecondition,
                 "this Database handle was opened by the parent process before fork()",
@@ -261,6 +297,10 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   const Options& opts = impl->options;
 
   SQLSTEWARD_RETURN_IF_ERROR(PrepareDatabaseFile(impl->env, path, opts));
+  auto mode = ChooseJournalMode(path, opts);
+  if (!mode.has_value()) return std::move(mode).error();
+  impl->options.journal_mode = *mode;
+  if (!opts.vfs.empty()) SQLSTEWARD_RETURN_IF_ERROR(internal::VerifyVfsLocks(path, opts.vfs));
   auto sidecar = internal::Sidecar::Open(impl->env, path, opts.on_warning);
   if (!sidecar.has_value()) return std::move(sidecar).error();
   impl->sidecar = std::move(sidecar).value();
@@ -287,6 +327,13 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
 }
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Status internal::DatabaseAccess::WriteExclusive(Database& db, const WriteFn& fn,
+                                                std::chrono::steady_clock::time_point deadline,
+                                                std::string_view purpose) {
+  SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
+  return db.impl_->queue->SubmitExclusive(fn, deadline, std::string(purpose));
+}
 
 Database::~Database() {
   if (impl_ == nullptr) return;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -13,6 +14,7 @@ namespace {
 constexpr char kMagic[8] = {'S', 'Q', 'L', 'S', 'T', 'W', 'D', '1'};
 constexpr off_t kHolderOffset = 64;
 constexpr std::size_t kHostBytes = 64;
+constexpr std::size_t kPurposeBytes = 64;
 
 // The holder record: written by each leader after it takes the write lock,
 // read by waiters that time out so their error can name the holder.
@@ -21,8 +23,9 @@ struct HolderRecord {
   std::int32_t reserved;
   std::int64_t since_unix_ms;
   char host[kHostBytes];
+  char purpose[kPurposeBytes];
 };
-static_assert(sizeof(HolderRecord) == 80);
+static_assert(sizeof(HolderRecord) == 144);
 
 std::int64_t NowUnixMs() {
   struct timespec ts;
@@ -40,6 +43,13 @@ std::string FormatUnixMs(std::int64_t ms) {
 }
 
 }  // namespace
+
+std::string WriteLockHolder::Describe() const {
+  std::string out = "pid " + std::to_string(pid) + " on host " + host + " since " +
+                    FormatUnixMs(since_unix_ms);
+  if (!purpose.empty()) out += " (" + purpose + ")";
+  return out;
+}
 
 std::string HostName() {
   char buf[256] = {};
@@ -135,23 +145,19 @@ Status Sidecar::InitOrValidateHeader() {
   return Status();
 }
 
-Status Sidecar::AcquireWriteLock(Clock::time_point deadline) {
+Status Sidecar::AcquireWriteLock(Clock::time_point deadline, std::string_view purpose) {
   Status st = write_lock_->Acquire(deadline);
   if (st.code() == StatusCode::kTimeout) {
     std::string who = "another process";
     auto holder = CurrentHolder();
-    if (holder.has_value() && holder->has_value()) {
-      const WriteLockHolder& h = **holder;
-      who = "pid " + std::to_string(h.pid) + " on host " + h.host + " since " +
-            FormatUnixMs(h.since_unix_ms);
-    }
+    if (holder.has_value() && holder->has_value()) who = (*holder)->Describe();
     return Status(StatusCode::kTimeout,
                   "timed out waiting for the write lock on " + path_ + ", held by " + who,
                   "retry; if the holder is stuck, inspect or stop it (the lock is released "
                   "when its process exits)");
   }
   SQLSTEWARD_RETURN_IF_ERROR(st);
-  Status rec = WriteHolderRecord();
+  Status rec = WriteHolderRecord(purpose);
   if (!rec.ok()) {
     write_lock_->Release();
     return rec;
@@ -161,11 +167,12 @@ Status Sidecar::AcquireWriteLock(Clock::time_point deadline) {
 
 void Sidecar::ReleaseWriteLock() { write_lock_->Release(); }
 
-Status Sidecar::WriteHolderRecord() {
+Status Sidecar::WriteHolderRecord(std::string_view purpose) {
   HolderRecord rec = {};
   rec.pid = static_cast<std::int32_t>(getpid());
   rec.since_unix_ms = NowUnixMs();
   std::strncpy(rec.host, host_.c_str(), kHostBytes - 1);
+  purpose.copy(rec.purpose, std::min(purpose.size(), kPurposeBytes - 1));
   if (env_->Pwrite(fd_.get(), &rec, sizeof rec, kHolderOffset) != sizeof rec) {
     return posix::ErrnoStatus(errno, "pwrite", path_);
   }
@@ -182,7 +189,9 @@ Result<std::optional<WriteLockHolder>> Sidecar::CurrentHolder() {
     return std::optional<WriteLockHolder>();
   }
   rec.host[kHostBytes - 1] = '\0';
-  return std::optional<WriteLockHolder>(WriteLockHolder{rec.pid, rec.since_unix_ms, rec.host});
+  rec.purpose[kPurposeBytes - 1] = '\0';
+  return std::optional<WriteLockHolder>(
+      WriteLockHolder{rec.pid, rec.since_unix_ms, rec.host, rec.purpose});
 }
 
 }  // namespace sqlsteward::internal

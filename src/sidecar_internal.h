@@ -7,7 +7,7 @@
 //   [0, 8)      magic "SQLSTWD1"
 //   [8, 12)     u32 format version (1)
 //   [12, 16)    u32 header size (4096)
-//   [64, 160)   write-lock holder record (see HolderRecord)
+//   [64, 208)   write-lock holder record (see HolderRecord)
 //   [4096, ...) reserved for instance slots
 // Lock bytes (OFD locks, advisory, independent of the bytes' content):
 //   byte 4000   the cross-process write lock: held from before BEGIN
@@ -41,6 +41,10 @@ struct WriteLockHolder {
   std::int32_t pid = 0;
   std::int64_t since_unix_ms = 0;
   std::string host;
+  std::string purpose;  // Empty for ordinary writes.
+
+  // "pid 123 on host db1 since 2026-11-21T19:40:01Z (migration 0003_x)"
+  std::string Describe() const;
 };
 
 class Sidecar {
@@ -52,9 +56,9 @@ class Sidecar {
   static Result<std::unique_ptr<Sidecar>> Open(posix::Env* env, const std::string& db_path,
                                                const Warn& warn);
 
-  // Takes the cross-process write lock and records this process as holder.
-  // kTimeout names the holder.
-  Status AcquireWriteLock(Clock::time_point deadline);
+  // Takes the cross-process write lock and records this process as holder,
+  // doing `purpose` (empty for ordinary writes). kTimeout names the holder.
+  Status AcquireWriteLock(Clock::time_point deadline, std::string_view purpose = {});
   void ReleaseWriteLock();
 
   // The last recorded holder, if the lock is held by another description now.
@@ -66,7 +70,7 @@ class Sidecar {
   Sidecar(posix::Env* env, std::string path, posix::UniqueFd fd,
           std::unique_ptr<posix::DeadlineLock> write_lock);
   Status InitOrValidateHeader();
-  Status WriteHolderRecord();
+  Status WriteHolderRecord(std::string_view purpose);
 
   posix::Env* env_;
   std::string path_;

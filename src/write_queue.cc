@@ -36,6 +36,16 @@ Status WriteQueue::Submit(const WriteFn& fn, Clock::time_point deadline) {
   return SubmitAndWait(&job);
 }
 
+Status WriteQueue::SubmitExclusive(const WriteFn& fn, Clock::time_point deadline,
+                                   std::string purpose) {
+  Job job;
+  job.fn = &fn;
+  job.deadline = deadline;
+  job.exclusive = true;
+  job.purpose = std::move(purpose);
+  return SubmitAndWait(&job);
+}
+
 Status WriteQueue::Checkpoint(Clock::time_point deadline) {
   Job job;
   job.checkpoint = true;
@@ -147,11 +157,9 @@ Status WriteQueue::QueueTimeout() {
   if (waiting_for_lock_) {
     auto holder = sidecar_->CurrentHolder();
     if (holder.has_value() && holder->has_value()) {
-      const WriteLockHolder& h = **holder;
       return Status(StatusCode::kTimeout,
                     "write not started before its deadline: waiting for the write lock on " +
-                        sidecar_->path() + ", held by pid " + std::to_string(h.pid) +
-                        " on host " + h.host,
+                        sidecar_->path() + ", held by " + (*holder)->Describe(),
                     "retry; if the holder is stuck, inspect or stop that process");
     }
   }
@@ -203,12 +211,13 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   if (queue_.empty()) return;
   // Wait for the locks as long as the job at the front may wait.
   auto deadline = queue_.front()->deadline;
+  std::string purpose = queue_.front()->exclusive ? queue_.front()->purpose : std::string();
   waiting_for_lock_ = true;
   lock.unlock();
 
   MetricsRecorder::Batch stats;
   auto lock_start = Clock::now();
-  Status st = sidecar_->AcquireWriteLock(deadline);
+  Status st = sidecar_->AcquireWriteLock(deadline, purpose);
   auto lock_end = Clock::now();
   stats.lock_wait_us = MicrosBetween(lock_start, lock_end);
   if (st.ok()) {
@@ -238,6 +247,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   while (!queue_.empty() && !broken && batch.size() < options_.max_batch_jobs) {
     if (!batch.empty() && Clock::now() - batch_start >= options_.max_batch_duration) break;
     Job* job = queue_.front();
+    if (job->exclusive && !batch.empty()) break;  // It gets the next batch.
     queue_.pop_front();
     if (job->deadline <= Clock::now() && !job->checkpoint) {
       Finish(job, Status(StatusCode::kTimeout, "write not started before its deadline",
@@ -254,6 +264,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
     lock.unlock();
     job->status = RunInSavepoint(job, &broken);
     lock.lock();
+    if (job->exclusive) break;
   }
   lock.unlock();
 

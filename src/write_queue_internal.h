@@ -35,6 +35,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -57,6 +58,9 @@ class WriteQueue {
 
   Status Submit(const WriteFn& fn, Clock::time_point deadline);
   std::future<Status> SubmitAsync(WriteFn fn, Clock::time_point deadline);
+  // Runs fn in a batch of its own, with `purpose` recorded with the write
+  // lock's holder (see DatabaseAccess::WriteExclusive).
+  Status SubmitExclusive(const WriteFn& fn, Clock::time_point deadline, std::string purpose);
   // A PASSIVE checkpoint under the write lock, as a job in the queue.
   Status Checkpoint(Clock::time_point deadline);
 
@@ -74,6 +78,8 @@ class WriteQueue {
     bool taken = false;
     bool done = false;
     bool checkpoint = false;
+    bool exclusive = false;  // Runs alone in its batch.
+    std::string purpose;     // Recorded with the lock holder.
     std::condition_variable cv;                 // Sync jobs.
     std::optional<std::promise<Status>> promise;  // Async jobs (heap, owned here).
   };

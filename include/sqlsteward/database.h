@@ -38,6 +38,10 @@
 
 namespace sqlsteward {
 
+namespace internal {
+struct DatabaseAccess;
+}
+
 using WriteFn = std::function<Status(Transaction&)>;
 using ReadFn = std::function<Status(ReadTransaction&)>;
 
@@ -71,11 +75,13 @@ class Database {
 
   MetricsSnapshot Metrics() const;
   const std::string& path() const;
+  // The mode in effect: kWal or kDelete, never kAuto.
   JournalMode journal_mode() const;
 
   class Impl;
 
  private:
+  friend struct internal::DatabaseAccess;
   explicit Database(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
 namespace sqlsteward {
@@ -31,6 +32,10 @@ enum class Synchronous {
 };
 
 enum class JournalMode {
+  // Default: chosen from the filesystem probe (sqlsteward/probe.h): WAL where
+  // every process sees the same shared memory, a rollback journal where only
+  // locks can be trusted.
+  kAuto,
   // Write-ahead log: readers never wait for the writer. Needs shared memory
   // that every process sees (one host, a local or coherent filesystem).
   kWal,
@@ -42,7 +47,19 @@ enum class JournalMode {
 struct Options {
   // Create the file (0600) and its parent directory (0700) when missing.
   bool create_if_missing = true;
-  JournalMode journal_mode = JournalMode::kWal;
+  // kWal or kDelete are honoured only where the probe finds them safe;
+  // otherwise Open fails with kFailedPrecondition and says why.
+  JournalMode journal_mode = JournalMode::kAuto;
+  // The SQLite VFS to open through; empty: SQLite's default. A VFS other than
+  // the default is checked at open: if two connections through it can both
+  // take the write lock (as with "unix-none"), Open refuses.
+  std::string vfs;
+  // DANGER. Use journal_mode, and share the file, even where the probe found
+  // it unsafe (WAL on a network, VM-shared or FUSE filesystem; any sharing
+  // where locks do not propagate). Expect corruption and lost writes if
+  // another process, mount or host uses the file. Only for a filesystem
+  // the probe misjudges, with one process using it.
+  bool unsafe_ignore_filesystem_probe = false;
   Synchronous synchronous = Synchronous::kFull;
   bool foreign_keys = true;
 

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/statfs.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -123,6 +125,47 @@ int RunInChild(const std::function<int()>& fn) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+int RunProgram(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+BindfsMount::BindfsMount(const std::string& source, const std::string& target)
+    : target_(target) {
+  const std::string need =
+      " (the FUSE tests need bindfs and /dev/fuse: apt-get install bindfs fuse3, and permission "
+      "to mount)";
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+    error_ = "/dev/fuse is missing or not accessible: " + std::string(std::strerror(errno)) + need;
+    return;
+  }
+  int status = RunProgram({"bindfs", source, target});
+  if (status != 0) {
+    error_ = "`bindfs " + source + " " + target + "` failed (exit " + std::to_string(status) +
+             "; -1: bindfs is not installed)" + need;
+    return;
+  }
+  mounted_ = true;
+  struct statfs fs;
+  constexpr long kFuseMagic = 0x65735546;
+  if (::statfs(target.c_str(), &fs) != 0 || static_cast<long>(fs.f_type) != kFuseMagic) {
+    error_ = target + " is not a FUSE mount after bindfs" + need;
+  }
+}
+
+BindfsMount::~BindfsMount() {
+  if (!mounted_) return;
+  if (RunProgram({"fusermount", "-u", target_}) != 0) RunProgram({"umount", "-l", target_});
 }
 
 namespace {

@@ -103,6 +103,27 @@ class Child {
 // that exit code, or 128+signal.
 int RunInChild(const std::function<int()>& fn);
 
+// Runs args[0] from PATH with no shell; returns its exit status, or -1.
+int RunProgram(const std::vector<std::string>& args);
+
+// `bindfs source target` for the life of the object: a FUSE view of
+// `source`. Two such mounts of one directory are two lock domains, as a
+// Docker Desktop bind mount is to its host.
+class BindfsMount {
+ public:
+  BindfsMount(const std::string& source, const std::string& target);
+  BindfsMount(const BindfsMount&) = delete;
+  BindfsMount& operator=(const BindfsMount&) = delete;
+  ~BindfsMount();
+  // Empty when the mount is up; otherwise what is missing, and how to get it.
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string target_;
+  std::string error_;
+  bool mounted_ = false;
+};
+
 // Count of rows in `table` read with the raw sqlite3 C API (independent of
 // sqlsteward), and PRAGMA integrity_check's first row.
 long long CountRows(const std::string& db_path, const std::string& table);

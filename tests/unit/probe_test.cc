@@ -30,6 +30,7 @@
 
 #include "posix/env.h"
 #include "probe_internal.h"
+#include "support/testing.h"
 
 extern char** environ;
 
@@ -91,56 +92,9 @@ class TempDir {
   std::string path_;
 };
 
-// Runs argv[0] from PATH with no shell; returns its exit status, or -1.
-int Run(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using testing::BindfsMount;
 
-// `bindfs source target` for the life of the object.
-class BindfsMount {
- public:
-  BindfsMount(const std::string& source, const std::string& target) : target_(target) {
-    if (access("/dev/fuse", R_OK | W_OK) != 0) {
-      error_ = "/dev/fuse is missing or not accessible (" + std::string(std::strerror(errno)) + ")";
-      return;
-    }
-    int status = Run({"bindfs", source, target});
-    if (status != 0) {
-      error_ = "`bindfs " + source + " " + target + "` failed (exit " + std::to_string(status) +
-               "; -1 means bindfs is not installed)";
-      return;
-    }
-    mounted_ = true;
-    if (StatfsMagic(target) != kFuseMagic) error_ = target + " is not a FUSE mount after bindfs";
-  }
-  BindfsMount(const BindfsMount&) = delete;
-  BindfsMount& operator=(const BindfsMount&) = delete;
-  ~BindfsMount() {
-    if (!mounted_) return;
-    if (Run({"fusermount", "-u", target_}) != 0) Run({"umount", "-l", target_});
-  }
-  // Empty when the mount is up.
-  const std::string& error() const { return error_; }
-
- private:
-  std::string target_;
-  std::string error_;
-  bool mounted_ = false;
-};
-
-#define ASSERT_BINDFS(mount)                                                            \
-  ASSERT_THAT((mount).error(), IsEmpty())                                               \
-      << "the FUSE tests need bindfs and /dev/fuse (apt-get install bindfs fuse3) and " \
-         "permission to mount"
+#define ASSERT_BINDFS(mount) ASSERT_THAT((mount).error(), IsEmpty())
 
 // A directory on a block-device filesystem (ext4, xfs, ...): the test
 // binary's own directory, /var/tmp or /tmp, whichever is first.

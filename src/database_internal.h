@@ -1,0 +1,25 @@
+// Access to a Database's internals for modules layered above it (the
+// migrator, the snapshotter). Not part of the public API.
+#ifndef SQLSTEWARD_DATABASE_INTERNAL_H_
+#define SQLSTEWARD_DATABASE_INTERNAL_H_
+
+#include <chrono>
+#include <string_view>
+
+#include "sqlsteward/database.h"
+
+namespace sqlsteward::internal {
+
+struct DatabaseAccess {
+  // Runs fn in a batch of its own: no other job shares its transaction. The
+  // cross-process write lock is held throughout, and `purpose` (e.g.
+  // "migration 0003_orders") is recorded with the holder, so that a waiter
+  // whose deadline passes is told what the holder is doing.
+  static Status WriteExclusive(Database& db, const WriteFn& fn,
+                               std::chrono::steady_clock::time_point deadline,
+                               std::string_view purpose);
+};
+
+}  // namespace sqlsteward::internal
+
+#endif  // SQLSTEWARD_DATABASE_INTERNAL_H_
