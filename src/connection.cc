@@ -401,6 +401,23 @@ int Connection::Authorizer(void* self, int action, const char* a, const char* b,
   }
 }
 
+void Connection::SetTrace(std::function<void(std::string_view)> trace) {
+  trace_ = std::move(trace);
+  if (trace_) {
+    sqlite3_trace_v2(db_, SQLITE_TRACE_STMT, &Connection::TraceCallback, this);
+  } else {
+    sqlite3_trace_v2(db_, 0, nullptr, nullptr);
+  }
+}
+
+int Connection::TraceCallback(unsigned, void* self, void* stmt, void*) {
+  auto* conn = static_cast<Connection*>(self);
+  char* sql = sqlite3_expanded_sql(static_cast<sqlite3_stmt*>(stmt));
+  if (sql != nullptr) conn->trace_(sql);
+  sqlite3_free(sql);
+  return 0;
+}
+
 int Connection::WalHook(void* self, sqlite3*, const char*, int frames) {
   static_cast<Connection*>(self)->wal_frames_ = frames;
   return SQLITE_OK;

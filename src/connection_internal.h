@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -70,6 +71,9 @@ class Connection {
   Status RunRead(const ReadFn& fn);
   Status RunJob(const WriteFn& fn);
 
+  // Calls trace with each statement's text as it starts; nullptr stops.
+  void SetTrace(std::function<void(std::string_view)> trace);
+
   // The busy handler gives up at this deadline.
   void set_busy_deadline(Clock::time_point deadline) { busy_deadline_ = deadline; }
   // WAL frames after the last commit (writer only), and the page size.
@@ -91,6 +95,7 @@ class Connection {
   static int Authorizer(void* self, int action, const char* a, const char* b, const char* c,
                         const char* d);
   static int WalHook(void* self, sqlite3* db, const char* name, int frames);
+  static int TraceCallback(unsigned type, void* self, void* stmt, void* sql);
 
   struct CachedStatement {
     sqlite3_stmt* stmt = nullptr;
@@ -106,6 +111,7 @@ class Connection {
   std::int64_t wal_frames_ = 0;
   std::int64_t page_size_ = 4096;
   bool in_user_code_ = false;
+  std::function<void(std::string_view)> trace_;
 };
 
 }  // namespace sqlsteward::internal

@@ -323,10 +323,19 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->sidecar.get(),
                                                        opts, &impl->metrics);
   impl->readers = std::make_unique<internal::ReaderPool>(path, opts, &impl->metrics);
-  return std::unique_ptr<Database>(new Database(std::move(impl)));
+  std::unique_ptr<Database> db(new Database(std::move(impl)));
+  if (db->impl_->options.after_open) {
+    SQLSTEWARD_RETURN_IF_ERROR(db->impl_->options.after_open(*db).WithContext("after_open"));
+  }
+  return db;
 }
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void internal::DatabaseAccess::TraceWriter(Database& db,
+                                           std::function<void(std::string_view)> trace) {
+  db.impl_->writer->SetTrace(std::move(trace));
+}
 
 Status internal::DatabaseAccess::WriteExclusive(Database& db, const WriteFn& fn,
                                                 std::chrono::steady_clock::time_point deadline,

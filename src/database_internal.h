@@ -4,6 +4,7 @@
 #define SQLSTEWARD_DATABASE_INTERNAL_H_
 
 #include <chrono>
+#include <functional>
 #include <string_view>
 
 #include "sqlsteward/database.h"
@@ -18,6 +19,12 @@ struct DatabaseAccess {
   static Status WriteExclusive(Database& db, const WriteFn& fn,
                                std::chrono::steady_clock::time_point deadline,
                                std::string_view purpose);
+
+  // Calls trace with the text of every statement the writer connection runs
+  // (sqlite3_trace_v2 STMT; nullptr stops). For tests that assert on the
+  // exact statements, e.g. that a migration run has one BEGIN. Call while
+  // no write is running.
+  static void TraceWriter(Database& db, std::function<void(std::string_view)> trace);
 };
 
 }  // namespace sqlsteward::internal

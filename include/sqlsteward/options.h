@@ -9,7 +9,11 @@
 #include <string>
 #include <string_view>
 
+#include "sqlsteward/status.h"
+
 namespace sqlsteward {
+
+class Database;
 
 // What an acknowledged write survives. sqlsteward sets PRAGMA synchronous
 // accordingly on the writer connection and reads it back.
@@ -84,6 +88,11 @@ struct Options {
 
   // Page cache per connection, KiB.
   std::int64_t cache_size_kib = 8 << 10;
+
+  // Runs at the end of Open on the new handle, before Open returns it; an
+  // error fails Open with that error. For work every opener must do first,
+  // such as MigrateOnOpen (sqlsteward/migrator.h).
+  std::function<Status(Database&)> after_open;
 
   // Called with a one-line description of anything sqlsteward tolerated but
   // the operator should know about (a chmod refused inside a user namespace,

@@ -233,6 +233,27 @@ TEST(DatabaseOpenTest, ReadOnlyDirectoryIsPermissionDenied) {
   EXPECT_EQ(code, static_cast<int>(StatusCode::kPermissionDenied));
 }
 
+TEST(DatabaseOpenTest, AfterOpenRunsOnTheNewHandleAndItsErrorFailsOpen) {
+  TempDir tmp;
+  Options options;
+  int calls = 0;
+  options.after_open = [&](Database& db) {
+    ++calls;
+    return CreateTable(db);
+  };
+  auto db = OpenOk(tmp.File("hook.db"), options);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(testing::CountRows(tmp.File("hook.db"), "t"), 0);  // The table exists.
+
+  options.after_open = [](Database&) {
+    return Status(StatusCode::kFailedPrecondition, "schema too new", "use the newer binary");
+  };
+  auto refused = Database::Open(tmp.File("hook.db"), options);
+  EXPECT_THAT(refused, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(refused.error().message()), HasSubstr("schema too new"));
+  EXPECT_EQ(refused.error().hint(), "use the newer binary");
+}
+
 TEST(DatabaseOpenTest, ClosedHandleIsUnavailable) {
   TempDir tmp;
   auto db = OpenOk(tmp.File("c.db"));
