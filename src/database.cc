@@ -30,6 +30,7 @@
 #include "metrics_internal.h"
 #include "posix/env.h"
 #include "reader_pool_internal.h"
+#include "registry_internal.h"
 #include "sidecar_internal.h"
 #include "sqlsteward/probe.h"
 #include "write_queue_internal.h"
@@ -233,43 +234,78 @@ class Database::Impl {
   std::unique_ptr<internal::Connection> writer;
   std::unique_ptr<internal::WriteQueue> queue;
   std::unique_ptr<internal::ReaderPool> readers;
+  // Last in, first out: the registry's heartbeat thread calls StepDown.
+  std::unique_ptr<internal::Registry> registry;
   JournalMode journal_mode = JournalMode::kWal;
 
   std::mutex close_mu;
   std::atomic<bool> closed{false};
+  std::atomic<std::int32_t> handed_over_to{0};
 
   bool Forked() const {
     return g_fork_generation.load(std::memory_order_relaxed) != fork_generation;
   }
   Status Usable() const {
     if (Forked()) return ForkedStatus();
+    if (std::int32_t to = handed_over_to.load(std::memory_order_acquire); to != 0) {
+      return HandedOverStatus(to);
+    }
     if (closed.load(std::memory_order_acquire)) return ClosedStatus();
     return Status();
   }
+  static Status HandedOverStatus(std::int32_t successor) {
+    return Status(StatusCode::kUnavailable,
+                  "this instance handed the database over to pid " + std::to_string(successor),
+                  "retry the request on the new instance (e.g. answer 503 and let the client "
+                  "retry); nothing of this write was applied");
+  }
+  // Finishes the running batch, checkpoints under the write lock. REQUIRES:
+  // close_mu held.
+  void DrainWrites(const Status& reason);
+  void StepDown(std::int32_t successor);
   Status Close();
 };
 
-Status Database::Impl::Close() {
-  std::lock_guard lock(close_mu);
-  if (closed.exchange(true, std::memory_order_acq_rel)) return Status();
-  Status result;
-  if (queue) {
-    queue->Shutdown();
-    // Best effort: leave the WAL small for the next opener. Under the write
-    // lock, as every checkpoint.
-    if (writer && journal_mode == JournalMode::kWal &&
-        sidecar->AcquireWriteLock(Clock::now() + std::chrono::seconds(1)).ok()) {
-      int log = 0;
-      int done = 0;
-      sqlite3_wal_checkpoint_v2(writer->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-      sidecar->ReleaseWriteLock();
-    }
+void Database::Impl::DrainWrites(const Status& reason) {
+  if (!queue) return;
+  queue->Shutdown(reason);
+  // Leave the WAL small for the next opener. Under the write lock, as every
+  // checkpoint; best effort.
+  if (writer && journal_mode == JournalMode::kWal &&
+      sidecar->AcquireWriteLock(Clock::now() + std::chrono::seconds(1)).ok()) {
+    int log = 0;
+    int done = 0;
+    sqlite3_wal_checkpoint_v2(writer->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    sidecar->ReleaseWriteLock();
   }
-  if (readers) readers->Close();
+}
+
+void Database::Impl::StepDown(std::int32_t successor) {
+  {
+    std::lock_guard lock(close_mu);
+    if (closed.load(std::memory_order_acquire)) return;
+    handed_over_to.store(successor, std::memory_order_release);
+    DrainWrites(HandedOverStatus(successor));
+  }
+  if (options.on_handed_over) options.on_handed_over(successor);
+  // The registry frees the slot when this returns: the successor proceeds.
+}
+
+Status Database::Impl::Close() {
+  {
+    std::lock_guard lock(close_mu);
+    if (closed.exchange(true, std::memory_order_acq_rel)) return Status();
+    DrainWrites(Status());
+    if (readers) readers->Close();
+  }
+  // Outside close_mu: joining the heartbeat thread waits for a StepDown in
+  // progress, which takes close_mu.
+  if (registry) registry->Release();
+  registry.reset();
   queue.reset();
   writer.reset();
   sidecar.reset();
-  return result;
+  return Status();
 }
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
@@ -306,6 +342,22 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   impl->sidecar = std::move(sidecar).value();
 
   auto deadline = DeadlineAfter(opts.write_timeout, std::chrono::milliseconds(30'000));
+  internal::Registry::Config reg;
+  reg.ownership = opts.ownership;
+  reg.wait_for_owner = opts.wait_for_owner;
+  reg.take_over = opts.take_over;
+  reg.handover_timeout = opts.handover_timeout;
+  reg.heartbeat_interval = opts.heartbeat_interval;
+  reg.wal = opts.journal_mode == JournalMode::kWal;
+  Impl* raw = impl.get();
+  reg.on_step_down = [raw](std::int32_t successor) { raw->StepDown(successor); };
+  auto registry = internal::Registry::Register(impl->env, path, std::move(reg),
+                                               std::max(deadline, Clock::now() +
+                                                                      opts.wait_for_owner +
+                                                                      opts.handover_timeout));
+  if (!registry.has_value()) return std::move(registry).error();
+  impl->registry = std::move(registry).value();
+
   SQLSTEWARD_RETURN_IF_ERROR(
       impl->sidecar->AcquireWriteLock(deadline).WithContext("open " + path));
   auto writer = internal::Connection::Open(path, internal::Role::kWriter, opts, deadline,
@@ -331,6 +383,13 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
 }
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Status internal::DatabaseAccess::WithWriterHandle(
+    Database& db, const std::function<Status(sqlite3*)>& fn,
+    std::chrono::steady_clock::time_point deadline, std::string_view purpose) {
+  SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
+  return db.impl_->queue->SubmitRaw(fn, deadline, std::string(purpose));
+}
 
 void internal::DatabaseAccess::TraceWriter(Database& db,
                                            std::function<void(std::string_view)> trace) {

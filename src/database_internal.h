@@ -9,6 +9,8 @@
 
 #include "sqlsteward/database.h"
 
+struct sqlite3;
+
 namespace sqlsteward::internal {
 
 struct DatabaseAccess {
@@ -19,6 +21,14 @@ struct DatabaseAccess {
   static Status WriteExclusive(Database& db, const WriteFn& fn,
                                std::chrono::steady_clock::time_point deadline,
                                std::string_view purpose);
+
+  // Runs fn with the writer's sqlite3 handle, outside any transaction, in a
+  // batch of its own under the cross-process write lock (e.g. the backup API
+  // writing into the live database during a restore). fn must leave no
+  // transaction open.
+  static Status WithWriterHandle(Database& db, const std::function<Status(sqlite3*)>& fn,
+                                 std::chrono::steady_clock::time_point deadline,
+                                 std::string_view purpose);
 
   // Calls trace with the text of every statement the writer connection runs
   // (sqlite3_trace_v2 STMT; nullptr stops). For tests that assert on the

@@ -11,7 +11,7 @@ std::uint64_t MicrosBetween(std::chrono::steady_clock::time_point a,
   return us < 0 ? 0 : static_cast<std::uint64_t>(us);
 }
 
-Status Unavailable() {
+Status Closed() {
   return Status(StatusCode::kUnavailable, "the database handle is closed",
                 "open a new handle; writes queued before Close() were completed");
 }
@@ -46,6 +46,16 @@ Status WriteQueue::SubmitExclusive(const WriteFn& fn, Clock::time_point deadline
   return SubmitAndWait(&job);
 }
 
+Status WriteQueue::SubmitRaw(const std::function<Status(sqlite3*)>& fn,
+                             Clock::time_point deadline, std::string purpose) {
+  Job job;
+  job.raw_fn = &fn;
+  job.deadline = deadline;
+  job.exclusive = true;
+  job.purpose = std::move(purpose);
+  return SubmitAndWait(&job);
+}
+
 Status WriteQueue::Checkpoint(Clock::time_point deadline) {
   Job job;
   job.checkpoint = true;
@@ -55,7 +65,7 @@ Status WriteQueue::Checkpoint(Clock::time_point deadline) {
 
 Status WriteQueue::SubmitAndWait(Job* job) {
   std::unique_lock lock(mu_);
-  if (closed_) return Unavailable();
+  if (closed_) return closed_reason_.ok() ? Closed() : closed_reason_;
   Enqueue(job);
   while (!job->done) {
     if (!leader_active_) {
@@ -86,7 +96,7 @@ std::future<Status> WriteQueue::SubmitAsync(WriteFn fn, Clock::time_point deadli
   std::future<Status> future = job->promise->get_future();
   std::lock_guard lock(mu_);
   if (closed_) {
-    job->promise->set_value(Unavailable());
+    job->promise->set_value(closed_reason_.ok() ? Closed() : closed_reason_);
     delete job;
     return future;
   }
@@ -220,6 +230,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   Status st = sidecar_->AcquireWriteLock(deadline, purpose);
   auto lock_end = Clock::now();
   stats.lock_wait_us = MicrosBetween(lock_start, lock_end);
+  if (st.ok() && RunRawJobIfFront(lock)) return;
   if (st.ok()) {
     writer_->set_busy_deadline(deadline);
     st = StepOnce("BEGIN IMMEDIATE");
@@ -302,9 +313,36 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
-void WriteQueue::Shutdown() {
+bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
+  lock.lock();
+  if (queue_.empty() || queue_.front()->raw_fn == nullptr) {
+    lock.unlock();
+    return false;
+  }
+  Job* job = queue_.front();
+  queue_.pop_front();
+  job->taken = true;
+  waiting_for_lock_ = false;
+  lock.unlock();
+  writer_->set_busy_deadline(job->deadline);
+  Status st = (*job->raw_fn)(writer_->handle());
+  if (st.ok() && !writer_->autocommit()) {
+    st = Status(StatusCode::kInternal, "a raw writer job left a transaction open",
+                "the transaction was rolled back");
+  }
+  if (!writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
+  sidecar_->ReleaseWriteLock();
+  lock.lock();
+  std::vector<std::uint64_t> latencies;
+  Finish(job, std::move(st), &latencies);
+  return true;
+}
+
+void WriteQueue::Shutdown(const Status& reason) {
   std::unique_lock lock(mu_);
+  if (!closed_) closed_reason_ = reason;
   closed_ = true;
+  if (!reason.ok()) FailExpired(Clock::time_point::max(), reason);
   if (!leader_active_ && !queue_.empty()) HandOff();
   idle_cv_.wait(lock, [&] { return queue_.empty() && !leader_active_; });
   stop_async_ = true;

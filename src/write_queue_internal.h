@@ -61,16 +61,23 @@ class WriteQueue {
   // Runs fn in a batch of its own, with `purpose` recorded with the write
   // lock's holder (see DatabaseAccess::WriteExclusive).
   Status SubmitExclusive(const WriteFn& fn, Clock::time_point deadline, std::string purpose);
+  // Runs fn with the writer handle outside any transaction, alone in its
+  // batch, under the write lock.
+  Status SubmitRaw(const std::function<Status(sqlite3*)>& fn, Clock::time_point deadline,
+                   std::string purpose);
   // A PASSIVE checkpoint under the write lock, as a job in the queue.
   Status Checkpoint(Clock::time_point deadline);
 
-  // Rejects new jobs (kUnavailable), runs every queued one, stops the async
-  // leader. Idempotent.
-  void Shutdown();
+  // Rejects new jobs, waits for the running batch, stops the async leader.
+  // With an OK `reason` (Close) queued jobs still run and new ones get
+  // kUnavailable; otherwise (a handover) queued jobs that have not started
+  // fail with `reason`, as do new ones. Idempotent.
+  void Shutdown(const Status& reason = Status());
 
  private:
   struct Job {
-    const WriteFn* fn = nullptr;  // Null for a checkpoint request.
+    const WriteFn* fn = nullptr;  // Null for a checkpoint request or a raw job.
+    const std::function<Status(sqlite3*)>* raw_fn = nullptr;  // No transaction.
     WriteFn owned_fn;             // Async jobs own their function.
     Clock::time_point deadline;
     Clock::time_point enqueued;
@@ -89,6 +96,10 @@ class WriteQueue {
   void Lead(std::unique_lock<std::mutex>& lock, Job* self);
   void RunBatch(std::unique_lock<std::mutex>& lock);
   Status RunInSavepoint(Job* job, bool* batch_broken);
+  // With the write lock held and mu_ not: runs the front job if it is a raw
+  // one, releases the lock and returns true with mu_ held; otherwise returns
+  // false with mu_ not held.
+  bool RunRawJobIfFront(std::unique_lock<std::mutex>& lock);
   Status CheckpointNow();
   Status StepOnce(const char* sql);
   void Finish(Job* job, Status status, std::vector<std::uint64_t>* latencies);  // REQUIRES: mu_
@@ -107,6 +118,7 @@ class WriteQueue {
   bool leader_active_ = false;
   bool waiting_for_lock_ = false;
   bool closed_ = false;
+  Status closed_reason_;  // Returned to jobs submitted after Shutdown.
   std::condition_variable idle_cv_;
   std::condition_variable async_cv_;
   bool stop_async_ = false;

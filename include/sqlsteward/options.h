@@ -48,6 +48,16 @@ enum class JournalMode {
   kDelete,
 };
 
+// Who else may use the database while this handle is open.
+enum class Ownership {
+  // Any number of instances (processes, handles) in one lock domain.
+  kShared,
+  // This handle alone. A second opener gets kUnavailable within a second,
+  // naming the owner, or waits (Options::wait_for_owner), or asks the owner
+  // to hand over (Options::take_over).
+  kExclusive,
+};
+
 struct Options {
   // Create the file (0600) and its parent directory (0700) when missing.
   bool create_if_missing = true;
@@ -66,6 +76,25 @@ struct Options {
   bool unsafe_ignore_filesystem_probe = false;
   Synchronous synchronous = Synchronous::kFull;
   bool foreign_keys = true;
+
+  Ownership ownership = Ownership::kShared;
+  // When another instance owns the database exclusively (or, opening
+  // kExclusive, when any other instance is open): wait up to this long for it
+  // to go away instead of failing at once. 0: fail at once.
+  std::chrono::milliseconds wait_for_owner{0};
+  // Ask the owner (or, opening kExclusive, every other instance) to step
+  // down and take over when it has: it finishes its running batch,
+  // checkpoints, and fails later writes with kUnavailable ("handed over").
+  // The wait is bounded by handover_timeout.
+  bool take_over = false;
+  std::chrono::milliseconds handover_timeout{10'000};
+  // Called (on an internal thread) when this instance has handed over to a
+  // successor; its writes now fail with kUnavailable.
+  std::function<void(std::int32_t successor_pid)> on_handed_over;
+  // How often the instance's heartbeat advances in the sidecar and it looks
+  // for handover requests. Instances in another lock domain on another host
+  // are told apart from dead ones by watching two intervals.
+  std::chrono::milliseconds heartbeat_interval{50};
 
   // Reader connections in the pool; each read holds one for its duration.
   int reader_connections = 4;

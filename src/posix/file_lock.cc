@@ -65,6 +65,7 @@ struct DeadlineLock::Shared {
   int fd;  // Our own dup; closed by whoever drops the last reference.
   off_t start;
   off_t len;
+  LockKind kind;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -79,7 +80,7 @@ struct DeadlineLock::Shared {
 };
 
 Result<std::unique_ptr<DeadlineLock>> DeadlineLock::Create(Env* env, int fd, off_t start,
-                                                           off_t len) {
+                                                           off_t len, LockKind kind) {
   int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return ErrnoStatus(errno, "fcntl(F_DUPFD_CLOEXEC)", "sidecar");
   auto shared = std::make_shared<Shared>();
@@ -87,6 +88,7 @@ Result<std::unique_ptr<DeadlineLock>> DeadlineLock::Create(Env* env, int fd, off
   shared->fd = own;
   shared->start = start;
   shared->len = len;
+  shared->kind = kind;
   return std::unique_ptr<DeadlineLock>(new DeadlineLock(std::move(shared)));
 }
 
@@ -116,7 +118,7 @@ Status DeadlineLock::Acquire(Clock::time_point deadline) {
   if (!shared_->waiting) {
     lock.unlock();
     auto got = TryLockRange(shared_->env, shared_->fd, shared_->start, shared_->len,
-                            LockKind::kExclusive);
+                            shared_->kind);
     if (!got.has_value()) return got.error();
     if (*got) {
       held_ = true;
@@ -157,8 +159,7 @@ void DeadlineLock::WaiterLoop(std::shared_ptr<Shared> shared) {
     if (shared->stop) return;
     shared->waiting = true;
     lock.unlock();
-    Status st = WaitLockRange(shared->env, shared->fd, shared->start, shared->len,
-                              LockKind::kExclusive);
+    Status st = WaitLockRange(shared->env, shared->fd, shared->start, shared->len, shared->kind);
     lock.lock();
     shared->waiting = false;
     if (!st.ok()) {

@@ -33,7 +33,9 @@ Status UnlockRange(Env* env, int fd, off_t start, off_t len);
 // `kind` on the range (F_OFD_GETLK).
 Result<bool> RangeLockedByOther(Env* env, int fd, off_t start, off_t len, LockKind kind);
 
-// An exclusive OFD lock on one byte range, acquired with a deadline.
+// An OFD lock on one byte range (exclusive unless created kShared), acquired
+// with a deadline. A shared one serves to wait until another description's
+// exclusive lock is released (a crashed or stepping-down instance).
 //
 // Acquire() first tries F_OFD_SETLK on the caller's thread. When another
 // process holds the range, a waiter thread blocks in F_OFD_SETLKW, so the
@@ -50,7 +52,8 @@ class DeadlineLock {
 
   // Takes its own dup() of fd so that an abandoned waiter never touches a
   // descriptor its owner has closed.
-  static Result<std::unique_ptr<DeadlineLock>> Create(Env* env, int fd, off_t start, off_t len);
+  static Result<std::unique_ptr<DeadlineLock>> Create(Env* env, int fd, off_t start, off_t len,
+                                                      LockKind kind = LockKind::kExclusive);
   DeadlineLock(const DeadlineLock&) = delete;
   DeadlineLock& operator=(const DeadlineLock&) = delete;
   // Releases the lock. A waiter blocked in the kernel is detached; it

@@ -9,6 +9,14 @@
 //                           test kills us with SIGKILL)
 //   expect-write-locked DB  exit 0 if opening DB times out on the write lock
 //                           (300 ms), 1 if it opens, 2 on another error
+//   open-exclusive DB       open with Ownership::kExclusive, print "open <pid>",
+//                           close at stdin EOF
+//   try-open DB             print "barrier", wait for one byte on stdin, open,
+//                           print "ok" or "refused <code>", close at stdin EOF
+//   handover-writer DB      open exclusive and write forever from 4 threads;
+//                           print "ack <id>" for each acknowledged write and
+//                           "rejected <id> <code>" for each refused one; each
+//                           thread stops after 50 rejections in a row
 //   hold-write-lock DB      take sqlsteward's write lock inside a job, print
 //                           "holding <pid>", keep it until stdin EOF
 #include <unistd.h>
@@ -146,6 +154,64 @@ int ExpectWriteLocked(const std::string& path) {
   return db.error().code() == StatusCode::kTimeout ? 0 : 2;
 }
 
+int OpenExclusive(const std::string& path) {
+  sqlsteward::Options options;
+  options.ownership = sqlsteward::Ownership::kExclusive;
+  auto db = Database::Open(path, options);
+  if (!db.has_value()) {
+    Say("failed " + db.error().ToString());
+    return 1;
+  }
+  Say("open " + std::to_string(::getpid()));
+  WaitForStdinEof();
+  return 0;
+}
+
+// Started in pairs through two mounts: each opens right after the go signal
+// and keeps the handle until told, so that two successes would overlap.
+int TryOpen(const std::string& path) {
+  Say("barrier");
+  char go;
+  if (::read(STDIN_FILENO, &go, 1) != 1) return 2;
+  auto db = Database::Open(path);
+  Say(db.has_value() ? "ok"
+                     : "refused " + std::string(sqlsteward::StatusCodeName(db.error().code())));
+  WaitForStdinEof();
+  return 0;
+}
+
+int HandoverWriter(const std::string& path) {
+  sqlsteward::Options options;
+  options.ownership = sqlsteward::Ownership::kExclusive;
+  auto db = Database::Open(path, options);  // The test created table acked.
+  if (!db.has_value()) {
+    Say("failed " + db.error().ToString());
+    return 2;
+  }
+  Say("ready");
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&, t] {
+      int rejected_in_a_row = 0;
+      for (long long i = 0; rejected_in_a_row < 50; ++i) {
+        long long id = static_cast<long long>(t) * 1'000'000'000LL + i;
+        Status st = (*db)->Write(
+            [&](Transaction& tx) { return tx.Exec("INSERT INTO acked(id) VALUES(?)", id); });
+        if (st.ok()) {
+          rejected_in_a_row = 0;
+          Say("ack " + std::to_string(id));
+        } else {
+          rejected_in_a_row++;
+          Say("rejected " + std::to_string(id) + " " +
+              std::string(sqlsteward::StatusCodeName(st.code())));
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,6 +222,9 @@ int main(int argc, char** argv) {
     return AckWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
   }
   if (argc >= 3 && std::strcmp(argv[1], "hold-write-lock") == 0) return HoldWriteLock(argv[2]);
+  if (argc >= 3 && std::strcmp(argv[1], "open-exclusive") == 0) return OpenExclusive(argv[2]);
+  if (argc >= 3 && std::strcmp(argv[1], "try-open") == 0) return TryOpen(argv[2]);
+  if (argc >= 3 && std::strcmp(argv[1], "handover-writer") == 0) return HandoverWriter(argv[2]);
   if (argc >= 3 && std::strcmp(argv[1], "expect-write-locked") == 0) {
     return ExpectWriteLocked(argv[2]);
   }
