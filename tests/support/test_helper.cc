@@ -17,8 +17,14 @@
 //                           print "ack <id>" for each acknowledged write and
 //                           "rejected <id> <code>" for each refused one; each
 //                           thread stops after 50 rejections in a row
+//   raw-writer DB N BASE    stock SQLite, no sqlsteward: rollback journal with
+//                           locking_mode=EXCLUSIVE (the fix proposed for
+//                           shared mounts), busy_timeout 5000; inserts ids
+//                           BASE..BASE+N-1, one transaction each; prints
+//                           "done <acknowledged>"
 //   hold-write-lock DB      take sqlsteward's write lock inside a job, print
 //                           "holding <pid>", keep it until stdin EOF
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -212,6 +218,26 @@ int HandoverWriter(const std::string& path) {
   return 0;
 }
 
+int RawWriter(const std::string& path, int n, long long base) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return 2;
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA locking_mode=EXCLUSIVE;", nullptr,
+               nullptr, nullptr);
+  sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS raw(id INTEGER PRIMARY KEY)", nullptr, nullptr,
+               nullptr);
+  Say("ready");
+  WaitForStdinEof();
+  long acked = 0;
+  for (int i = 0; i < n; ++i) {
+    std::string sql = "INSERT INTO raw(id) VALUES(" + std::to_string(base + i) + ")";
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK) acked++;
+  }
+  sqlite3_close(db);
+  Say("done " + std::to_string(acked));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,6 +248,9 @@ int main(int argc, char** argv) {
     return AckWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
   }
   if (argc >= 3 && std::strcmp(argv[1], "hold-write-lock") == 0) return HoldWriteLock(argv[2]);
+  if (argc >= 5 && std::strcmp(argv[1], "raw-writer") == 0) {
+    return RawWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
+  }
   if (argc >= 3 && std::strcmp(argv[1], "open-exclusive") == 0) return OpenExclusive(argv[2]);
   if (argc >= 3 && std::strcmp(argv[1], "try-open") == 0) return TryOpen(argv[2]);
   if (argc >= 3 && std::strcmp(argv[1], "handover-writer") == 0) return HandoverWriter(argv[2]);
