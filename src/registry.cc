@@ -11,6 +11,8 @@
 #include <random>
 #include <sstream>
 
+#include <cstdlib>
+
 #include "posix/file_lock.h"
 #include "sidecar_internal.h"
 
@@ -126,17 +128,27 @@ Result<SlotScan> ParseSlot(const SlotRecord& rec, int slot, const std::string& p
   return scan;
 }
 
-// All slots, read through a descriptor opened now (see the design note).
+// All slots, read past any page cache: O_DIRECT where the filesystem has it
+// (not tmpfs), else a descriptor opened now (see the design note).
 Result<std::vector<SlotRecord>> ReadSlotsFresh(posix::Env* env, const std::string& path) {
-  int raw = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
+  int raw = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_DIRECT, 0);
+  if (raw < 0 && errno == EINVAL) raw = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
   if (raw < 0) return posix::ErrnoStatus(errno, "open", path);
   posix::UniqueFd fd(env, raw);
-  std::vector<SlotRecord> slots(kMaxSlots);
-  std::size_t bytes = slots.size() * sizeof(SlotRecord);
-  ssize_t n = env->Pread(fd.get(), slots.data(), bytes, kSlotBase);
+  constexpr std::size_t kBytes = static_cast<std::size_t>(kMaxSlots * kSlotSize);
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<void, FreeDeleter> buf(std::aligned_alloc(4096, kBytes));
+  if (buf == nullptr) return Status(StatusCode::kResourceExhausted, "out of memory");
+  ssize_t n = env->Pread(fd.get(), buf.get(), kBytes, kSlotBase);
   if (n < 0) return posix::ErrnoStatus(errno, "pread", path);
-  // Past the end of the file: never-claimed slots, all zero.
-  std::memset(reinterpret_cast<char*>(slots.data()) + n, 0, bytes - static_cast<std::size_t>(n));
+  if (static_cast<std::size_t>(n) != kBytes) {
+    return Status(StatusCode::kCorruption, path + " is shorter than its instance slots",
+                  "if no sqlsteward process uses the database, move the file aside");
+  }
+  std::vector<SlotRecord> slots(kMaxSlots);
+  std::memcpy(slots.data(), buf.get(), kBytes);
   return slots;
 }
 
@@ -337,7 +349,13 @@ Result<std::vector<SlotScan>> ScanSlots(posix::Env* env, const std::string& side
       if (scan.info.domain != InstanceDomain::kUnknown) continue;
       const SlotRecord& now = (*again)[static_cast<std::size_t>(scan.info.slot)];
       bool advanced = now.magic != kSlotMagic || now.heartbeat != scan.info.heartbeat;
-      scan.info.domain = advanced ? InstanceDomain::kOtherDomain : InstanceDomain::kDead;
+      // On this machine the process table is the stronger witness: one that
+      // still runs two intervals later is no exiting process.
+      bool running = self.SameMachineAs(scan.info) &&
+                     scan.pid_namespace == self.pid_namespace &&
+                     ProcessAlive(scan.info.pid, scan.start_ticks);
+      scan.info.domain =
+          advanced || running ? InstanceDomain::kOtherDomain : InstanceDomain::kDead;
     }
   }
   return out;

@@ -62,9 +62,6 @@
 
 namespace sqlsteward::internal {
 
-inline constexpr off_t kSlotBase = 4096;
-inline constexpr off_t kSlotSize = 256;
-inline constexpr int kMaxSlots = 128;
 inline constexpr std::int64_t kClaimStaleMs = 10'000;
 
 // Who this process is, as recorded in a slot.

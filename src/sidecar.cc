@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <thread>
+#include <vector>
 
 namespace sqlsteward::internal {
 namespace {
@@ -68,7 +70,11 @@ Sidecar::Sidecar(posix::Env* env, std::string path, posix::UniqueFd fd,
 Result<std::unique_ptr<Sidecar>> Sidecar::Open(posix::Env* env, const std::string& db_path,
                                                const Warn& warn) {
   std::string path = db_path + "-steward";
-  int raw = env->Open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+  int raw = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW, 0);
+  if (raw < 0 && errno == ENOENT) {
+    SQLSTEWARD_RETURN_IF_ERROR(CreateWhole(env, path));
+    raw = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW, 0);
+  }
   if (raw < 0) {
     if (errno == ELOOP) {
       return Status(StatusCode::kFailedPrecondition, "sidecar " + path + " is a symbolic link",
@@ -98,39 +104,54 @@ Result<std::unique_ptr<Sidecar>> Sidecar::Open(posix::Env* env, const std::strin
   if (!lock.has_value()) return std::move(lock).error();
   std::unique_ptr<Sidecar> sidecar(
       new Sidecar(env, std::move(path), std::move(fd), std::move(lock).value()));
-  SQLSTEWARD_RETURN_IF_ERROR(sidecar->InitOrValidateHeader());
+  SQLSTEWARD_RETURN_IF_ERROR(sidecar->ValidateHeader());
   return sidecar;
 }
 
-Status Sidecar::InitOrValidateHeader() {
-  // Two processes may create the sidecar at once: the init lock orders them,
-  // and the second one finds the header written.
-  SQLSTEWARD_RETURN_IF_ERROR(
-      posix::WaitLockRange(env_, fd_.get(), kInitLockByte, 1, posix::LockKind::kExclusive));
-  struct Unlock {
-    Sidecar* self;
-    ~Unlock() { posix::UnlockRange(self->env_, self->fd_.get(), kInitLockByte, 1).IgnoreError(); }
-  } unlock{this};
+Status Sidecar::CreateWhole(posix::Env* env, const std::string& path) {
+  // O_EXCL: exactly one creator, across lock domains too. Openers that find
+  // the file before it is whole wait for it (ValidateHeader).
+  int raw = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+  if (raw < 0) return errno == EEXIST ? Status() : posix::ErrnoStatus(errno, "create", path);
+  posix::UniqueFd fd(env, raw);
+  std::vector<char> whole(static_cast<std::size_t>(kSidecarSize), 0);
+  std::memcpy(whole.data(), kMagic, sizeof kMagic);
+  std::uint32_t version = kSidecarVersion;
+  std::uint32_t size = kSidecarHeaderSize;
+  std::memcpy(whole.data() + 8, &version, 4);
+  std::memcpy(whole.data() + 12, &size, 4);
+  if (env->Pwrite(fd.get(), whole.data(), whole.size(), 0) !=
+      static_cast<ssize_t>(whole.size())) {
+    Status st = posix::ErrnoStatus(errno, "write", path);
+    env->Unlink(path.c_str());  // Nobody can use a partial one.
+    return st;
+  }
+  if (env->Fsync(fd.get()) != 0) return posix::ErrnoStatus(errno, "fsync", path);
+  return posix::SyncDirectory(env, posix::DirName(path));
+}
 
+Status Sidecar::ValidateHeader() {
+  // A sidecar another process has just created may not be whole yet, and
+  // through FUSE its size is cached for about a second: a young file gets
+  // that long to become whole before it counts as damaged.
   std::array<char, 16> head{};
-  ssize_t n = env_->Pread(fd_.get(), head.data(), head.size(), 0);
-  if (n < 0) return posix::ErrnoStatus(errno, "pread", path_);
-  if (n == 0) {
-    std::array<char, kSidecarHeaderSize> page{};
-    std::memcpy(page.data(), kMagic, sizeof kMagic);
-    std::uint32_t version = kSidecarVersion;
-    std::uint32_t size = kSidecarHeaderSize;
-    std::memcpy(page.data() + 8, &version, 4);
-    std::memcpy(page.data() + 12, &size, 4);
-    if (env_->Pwrite(fd_.get(), page.data(), page.size(), 0) !=
-        static_cast<ssize_t>(page.size())) {
-      return posix::ErrnoStatus(errno, "pwrite", path_);
-    }
-    return Status();
+  ssize_t n = 0;
+  struct stat st;
+  auto give_up = Clock::now() + std::chrono::seconds(2);
+  while (true) {
+    n = env_->Pread(fd_.get(), head.data(), head.size(), 0);
+    if (n < 0) return posix::ErrnoStatus(errno, "pread", path_);
+    if (env_->Fstat(fd_.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", path_);
+    bool whole = n == 16 && std::memcmp(head.data(), kMagic, sizeof kMagic) == 0 &&
+                 st.st_size >= kSidecarSize;
+    bool young = std::time(nullptr) - st.st_ctim.tv_sec < 5;
+    if (whole || !young || Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   std::uint32_t version = 0;
   std::memcpy(&version, head.data() + 8, 4);
-  if (n < 16 || std::memcmp(head.data(), kMagic, sizeof kMagic) != 0) {
+  if (n < 16 || std::memcmp(head.data(), kMagic, sizeof kMagic) != 0 ||
+      st.st_size < kSidecarSize) {
     return Status(StatusCode::kCorruption, path_ + " is not a sqlsteward sidecar file",
                   "if no sqlsteward process uses the database, move the file aside; "
                   "it is recreated on the next open");

@@ -8,7 +8,11 @@
 //   [8, 12)     u32 format version (1)
 //   [12, 16)    u32 header size (4096)
 //   [64, 208)   write-lock holder record (see HolderRecord)
-//   [4096, ...) reserved for instance slots
+//   [4096, 36864) 128 instance slots of 256 bytes (registry_internal.h)
+// The file is created once (O_EXCL) at its final size and never grows, so no
+// reader, through any mount, is misled by a cached size (FUSE caches a
+// file's size for about a second); an opener that finds it young and not
+// yet whole waits for it.
 // Lock bytes (OFD locks, advisory, independent of the bytes' content):
 //   byte 4000   the cross-process write lock: held from before BEGIN
 //               IMMEDIATE until after COMMIT and any checkpoint
@@ -36,6 +40,10 @@ inline constexpr off_t kWriteLockByte = 4000;
 inline constexpr off_t kInitLockByte = 4001;
 inline constexpr std::uint32_t kSidecarVersion = 1;
 inline constexpr std::uint32_t kSidecarHeaderSize = 4096;
+inline constexpr off_t kSlotBase = 4096;
+inline constexpr off_t kSlotSize = 256;
+inline constexpr int kMaxSlots = 128;
+inline constexpr off_t kSidecarSize = kSlotBase + kMaxSlots * kSlotSize;
 
 struct WriteLockHolder {
   std::int32_t pid = 0;
@@ -69,7 +77,9 @@ class Sidecar {
  private:
   Sidecar(posix::Env* env, std::string path, posix::UniqueFd fd,
           std::unique_ptr<posix::DeadlineLock> write_lock);
-  Status InitOrValidateHeader();
+  // Creates `path` whole (header and empty slots) unless it exists.
+  static Status CreateWhole(posix::Env* env, const std::string& path);
+  Status ValidateHeader();
   Status WriteHolderRecord(std::string_view purpose);
 
   posix::Env* env_;

@@ -138,9 +138,8 @@ void WriteQueue::HandOff() {
   }
 }
 
-void WriteQueue::Finish(Job* job, Status status, std::vector<std::uint64_t>* latencies) {
+void WriteQueue::Finish(Job* job, Status status) {
   if (!status.ok()) metrics_->RecordError(status.code());
-  if (latencies != nullptr) latencies->push_back(MicrosBetween(job->enqueued, Clock::now()));
   if (job->promise.has_value()) {
     job->promise->set_value(std::move(status));
     delete job;
@@ -156,7 +155,7 @@ void WriteQueue::FailExpired(Clock::time_point now, const Status& why) {
     if ((*it)->deadline <= now) {
       Job* job = *it;
       it = queue_.erase(it);
-      Finish(job, why, nullptr);
+      Finish(job, why);
     } else {
       ++it;
     }
@@ -262,8 +261,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
     queue_.pop_front();
     if (job->deadline <= Clock::now() && !job->checkpoint) {
       Finish(job, Status(StatusCode::kTimeout, "write not started before its deadline",
-                         "retry with a longer WriteOptions::timeout"),
-             nullptr);
+                         "retry with a longer WriteOptions::timeout"));
       continue;
     }
     job->taken = true;
@@ -297,20 +295,23 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   }
   sidecar_->ReleaseWriteLock();
 
-  lock.lock();
+  // Metrics first: once a caller has its acknowledgement, Metrics() shows
+  // its batch. The batch's jobs are ours alone until Finish.
   std::vector<std::uint64_t> latencies;
   latencies.reserve(batch.size());
+  auto acked_at = Clock::now();
+  for (Job* job : batch) latencies.push_back(MicrosBetween(job->enqueued, acked_at));
+  stats.jobs = batch.size();
+  metrics_->RecordBatch(stats, latencies);
+
+  lock.lock();
   for (Job* job : batch) {
     // A job keeps its own error; a successful one reports the batch's fate.
     Status result = std::move(job->status);
     if (job->checkpoint) result = checkpoint;
     if (result.ok() && !commit.ok()) result = commit;
-    Finish(job, std::move(result), &latencies);
+    Finish(job, std::move(result));
   }
-  stats.jobs = batch.size();
-  lock.unlock();
-  metrics_->RecordBatch(stats, latencies);
-  lock.lock();
 }
 
 bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
@@ -333,8 +334,7 @@ bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
   if (!writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
   sidecar_->ReleaseWriteLock();
   lock.lock();
-  std::vector<std::uint64_t> latencies;
-  Finish(job, std::move(st), &latencies);
+  Finish(job, std::move(st));
   return true;
 }
 

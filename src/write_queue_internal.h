@@ -102,7 +102,7 @@ class WriteQueue {
   bool RunRawJobIfFront(std::unique_lock<std::mutex>& lock);
   Status CheckpointNow();
   Status StepOnce(const char* sql);
-  void Finish(Job* job, Status status, std::vector<std::uint64_t>* latencies);  // REQUIRES: mu_
+  void Finish(Job* job, Status status);  // REQUIRES: mu_
   void FailExpired(Clock::time_point now, const Status& why);                   // REQUIRES: mu_
   void HandOff();                                                               // REQUIRES: mu_
   Status QueueTimeout();                                                        // REQUIRES: mu_
