@@ -35,6 +35,7 @@ struct Command {
 
 Command RegisterDemo(CLI::App& app);
 Command RegisterDemoWorker(CLI::App& app);
+Command RegisterDoctor(CLI::App& app);
 Command RegisterVersion(CLI::App& app);
 
 // The tool's version (the CMake project version).
