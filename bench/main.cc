@@ -1,0 +1,319 @@
+// sqlsteward_bench: the core benchmark. Runs scenarios a..e (BENCHMARKS.md)
+// with each baseline and sqlsteward interleaved on the same filesystem,
+// prints a table of medians, spreads and ratios against the goals, and
+// writes the same figures as JSON.
+//
+//   sqlsteward_bench                      # all scenarios, 3 reps x 3 s
+//   sqlsteward_bench --scenario a,e --reps 5 --json out.json
+//   sqlsteward_bench --smoke --json smoke.json   # CI: harness check only
+//
+// Exit status: 0 when every run completed and verified (goals missed or met
+// do not matter); 1 on bad arguments or setup errors; 2 when a run failed or
+// the table after a run does not match the acknowledged writes.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "baselines.h"
+#include "processes.h"
+#include "report.h"
+#include "scenarios.h"
+#include "steward.h"
+
+namespace sqlsteward::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// "20250101-120000" (file names) or ISO 8601 (JSON), UTC.
+std::string UtcTimestamp(bool iso) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  if (iso) {
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  } else {
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  }
+  return buf;
+}
+
+std::string FilesystemName(const std::string& dir) {
+  struct statfs st {};
+  if (statfs(dir.c_str(), &st) != 0) return "unknown";
+  const auto magic = static_cast<unsigned long>(st.f_type);
+  switch (magic) {
+    case 0xEF53:
+      return "ext4";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x01021994:
+      return "tmpfs";
+    case 0x794c7630:
+      return "overlayfs";
+    case 0x2fc12fc1:
+      return "zfs";
+    case 0x6969:
+      return "nfs";
+    case 0x65735546:
+      return "fuse";
+    default:
+      return fmt::format("{:#x}", magic);
+  }
+}
+
+// fdatasync latency of a 4 KiB overwrite in `dir`, for `seconds`: the cost
+// of one durable commit on this filesystem right now (the disk is shared, so
+// it is taken before and after the scenarios).
+json ProbeSync(const std::string& dir, double seconds) {
+  const std::string path = (fs::path(dir) / "sync-probe.tmp").string();
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return json{{"error", "cannot create probe file"}};
+  std::vector<char> page(4096, 'x');
+  std::vector<std::int64_t> ns;
+  const Clock::time_point end = Clock::now() + Seconds(seconds);
+  for (int i = 0; Clock::now() < end && i < 100'000; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    if (pwrite(fd, page.data(), page.size(), static_cast<off_t>(i % 16) * 4096) < 0) break;
+    if (fdatasync(fd) != 0) break;
+    ns.push_back((Clock::now() - t0).count());
+  }
+  close(fd);
+  unlink(path.c_str());
+  const LatencyStats st = ComputeLatency(ns);
+  return json{
+      {"samples", st.samples}, {"p50_us", st.p50_us}, {"p99_us", st.p99_us}, {"max_us", st.max_us}};
+}
+
+std::string SyncLine(const json& probe) {
+  if (!probe.contains("p50_us")) return "unavailable";
+  return fmt::format(
+      "p50 {}, p99 {}, max {} ({} syncs)", FormatLatencyUs(probe["p50_us"].get<double>()),
+      FormatLatencyUs(probe["p99_us"].get<double>()),
+      FormatLatencyUs(probe["max_us"].get<double>()), probe["samples"].get<std::uint64_t>());
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return fmt::format("{} {} {}", one, five, fifteen);
+}
+
+json Environment(const std::string& dir) {
+  utsname u{};
+  uname(&u);
+  return json{{"sqlite_version", SqliteVersion()},
+              {"sqlsteward_version", StewardVersion()},
+              {"cpu_cores", std::thread::hardware_concurrency()},
+              {"kernel", fmt::format("{} {}", u.sysname, u.release)},
+              {"machine", u.machine},
+              {"dir_filesystem", FilesystemName(dir)}};
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"sqlsteward benchmarks: throughput and latency against raw-SQLite baselines"};
+  Config config;
+  std::string json_path;
+  std::string scenario_list = "a,b,c,d,e";
+  app.add_option("--scenario", scenario_list, "Comma-separated scenarios to run (a,b,c,d,e)")
+      ->capture_default_str();
+  app.add_option("--reps", config.reps, "Repetitions per side (median and spread over these)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--seconds", config.seconds, "Duration of each run")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--dir", config.dir,
+                 "Directory for the database files (default: a fresh directory under "
+                 "./data/bench)");
+  app.add_option("--json", json_path, "Write the results as JSON to this file");
+  app.add_option("--rows", config.prefill_rows, "Rows prefilled for the read scenario (c)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100'000'000}));
+  std::string side_list;
+  app.add_option("--sides", side_list,
+                 "Run only these sides, comma-separated (e.g. sqlsteward), for profiling; "
+                 "comparisons that need a missing side are skipped");
+  app.add_flag("--keep", config.keep_files, "Keep each run's database files");
+  app.add_flag("--smoke", config.smoke,
+               "CI smoke run: 1 rep of 0.3 s per side, checks the harness, not speed");
+
+  // Hidden: one process of scenario d (see processes.h).
+  CLI::App* worker = app.add_subcommand(kWorkerCommand, "internal worker process")->group("");
+  std::string worker_side, worker_db;
+  int worker_threads = 4;
+  double worker_seconds = 3;
+  worker->add_option("--side", worker_side)->required();
+  worker->add_option("--db", worker_db)->required();
+  worker->add_option("--threads", worker_threads)->required();
+  worker->add_option("--seconds", worker_seconds)->required();
+
+  CLI11_PARSE(app, argc, argv);
+  if (*worker) return WorkerMain(worker_side, worker_db, worker_threads, worker_seconds);
+
+  if (config.smoke) {
+    config.reps = 1;
+    config.seconds = 0.3;
+    config.prefill_rows = std::min<std::int64_t>(config.prefill_rows, 10'000);
+  }
+  const std::set<std::string> wanted = [&] {
+    const std::vector<std::string> list = SplitList(scenario_list);
+    return std::set<std::string>(list.begin(), list.end());
+  }();
+  std::vector<Scenario> scenarios;
+  const std::vector<std::string> sides_wanted = SplitList(side_list);
+  for (Scenario& s : BuildScenarios(config)) {
+    if (wanted.count(s.id) == 0) continue;
+    if (!sides_wanted.empty()) {
+      std::erase_if(s.sides, [&](const Side& side) {
+        return std::find(sides_wanted.begin(), sides_wanted.end(), side.name) == sides_wanted.end();
+      });
+    }
+    scenarios.push_back(std::move(s));
+  }
+  for (const std::string& id : wanted) {
+    if (id.size() != 1 || id[0] < 'a' || id[0] > 'e') {
+      fmt::print(stderr, "unknown scenario '{}' (expected a list of a,b,c,d,e)\n", id);
+      return 1;
+    }
+  }
+
+  const bool fresh_dir = config.dir.empty();
+  if (fresh_dir) {
+    config.dir =
+        (fs::path("data") / "bench" / fmt::format("run-{}-{}", UtcTimestamp(false), getpid()))
+            .string();
+  }
+  std::error_code ec;
+  fs::create_directories(config.dir, ec);
+  if (ec) {
+    fmt::print(stderr, "cannot create {}: {}\n", config.dir, ec.message());
+    return 1;
+  }
+
+  const std::string started_at = UtcTimestamp(true);
+  fmt::print(stderr, "sqlsteward_bench: {} rep(s) x {} s per side, files in {}\n", config.reps,
+             config.seconds, config.dir);
+
+  const double probe_seconds = config.smoke ? 0.1 : 1.0;
+  const std::string load_before = LoadAverage();
+  const json sync_before = ProbeSync(config.dir, probe_seconds);
+  fmt::print(stderr, "fdatasync before: {}; load average {}\n", SyncLine(sync_before), load_before);
+
+  bool problems = false;
+  std::vector<ScenarioResults> results;
+  for (const Scenario& s : scenarios) results.push_back(RunScenario(s, config, &problems));
+
+  const std::string load_after = LoadAverage();
+  const json sync_after = ProbeSync(config.dir, probe_seconds);
+
+  ScenarioResults* a = nullptr;
+  const ScenarioResults* e = nullptr;
+  for (ScenarioResults& r : results) {
+    if (r.id == "a") a = &r;
+    if (r.id == "e") e = &r;
+  }
+  AddClosedLoopBound(a, e);
+
+  int met = 0, missed = 0;
+  for (const ScenarioResults& r : results) {
+    r.Print(stdout);
+    for (const ComparisonResult& c : r.comparisons) {
+      if (c.met) ++(*c.met ? met : missed);
+    }
+  }
+  fmt::print("\nfdatasync of 4 KiB in {}: before {}; after {}\n", config.dir, SyncLine(sync_before),
+             SyncLine(sync_after));
+  fmt::print("load average: before {}; after {} ({} cores)\n", load_before, load_after,
+             std::thread::hardware_concurrency());
+  fmt::print("goals: {} met, {} missed{}\n", met, missed,
+             config.smoke ? " (smoke run: figures are not meaningful)" : "");
+
+  if (!json_path.empty()) {
+    json doc{{"benchmark", "sqlsteward_bench"},
+             {"schema_version", 1},
+             {"started_at", started_at},
+             {"config",
+              {{"reps", config.reps},
+               {"seconds", config.seconds},
+               {"smoke", config.smoke},
+               {"dir", config.dir},
+               {"rows", config.prefill_rows},
+               {"scenarios", wanted},
+               {"sides", sides_wanted}}},
+             {"environment", Environment(config.dir)}};
+    doc["environment"]["fdatasync_before"] = sync_before;
+    doc["environment"]["fdatasync_after"] = sync_after;
+    doc["environment"]["load_average_before"] = load_before;
+    doc["environment"]["load_average_after"] = load_after;
+    json scenario_json = json::object();
+    for (const ScenarioResults& r : results) scenario_json[r.id] = r.ToJson();
+    doc["scenarios"] = std::move(scenario_json);
+    doc["summary"] = {{"goals_met", met}, {"goals_missed", missed}, {"problems", problems}};
+    {
+      std::ofstream out(json_path);
+      out << doc.dump(2) << '\n';
+      if (!out) {
+        fmt::print(stderr, "cannot write {}\n", json_path);
+        return 1;
+      }
+    }
+    // The smoke test's contract: the file we wrote parses back.
+    std::ifstream in(json_path);
+    if (!json::accept(in)) {
+      fmt::print(stderr, "{} does not parse back as JSON\n", json_path);
+      return 1;
+    }
+    fmt::print(stderr, "wrote {}\n", json_path);
+  }
+
+  if (fresh_dir && !config.keep_files) fs::remove(config.dir, ec);  // only if empty
+  if (problems) {
+    fmt::print(stderr, "some runs failed or did not verify; see the notes above\n");
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace sqlsteward::bench
+
+int main(int argc, char** argv) {
+  try {
+    return sqlsteward::bench::Main(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sqlsteward_bench: {}\n", e.what());
+    return 1;
+  }
+}
