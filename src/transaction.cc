@@ -91,7 +91,23 @@ Status Statement::Run() {
   }
 }
 
+int Statement::ParameterCount() const { return sqlite3_bind_parameter_count(stmt_); }
 int Statement::ColumnCount() const { return sqlite3_column_count(stmt_); }
+
+std::string_view Statement::ColumnName(int col) const {
+  const char* name = sqlite3_column_name(stmt_, col);
+  return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
+Statement::Type Statement::ColumnType(int col) const {
+  switch (sqlite3_column_type(stmt_, col)) {
+    case SQLITE_INTEGER: return Type::kInteger;
+    case SQLITE_FLOAT: return Type::kReal;
+    case SQLITE_TEXT: return Type::kText;
+    case SQLITE_BLOB: return Type::kBlob;
+    default: return Type::kNull;
+  }
+}
 bool Statement::ColumnIsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }

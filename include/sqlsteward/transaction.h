@@ -66,7 +66,15 @@ class Statement {
   // Steps to completion, discarding rows.
   Status Run();
 
+  // Parameters the SQL declares (?, ?N, :name): the highest index.
+  int ParameterCount() const;
+
+  enum class Type { kInteger, kReal, kText, kBlob, kNull };
   int ColumnCount() const;
+  // The column's name as the SELECT gives it (its AS alias, if any).
+  std::string_view ColumnName(int col) const;
+  // The storage class of the value in the current row.
+  Type ColumnType(int col) const;
   bool ColumnIsNull(int col) const;
   std::int64_t ColumnInt64(int col) const;
   double ColumnDouble(int col) const;

@@ -186,6 +186,25 @@ TEST_F(WriteQueueTest, SameStatementPreparedTwiceInOneJob) {
   }));
 }
 
+TEST_F(WriteQueueTest, StatementDescribesItsParametersAndColumns) {
+  SQLSTEWARD_ASSERT_OK(db_->Write([](Transaction& tx) -> Status {
+    SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO t(v) VALUES('x')"));
+    SQLSTEWARD_ASSIGN_OR_RETURN(
+        Statement stmt, tx.Prepare("SELECT id, v AS value, 2.5, NULL, x'00' FROM t WHERE id > ?1"));
+    EXPECT_EQ(stmt.ParameterCount(), 1);
+    EXPECT_EQ(stmt.ColumnCount(), 5);
+    EXPECT_EQ(stmt.ColumnName(1), "value");
+    SQLSTEWARD_ASSIGN_OR_RETURN(bool row, stmt.Bind(1, 0).Step());
+    EXPECT_TRUE(row);
+    EXPECT_EQ(stmt.ColumnType(0), Statement::Type::kInteger);
+    EXPECT_EQ(stmt.ColumnType(1), Statement::Type::kText);
+    EXPECT_EQ(stmt.ColumnType(2), Statement::Type::kReal);
+    EXPECT_EQ(stmt.ColumnType(3), Statement::Type::kNull);
+    EXPECT_EQ(stmt.ColumnType(4), Statement::Type::kBlob);
+    return Status();
+  }));
+}
+
 TEST_F(WriteQueueTest, ManyThreadsAllCommitExactlyOnce) {
   constexpr int kThreads = 16;
   constexpr int kEach = 200;
