@@ -331,21 +331,17 @@ ScenarioResults RunScenario(const Scenario& scenario, const Config& config, bool
   return results;
 }
 
-void AddClosedLoopBound(ScenarioResults* a, const ScenarioResults* e) {
-  if (a == nullptr) return;
+void AddClosedLoopBound(ScenarioResults* a, double t_sync_us) {
   const SideResults* bulk = a->FindSide("bulk");
-  const SideResults* single = e != nullptr ? e->FindSide("raw_prepared") : nullptr;
-  if (bulk == nullptr || bulk->reps.empty() || single == nullptr || single->reps.empty()) {
-    a->notes.push_back("closed-loop bound not computed: it needs scenario e and the bulk side");
+  if (bulk == nullptr || bulk->reps.empty() || t_sync_us <= 0) {
+    a->notes.push_back("closed-loop bound not computed: it needs the bulk side and a sync probe");
     return;
   }
-  std::vector<double> bulk_rates, commit_us;
+  std::vector<double> bulk_rates;
   for (const RunResult& r : bulk->reps) bulk_rates.push_back(r.ops_per_s);
-  for (const RunResult& r : single->reps) commit_us.push_back(r.latency.p50_us);
   const double t_row_us = 1e6 / SpreadOf(bulk_rates).median;
-  const double t_commit_us = SpreadOf(commit_us).median;
   const double n = kWriterThreads;
-  const double bound = n / ((t_commit_us + n * t_row_us) / 1e6);
+  const double bound = n / ((t_sync_us + n * t_row_us) / 1e6);
   ComparisonSpec c;
   c.label = "sqlsteward / closed-loop bound (ops/s)";
   c.kind = ComparisonKind::kFractionOfBound;
@@ -353,9 +349,9 @@ void AddClosedLoopBound(ScenarioResults* a, const ScenarioResults* e) {
   c.bound = bound;
   a->comparison_specs.push_back(c);
   a->notes.push_back(fmt::format(
-      "closed-loop bound {} ops/s = {} / (t_commit {:.0f}us [e: raw_prepared p50] + {} x t_row "
-      "{:.2f}us [1 / bulk rate])",
-      FormatRate(bound), kWriterThreads, t_commit_us, kWriterThreads, t_row_us));
+      "closed-loop bound {} ops/s = {} / (t_sync {:.0f}us [fdatasync p50, busy CPUs] + {} x "
+      "t_row {:.2f}us [1 / bulk rate])",
+      FormatRate(bound), kWriterThreads, t_sync_us, kWriterThreads, t_row_us));
   a->Evaluate();
 }
 

@@ -58,10 +58,11 @@ std::vector<Scenario> BuildScenarios(const Config& config);
 // verify, is reported (notes, stderr) and sets *problems.
 ScenarioResults RunScenario(const Scenario& scenario, const Config& config, bool* problems);
 
-// Adds to scenario a the comparison with the closed-loop physical bound,
-// N / (t_commit + N * t_row), measured in this run: t_commit from scenario
-// e's single-thread raw commit (p50), t_row from a's bulk rate.
-void AddClosedLoopBound(ScenarioResults* a, const ScenarioResults* e);
+// Adds to scenario a the comparison with the closed-loop physical bound of
+// BENCHMARKS.md, N / (t_sync + N * t_row): t_sync is the fdatasync latency
+// measured in this run with busy CPUs (as they are under 16 writers), t_row
+// the inverse of a's bulk rate.
+void AddClosedLoopBound(ScenarioResults* a, double t_sync_us);
 
 }  // namespace sqlsteward::bench
 

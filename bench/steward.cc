@@ -38,7 +38,15 @@ Outcome Fail(const Status& s, Recorder& rec) {
 }
 
 nlohmann::json HistogramJson(const Histogram& h) {
+  // Non-empty buckets as "<=bound": count.
+  nlohmann::json buckets = nlohmann::json::object();
+  for (int i = 0; i < Histogram::kBuckets; ++i) {
+    const std::uint64_t n = h.counts[static_cast<std::size_t>(i)];
+    if (n == 0) continue;
+    buckets[i < 32 ? fmt::format("<={}", Histogram::BucketBound(i)) : std::string("+Inf")] = n;
+  }
   return nlohmann::json{
+      {"buckets", std::move(buckets)},
       {"count", h.count},
       {"mean", h.count > 0 ? static_cast<double>(h.sum) / static_cast<double>(h.count) : 0.0},
       // Quantiles are bucket upper bounds (powers of two), as the library
