@@ -13,10 +13,13 @@
 #define SQLSTEWARD_TOOLS_CLI_H_
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +28,13 @@
 namespace CLI {
 class App;
 }  // namespace CLI
+
+namespace sqlsteward {
+class Database;
+class Statement;
+struct InstanceInfo;
+struct Options;
+}  // namespace sqlsteward
 
 namespace sqlsteward::cli {
 
@@ -36,7 +46,33 @@ struct Command {
 Command RegisterDemo(CLI::App& app);
 Command RegisterDemoWorker(CLI::App& app);
 Command RegisterDoctor(CLI::App& app);
+Command RegisterExec(CLI::App& app);
+Command RegisterHandover(CLI::App& app);
+Command RegisterQuery(CLI::App& app);
+Command RegisterStatus(CLI::App& app);
 Command RegisterVersion(CLI::App& app);
+
+// SQL parameters of `exec` and `query` (exec.cc), bound to ?1, ?2, ... in
+// command-line order: --param V (an integer when V is a canonical decimal
+// integer such as 42 or -7, text otherwise), --text-param V, --null-param.
+struct SqlParam {
+  enum Kind { kInteger, kText, kNull };
+  Kind kind = kText;
+  std::string text;
+  std::int64_t integer = 0;
+};
+void AddSqlParamOptions(CLI::App* cmd);
+std::vector<SqlParam> SqlParamsInOrder(const CLI::App& cmd);
+void BindSqlParams(Statement& stmt, const std::vector<SqlParam>& params);
+nlohmann::json SqlParamsToJson(const std::vector<SqlParam>& params);
+// Database::Open for `exec` and `query`: hints in terms of their flags.
+Result<std::unique_ptr<Database>> OpenForSql(const std::string& path, const Options& options,
+                                             std::string_view not_found_hint);
+
+// A registered instance as `status` and `handover` show it (status.cc).
+nlohmann::json InstanceToJson(const InstanceInfo& info, std::int64_t now_unix_ms);
+// "pid 123 on web-1 (slot 0, exclusive, started 2024-05-01T10:00:00Z)"
+std::string DescribeInstance(const InstanceInfo& info);
 
 // The tool's version (the CMake project version).
 std::string_view ToolVersion();

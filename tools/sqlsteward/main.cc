@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   commands.push_back(cli::RegisterDemo(app));
   commands.push_back(cli::RegisterVersion(app));
   commands.push_back(cli::RegisterDoctor(app));
+  commands.push_back(cli::RegisterStatus(app));
+  commands.push_back(cli::RegisterHandover(app));
+  commands.push_back(cli::RegisterExec(app));
+  commands.push_back(cli::RegisterQuery(app));
   commands.push_back(cli::RegisterDemoWorker(app));
 
   try {
