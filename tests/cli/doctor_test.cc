@@ -187,10 +187,11 @@ TEST(DoctorTest, HealthyDatabaseExitsZeroAndIsLeftUntouched) {
     EXPECT_EQ(SeverityOf(doc, id), "ok") << id;
   }
   EXPECT_THAT(Finding(doc, "instances.registered").value("message", ""),
-              HasSubstr("not available in this version"));
+              HasSubstr("0 live instance(s)"));
   EXPECT_THAT(Finding(doc, "schema.version").value("message", ""),
               HasSubstr("not available in this version"));
-  EXPECT_EQ(doc["instances"]["available"], false);
+  EXPECT_EQ(doc["instances"]["available"], true);
+  EXPECT_TRUE(doc["instances"]["entries"].empty());
   EXPECT_EQ(doc["schema"]["available"], false);
 
   EXPECT_EQ(doc["filesystem"]["probed"], true);

@@ -55,6 +55,7 @@
 #include <fmt/core.h>
 
 #include "cli.h"
+#include "sqlsteward/instances.h"
 #include "sqlsteward/probe.h"
 
 namespace sqlsteward::cli {
@@ -1197,9 +1198,47 @@ bool CheckSidecar(Report& r, const FileState& f) {
 // Instance slots (sidecar offset 4096, docs/formats.md) are reserved but
 // not written by this version of the library. Fill in here when they are.
 void CheckInstances(Report& r) {
-  r.instances = {{"available", false}, {"entries", json::array()}};
-  r.Add("instances.registered", Severity::kOk,
-        "registered instances: not available in this version");
+  json entries = json::array();
+  auto status = ReadRegistry(r.path);
+  if (!status.has_value() && status.error().code() == StatusCode::kNotFound) {
+    r.instances = {{"available", true}, {"entries", entries}};
+    r.Add("instances.registered", Severity::kOk,
+          "no sqlsteward instance has opened this database");
+    return;
+  }
+  if (!status.has_value()) {
+    r.instances = {{"available", false}, {"entries", entries}};
+    r.Add("instances.registered", Severity::kProblem,
+          "cannot read the instance registry: " + std::string(status.error().message()),
+          std::string(status.error().hint()));
+    return;
+  }
+  const std::int64_t now = NowUnixMs();
+  int live = 0, other = 0, dead = 0;
+  std::string others;
+  for (const InstanceInfo& info : status->instances) {
+    entries.push_back(InstanceToJson(info, now));
+    if (info.domain == InstanceDomain::kOtherDomain) {
+      ++other;
+      others += (others.empty() ? "" : "; ") + DescribeInstance(info);
+    } else if (info.domain == InstanceDomain::kDead) {
+      ++dead;
+    } else {
+      ++live;
+    }
+  }
+  r.instances = {{"available", true}, {"entries", entries}};
+  if (other > 0) {
+    r.Add("instances.registered", Severity::kProblem,
+          "in use through another lock domain (its locks are not visible here): " + others,
+          "use the database through one mount only; sharing it across lock domains corrupts "
+          "it or loses writes");
+    return;
+  }
+  std::string message = std::to_string(live) + " live instance(s)";
+  if (status->owner) message += ", owned exclusively by " + DescribeInstance(*status->owner);
+  if (dead > 0) message += "; " + std::to_string(dead) + " stale slot(s), reclaimed at next open";
+  r.Add("instances.registered", Severity::kOk, message);
 }
 
 // Migrations (schema_migrations, user_version) are not in this version of
