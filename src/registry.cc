@@ -125,6 +125,7 @@ Result<SlotScan> ParseSlot(const SlotRecord& rec, int slot, const std::string& p
   scan.start_ticks = rec.start_ticks;
   scan.pid_namespace = rec.pid_namespace;
   scan.handover_seq = rec.handover_seq;
+  scan.nonce = rec.nonce;
   return scan;
 }
 
@@ -348,7 +349,12 @@ Result<std::vector<SlotScan>> ScanSlots(posix::Env* env, const std::string& side
     for (SlotScan& scan : out) {
       if (scan.info.domain != InstanceDomain::kUnknown) continue;
       const SlotRecord& now = (*again)[static_cast<std::size_t>(scan.info.slot)];
-      bool advanced = now.magic != kSlotMagic || now.heartbeat != scan.info.heartbeat;
+      if (now.magic != kSlotMagic || now.nonce != scan.nonce) {
+        // It freed its slot meanwhile (a close racing our scan): it left.
+        scan.info.domain = InstanceDomain::kDead;
+        continue;
+      }
+      bool advanced = now.heartbeat != scan.info.heartbeat;
       // On this machine the process table is the stronger witness: one that
       // still runs two intervals later is no exiting process.
       bool running = self.SameMachineAs(scan.info) &&

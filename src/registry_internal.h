@@ -85,6 +85,7 @@ struct SlotScan {
   std::uint64_t start_ticks = 0;
   std::uint64_t pid_namespace = 0;
   std::uint64_t handover_seq = 0;
+  std::uint64_t nonce = 0;  // Tells one claim of a slot from the next.
 };
 
 // Reads every claimed slot through a fresh descriptor and classifies it;

@@ -13,9 +13,11 @@ std::atomic<Env*> g_test_env{nullptr};
 }  // namespace
 
 Env* Env::Default() {
-  static Env env;
+  // Never destroyed: a detached lock waiter may still close its descriptor
+  // through it while the process exits.
+  static Env* const env = new Env;
   Env* test = g_test_env.load(std::memory_order_acquire);
-  return test != nullptr ? test : &env;
+  return test != nullptr ? test : env;
 }
 
 void Env::SetDefaultForTesting(Env* env) { g_test_env.store(env, std::memory_order_release); }

@@ -22,6 +22,8 @@
 //                           shared mounts), busy_timeout 5000; inserts ids
 //                           BASE..BASE+N-1, one transaction each; prints
 //                           "done <acknowledged>"
+//   open-close-loop DB N    print "ready", wait for stdin EOF, open and close
+//                           DB N times; print "done <failures> <first error>"
 //   hold-write-lock DB      take sqlsteward's write lock inside a job, print
 //                           "holding <pid>", keep it until stdin EOF
 #include <sqlite3.h>
@@ -238,6 +240,21 @@ int RawWriter(const std::string& path, int n, long long base) {
   return 0;
 }
 
+int OpenCloseLoop(const std::string& path, int n) {
+  Say("ready");
+  WaitForStdinEof();
+  int failures = 0;
+  std::string first;
+  for (int i = 0; i < n; ++i) {
+    auto db = Database::Open(path);
+    if (!db.has_value()) {
+      if (failures++ == 0) first = db.error().ToString();
+    }
+  }
+  Say("done " + std::to_string(failures) + " " + first);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,6 +267,9 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "hold-write-lock") == 0) return HoldWriteLock(argv[2]);
   if (argc >= 5 && std::strcmp(argv[1], "raw-writer") == 0) {
     return RawWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
+  }
+  if (argc >= 4 && std::strcmp(argv[1], "open-close-loop") == 0) {
+    return OpenCloseLoop(argv[2], std::atoi(argv[3]));
   }
   if (argc >= 3 && std::strcmp(argv[1], "open-exclusive") == 0) return OpenExclusive(argv[2]);
   if (argc >= 3 && std::strcmp(argv[1], "try-open") == 0) return TryOpen(argv[2]);

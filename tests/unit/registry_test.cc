@@ -260,6 +260,24 @@ TEST(RegistryTest, ForeignSlotsAreJudgedByTheirHeartbeat) {
   EXPECT_THAT(std::string(refused.error().message()), HasSubstr("other-host"));
 }
 
+// Instances that close while another one scans the slots must read as gone,
+// not as live instances whose lock vanished (another lock domain).
+TEST(RegistryTest, ConcurrentOpenAndCloseAcrossProcessesNeverRefuses) {
+  TempDir tmp;
+  std::string path = tmp.File("churn.db");
+  { auto db = OpenOk(path); }
+  std::vector<std::unique_ptr<Child>> children;
+  for (int i = 0; i < 4; ++i) {
+    children.push_back(std::make_unique<Child>(std::vector<std::string>{"open-close-loop", path, "40"}));
+  }
+  for (auto& c : children) ASSERT_EQ(c->ReadLine(), "ready");
+  for (auto& c : children) c->CloseStdin();
+  for (auto& c : children) {
+    EXPECT_EQ(c->ReadLine(), "done 0 ");
+    EXPECT_EQ(c->Wait(), 0);
+  }
+}
+
 TEST(RegistryTest, MalformedSlotIsATypedError) {
   TempDir tmp;
   std::string path = tmp.File("m.db");
