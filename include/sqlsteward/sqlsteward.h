@@ -3,8 +3,11 @@
 #define SQLSTEWARD_SQLSTEWARD_H_
 
 #include "sqlsteward/database.h"
+#include "sqlsteward/instances.h"
 #include "sqlsteward/metrics.h"
+#include "sqlsteward/migrator.h"
 #include "sqlsteward/options.h"
+#include "sqlsteward/probe.h"
 #include "sqlsteward/status.h"
 #include "sqlsteward/transaction.h"
 

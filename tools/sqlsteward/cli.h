@@ -48,6 +48,7 @@ Command RegisterDemoWorker(CLI::App& app);
 Command RegisterDoctor(CLI::App& app);
 Command RegisterExec(CLI::App& app);
 Command RegisterHandover(CLI::App& app);
+Command RegisterMigrate(CLI::App& app);
 Command RegisterQuery(CLI::App& app);
 Command RegisterStatus(CLI::App& app);
 Command RegisterVersion(CLI::App& app);

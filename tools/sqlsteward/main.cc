@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   commands.push_back(cli::RegisterDemo(app));
   commands.push_back(cli::RegisterVersion(app));
   commands.push_back(cli::RegisterDoctor(app));
+  commands.push_back(cli::RegisterMigrate(app));
   commands.push_back(cli::RegisterStatus(app));
   commands.push_back(cli::RegisterHandover(app));
   commands.push_back(cli::RegisterExec(app));
