@@ -369,7 +369,7 @@ TEST_F(RegistryCliTest, ExecAndQueryRoundTripWithTypedValues) {
   for (int i = 0; i < 5; ++i) {
     const json& col = query.doc["columns"][static_cast<std::size_t>(i)];
     EXPECT_EQ(col["index"], i + 1);
-    EXPECT_TRUE(col.contains("name"));  // null until Statement can name columns
+    EXPECT_TRUE(col["name"].is_string());
   }
   EXPECT_EQ(query.doc["rows"], json::parse(R"([
       [11, "carol", null, null, "null"],
@@ -388,7 +388,8 @@ TEST_F(RegistryCliTest, ExecAndQueryRoundTripWithTypedValues) {
   CliResult csv = testing::RunCli(
       SQLSTEWARD_CLI, {"query", db_, "SELECT name, 'a,\"b' FROM t WHERE id = ?", "--param", "1", "--csv"});
   EXPECT_EQ(csv.exit_code, 0) << csv.err;
-  EXPECT_EQ(csv.out, "1,2\r\nalice,\"a,\"\"b\"\r\n");
+  // Headers are the column names SQLite gives (an expression names itself).
+  EXPECT_EQ(csv.out, "name,\"'a,\"\"b'\"\r\nalice,\"a,\"\"b\"\r\n");
 
   CliResult table = testing::RunCli(SQLSTEWARD_CLI, {"query", db_, "SELECT id, name FROM t ORDER BY id"});
   EXPECT_EQ(table.exit_code, 0) << table.err;
