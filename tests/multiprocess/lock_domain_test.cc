@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "sqlsteward/database.h"
 #include "sqlsteward/instances.h"
@@ -110,7 +111,17 @@ TEST_F(LockDomainTest, SecondOpenerThroughAnotherMountIsRefused) {
     }
   }
   EXPECT_EQ(testing::IntegrityCheck(source_ + "/app.db"), "ok");
+  // Through mount b the kernel caches directory entries for about a second
+  // (FUSE entry_timeout): the -journal the dead writer created and removed
+  // through mount a can still look present there, and SQLite's open of it
+  // then fails (kNotFound). That clears with the cache; wait for it, bounded.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   auto db = Database::Open(b_ + "/app.db");
+  while (!db.has_value() && db.error().code() == StatusCode::kNotFound &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    db = Database::Open(b_ + "/app.db");
+  }
   ASSERT_TRUE(db.has_value()) << testing::Describe(db);
   std::size_t missing = 0;
   SQLSTEWARD_ASSERT_OK((*db)->Read([&](ReadTransaction& tx) -> Status {
