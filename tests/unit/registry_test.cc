@@ -278,6 +278,40 @@ TEST(RegistryTest, ConcurrentOpenAndCloseAcrossProcessesNeverRefuses) {
   }
 }
 
+// An instance on another machine whose lock we can see (NFS with working
+// locks) may share a rollback-journal database, never a WAL one: WAL's
+// shared memory does not span machines. The "other machine" is a slot with
+// a foreign boot id whose lock this test really holds.
+TEST(RegistryTest, WalIsRefusedAcrossHostsWhoseLocksAreVisible) {
+  TempDir tmp;
+  std::string path = tmp.File("nfs.db");
+  { auto db = OpenOk(path); }
+  RawSlot remote = SlotOf(4242, 99);
+  std::strncpy(remote.boot_id, "00000000-1111-2222-3333-444444444444", sizeof remote.boot_id - 1);
+  std::strncpy(remote.host, "nfs-peer", sizeof remote.host - 1);
+  WriteSlot(path, 7, remote);
+  int fd = ::open((path + "-steward").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 4096 + 7 * 256;
+  fl.l_len = 1;
+  ASSERT_EQ(::fcntl(fd, F_OFD_SETLK, &fl), 0);
+
+  Options wal;
+  wal.journal_mode = JournalMode::kWal;
+  auto refused = Database::Open(path, wal);
+  EXPECT_THAT(refused, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(refused.error().message()), HasSubstr("nfs-peer"));
+  EXPECT_THAT(std::string(refused.error().hint()), HasSubstr("kDelete"));
+  Options rollback;
+  rollback.journal_mode = JournalMode::kDelete;
+  auto shared = OpenOk(path, rollback);
+  EXPECT_NE(shared, nullptr);
+  ::close(fd);
+}
+
 TEST(RegistryTest, MalformedSlotIsATypedError) {
   TempDir tmp;
   std::string path = tmp.File("m.db");
