@@ -233,7 +233,8 @@ TEST_F(WriteQueueTest, EachSynchronousLevelIsApplied) {
                                                 {Synchronous::kNormal, 1},
                                                 {Synchronous::kFull, 2},
                                                 {Synchronous::kExtra, 3}};
-  for (auto [level, expect] : levels) {
+  for (const auto& [level, want] : levels) {
+    const int expect = want;  // Lambdas cannot capture structured bindings in clang 14.
     Options options;
     options.synchronous = level;
     auto db = Database::Open(tmp_.File("sync" + std::to_string(expect) + ".db"), options);
