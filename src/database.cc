@@ -358,6 +358,10 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   if (!registry.has_value()) return std::move(registry).error();
   impl->registry = std::move(registry).value();
 
+  // The registry's heartbeat thread may already call StepDown (a successor
+  // asking us to hand over): it takes close_mu, so it sees either nothing
+  // (and only marks the handle handed over) or the finished handle.
+  std::unique_lock publish(impl->close_mu);
   SQLSTEWARD_RETURN_IF_ERROR(
       impl->sidecar->AcquireWriteLock(deadline).WithContext("open " + path));
   auto writer = internal::Connection::Open(path, internal::Role::kWriter, opts, deadline,
@@ -375,6 +379,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->sidecar.get(),
                                                        opts, &impl->metrics);
   impl->readers = std::make_unique<internal::ReaderPool>(path, opts, &impl->metrics);
+  publish.unlock();
   std::unique_ptr<Database> db(new Database(std::move(impl)));
   if (db->impl_->options.after_open) {
     SQLSTEWARD_RETURN_IF_ERROR(db->impl_->options.after_open(*db).WithContext("after_open"));
