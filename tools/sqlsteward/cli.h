@@ -33,6 +33,8 @@ namespace sqlsteward {
 class Database;
 class Statement;
 struct InstanceInfo;
+struct SnapshotManifest;
+struct SnapshotProgress;
 struct Options;
 }  // namespace sqlsteward
 
@@ -52,6 +54,16 @@ Command RegisterMigrate(CLI::App& app);
 Command RegisterQuery(CLI::App& app);
 Command RegisterStatus(CLI::App& app);
 Command RegisterVersion(CLI::App& app);
+Command RegisterSnapshot(CLI::App& app);
+Command RegisterVerify(CLI::App& app);
+Command RegisterRestore(CLI::App& app);
+
+// Progress of snapshot, verify and restore (snapshot.cc): on a terminal a
+// bar with pages, rate and ETA redrawn in place; otherwise a plain line per
+// finished phase and every 2 s; nullptr (no progress) when !enabled.
+std::function<void(const SnapshotProgress&)> SnapshotProgressPrinter(bool enabled);
+// A snapshot manifest as the --json outputs show it (snapshot.cc).
+nlohmann::json ManifestJson(const SnapshotManifest& manifest);
 
 // SQL parameters of `exec` and `query` (exec.cc), bound to ?1, ?2, ... in
 // command-line order: --param V (an integer when V is a canonical decimal

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   commands.push_back(cli::RegisterHandover(app));
   commands.push_back(cli::RegisterExec(app));
   commands.push_back(cli::RegisterQuery(app));
+  commands.push_back(cli::RegisterSnapshot(app));
+  commands.push_back(cli::RegisterVerify(app));
+  commands.push_back(cli::RegisterRestore(app));
   commands.push_back(cli::RegisterDemoWorker(app));
 
   try {

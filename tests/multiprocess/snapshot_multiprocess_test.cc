@@ -1,0 +1,400 @@
+// Snapshots with real processes around them: four writer processes moving
+// money while snapshots are taken (every snapshot must be sound and keep
+// the total), kill -9 in the middle of a copy, a full disk, a live second
+// instance during a restore, and the CLI end to end.
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli/run_cli.h"
+#include "sha256.h"
+#include "sqlsteward/snapshot.h"
+#include "sqlsteward/sqlsteward.h"
+#include "support/testing.h"
+
+namespace sqlsteward {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testing::Child;
+using testing::StatusIs;
+using testing::TempDir;
+
+constexpr int kAccounts = 100;
+constexpr long long kTotal = kAccounts * 1000LL;
+const std::string kHelper = SQLSTEWARD_SNAPSHOT_HELPER;
+const std::string kCli = SQLSTEWARD_CLI;
+
+std::unique_ptr<Database> OpenDb(const std::string& path,
+                                 JournalMode mode = JournalMode::kAuto) {
+  Options options;
+  options.journal_mode = mode;
+  auto db = Database::Open(path, options);
+  EXPECT_TRUE(db.has_value()) << testing::Describe(db);
+  return db.has_value() ? std::move(db).value() : nullptr;
+}
+
+// accounts(id, balance) with a constant total, transfers(n, amount), and
+// `filler_rows` rows of 3000 random bytes so that a copy takes many steps.
+void Seed(Database& db, int filler_rows) {
+  SQLSTEWARD_ASSERT_OK(db.Write([&](Transaction& tx) -> Status {
+    SQLSTEWARD_RETURN_IF_ERROR(tx.ExecScript(
+        "CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);"
+        "CREATE TABLE transfers(n INTEGER PRIMARY KEY, amount INTEGER);"
+        "CREATE TABLE filler(id INTEGER PRIMARY KEY, blob BLOB);"));
+    for (int i = 0; i < kAccounts; ++i) {
+      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO accounts VALUES(?, 1000)", i));
+    }
+    for (int i = 0; i < filler_rows; ++i) {
+      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO filler(blob) VALUES(randomblob(3000))"));
+    }
+    return Status();
+  }));
+}
+
+void SeedFile(const std::string& path, int filler_rows) {
+  auto db = OpenDb(path);
+  ASSERT_NE(db, nullptr);
+  Seed(*db, filler_rows);
+  SQLSTEWARD_ASSERT_OK(db->Close());
+}
+
+long long QueryInt(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  long long value = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      value = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return value;
+}
+
+std::string FileSha(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return internal::Sha256Hex(ss.str());
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool Begins(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+void FlipByte(const std::string& path, off_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  unsigned char byte = 0;
+  ASSERT_EQ(::pread(fd, &byte, 1, offset), 1);
+  byte ^= 0x20;
+  ASSERT_EQ(::pwrite(fd, &byte, 1, offset), 1);
+  ::close(fd);
+}
+
+class SnapshotUnderWritersTest : public ::testing::TestWithParam<JournalMode> {};
+
+// Four processes commit transfers as fast as they can while snapshots are
+// taken; every snapshot passes integrity_check and keeps the total.
+TEST_P(SnapshotUnderWritersTest, EverySnapshotIsSoundAndKeepsTheInvariant) {
+  TempDir dir;
+  const std::string db_path = dir.File("bank.db");
+  auto db = OpenDb(db_path, GetParam());
+  ASSERT_NE(db, nullptr);
+  ASSERT_EQ(db->journal_mode(), GetParam());
+  Seed(*db, 1500);
+
+  std::vector<std::unique_ptr<Child>> writers;
+  for (int i = 0; i < 4; ++i) {
+    writers.push_back(std::make_unique<Child>(
+        kHelper, std::vector<std::string>{"transfers", db_path, std::to_string(kAccounts)}));
+  }
+  for (auto& w : writers) ASSERT_EQ(w->ReadLine(), "ready");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  SnapshotOptions options;
+  options.pages_per_step = 32;
+  options.integrity = IntegrityCheck::kFull;
+  options.progress_interval = std::chrono::milliseconds(0);
+  options.progress = [](const SnapshotProgress& p) {
+    // Stretch the copy so that many commits land during it.
+    if (p.phase == SnapshotPhase::kCopy) std::this_thread::sleep_for(std::chrono::microseconds(300));
+  };
+  std::vector<SnapshotResult> snaps;
+  for (int i = 0; i < 5; ++i) {
+    auto snap = Snapshot(*db, dir.File("snaps"), options);
+    ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+    snaps.push_back(std::move(snap).value());
+  }
+
+  long long max_write_us = 0;
+  for (auto& w : writers) {
+    w->CloseStdin();
+    std::istringstream done(w->ReadLine());
+    std::string word;
+    long long commits = -1, errors = -1, max_us = -1;
+    done >> word >> commits >> errors >> max_us;
+    EXPECT_EQ(word, "done");
+    EXPECT_GT(commits, 0);
+    EXPECT_EQ(errors, 0);
+    max_write_us = std::max(max_write_us, max_us);
+    EXPECT_EQ(w->Wait(), 0);
+  }
+  std::printf("longest write of the 4 writer processes (including queueing): %.1f ms\n",
+              static_cast<double>(max_write_us) / 1000.0);
+
+  long long previous_transfers = -1;
+  for (const SnapshotResult& s : snaps) {
+    SCOPED_TRACE(s.path);
+    SQLSTEWARD_EXPECT_OK(VerifySnapshot(s.path));
+    EXPECT_EQ(testing::IntegrityCheck(s.path), "ok");
+    EXPECT_EQ(QueryInt(s.path, "SELECT sum(balance) FROM accounts"), kTotal);
+    EXPECT_EQ(QueryInt(s.path, "SELECT count(*) FROM accounts"), kAccounts);
+    const long long transfers = QueryInt(s.path, "SELECT count(*) FROM transfers");
+    EXPECT_GE(transfers, previous_transfers);
+    previous_transfers = transfers;
+    if (GetParam() == JournalMode::kWal) {
+      EXPECT_EQ(s.restarts, 0);
+      EXPECT_FALSE(s.copied_under_write_lock);
+    }
+  }
+  EXPECT_GT(previous_transfers, 0);
+  EXPECT_EQ(QueryInt(db_path, "SELECT sum(balance) FROM accounts"), kTotal);
+}
+
+INSTANTIATE_TEST_SUITE_P(JournalModes, SnapshotUnderWritersTest,
+                         ::testing::Values(JournalMode::kWal, JournalMode::kDelete),
+                         [](const ::testing::TestParamInfo<JournalMode>& param_info) {
+                           return param_info.param == JournalMode::kWal ? "Wal" : "Delete";
+                         });
+
+// kill -9 in the middle of the copy: nothing appears under a final name;
+// the temporary stays until the next snapshot into the directory removes it.
+TEST(SnapshotCrashTest, SigkillDuringSnapshotLeavesNoFinalFile) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  SeedFile(db_path, 3000);
+  const std::string dest = dir.File("snaps");
+  {
+    Child snapshotter(kHelper, {"snapshot", db_path, dest, "16", "2000"});
+    std::string line;
+    do {
+      line = snapshotter.ReadLine();
+    } while (!line.empty() && !Begins(line, "progress copy "));
+    ASSERT_THAT(line, StartsWith("progress copy "));
+    snapshotter.Kill(SIGKILL);
+    EXPECT_EQ(snapshotter.Wait(), 128 + SIGKILL);
+  }
+  std::vector<std::string> left = ListDir(dest);
+  for (const std::string& name : left) {
+    EXPECT_THAT(name, StartsWith(".snapshot-")) << "a file under a final name after kill -9";
+    EXPECT_THAT(name, ::testing::EndsWith(".tmp"));
+  }
+  ASSERT_EQ(left.size(), 1u);
+
+  auto snap = Snapshot(db_path, dest);
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  EXPECT_EQ(snap->removed_temporary, (std::vector<std::string>{dest + "/" + left[0]}));
+  EXPECT_EQ(ListDir(dest).size(), 2u);  // The new snapshot and its manifest.
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
+  EXPECT_EQ(testing::IntegrityCheck(db_path), "ok");
+}
+
+// The destination is a 2 MiB tmpfs and the database is larger: a typed
+// error, nothing left in the directory, the live database untouched.
+TEST(SnapshotCrashTest, DiskFullIsTypedAndLeavesNothing) {
+  ASSERT_EQ(::geteuid(), 0u)
+      << "this test mounts a small tmpfs in a private mount namespace (unshare -m), which "
+         "needs root (CAP_SYS_ADMIN); run it as root, e.g. in the CI container";
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  SeedFile(db_path, 2000);  // About 6 MiB.
+  const std::string sha_before = FileSha(db_path);
+  const std::string dest = dir.File("small");
+  std::filesystem::create_directories(dest);
+
+  Child child("unshare",
+              {"-m", "--propagation", "private", "sh", "-c",
+               "mount -t tmpfs -o size=2m,mode=0700 tmpfs \"$1\" && exec \"$2\" snapshot \"$3\" "
+               "\"$1\"",
+               "sh", dest, kHelper, db_path});
+  std::string result;
+  std::vector<std::string> files;
+  for (std::string line = child.ReadLine(); !line.empty() && line != "end";
+       line = child.ReadLine()) {
+    if (Begins(line, "file ")) files.push_back(line.substr(5));
+    if (!Begins(line, "progress ") && result.empty() &&
+        !Begins(line, "file ")) {
+      result = line;
+    }
+  }
+  EXPECT_EQ(child.Wait(), 1);
+  EXPECT_THAT(result, StartsWith("error resource_exhausted "));
+  EXPECT_TRUE(files.empty()) << "left on the full disk: " << ::testing::PrintToString(files);
+  EXPECT_TRUE(ListDir(dest).empty());  // The tmpfs was private to the child.
+
+  EXPECT_EQ(testing::IntegrityCheck(db_path), "ok");
+  EXPECT_EQ(FileSha(db_path), sha_before);
+  auto db = OpenDb(db_path);
+  ASSERT_NE(db, nullptr);
+  SQLSTEWARD_EXPECT_OK(db->Write([](Transaction& tx) {
+    return tx.Exec("UPDATE accounts SET balance = balance WHERE id = 1");
+  }));
+}
+
+// Restore refuses while another process has the database open, names it,
+// and proceeds once asked to take over (the other instance hands over).
+TEST(SnapshotRestoreTest, RefusedWhileAnotherInstanceIsLiveUnlessTakingOver) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  SeedFile(db_path, 10);
+  auto snap = Snapshot(db_path, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  {
+    auto db = OpenDb(db_path);
+    ASSERT_NE(db, nullptr);
+    SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) { return tx.Exec("DELETE FROM accounts"); }));
+  }
+
+  Child holder(kHelper, {"hold", db_path});
+  ASSERT_EQ(holder.ReadLine(), "ready");
+  auto refused = Restore(snap->path, db_path);
+  EXPECT_THAT(refused, StatusIs(StatusCode::kFailedPrecondition));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_THAT(std::string(refused.error().message()),
+              HasSubstr("pid " + std::to_string(holder.pid())));
+  EXPECT_THAT(std::string(refused.error().hint()), HasSubstr("take-over"));
+  EXPECT_EQ(QueryInt(db_path, "SELECT count(*) FROM accounts"), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("snaps")) &&
+               std::any_of(std::filesystem::directory_iterator(dir.File("snaps")),
+                           std::filesystem::directory_iterator(), [](const auto& e) {
+                             return e.path().filename().string().find("pre-restore") !=
+                                    std::string::npos;
+                           }));
+
+  // The CLI says the same, with exit status 1.
+  testing::CliResult cli = testing::RunCli(kCli, {"restore", snap->path, db_path, "--json"});
+  EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
+  auto doc = nlohmann::json::parse(cli.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << cli.out;
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["error"]["code"], "failed_precondition");
+
+  RestoreOptions take_over;
+  take_over.take_over = true;
+  auto restored = Restore(snap->path, db_path, take_over);
+  ASSERT_TRUE(restored.has_value()) << testing::Describe(restored);
+  EXPECT_EQ(holder.ReadLine(), "handed-over");
+  EXPECT_EQ(QueryInt(db_path, "SELECT count(*) FROM accounts"), kAccounts);
+  EXPECT_EQ(QueryInt(restored->pre_restore.path, "SELECT count(*) FROM accounts"), 0);
+}
+
+// A damaged snapshot: verify names the mismatch, restore refuses, the live
+// database is byte-for-byte unchanged. Through the CLI.
+TEST(SnapshotCliTest, FlippedByteFailsVerifyAndRestoreRefuses) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  SeedFile(db_path, 100);
+  testing::CliResult made =
+      testing::RunCli(kCli, {"snapshot", db_path, dir.File("snaps"), "--json"});
+  ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+  auto doc = nlohmann::json::parse(made.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << made.out;
+  const std::string snapshot = doc["snapshot"].get<std::string>();
+  EXPECT_EQ(doc["manifest"]["integrity_check"], "quick");
+
+  testing::CliResult verified = testing::RunCli(kCli, {"verify", snapshot, "--json"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+
+  FlipByte(snapshot, 3 * 4096 + 17);
+  const std::string live_sha = FileSha(db_path);
+  verified = testing::RunCli(kCli, {"verify", snapshot, "--json"});
+  EXPECT_EQ(verified.exit_code, 1);
+  doc = nlohmann::json::parse(verified.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << verified.out;
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["error"]["code"], "corruption");
+  EXPECT_THAT(doc["error"]["message"].get<std::string>(), StartsWith("checksum mismatch"));
+
+  testing::CliResult restored = testing::RunCli(kCli, {"restore", snapshot, db_path});
+  EXPECT_EQ(restored.exit_code, 1);
+  EXPECT_THAT(restored.err, HasSubstr("checksum mismatch"));
+  EXPECT_THAT(restored.err, HasSubstr("hint: "));
+  EXPECT_EQ(FileSha(db_path), live_sha);
+  for (const std::string& name : ListDir(dir.File("snaps"))) {
+    EXPECT_EQ(name.find("pre-restore"), std::string::npos) << name;
+  }
+}
+
+TEST(SnapshotCliTest, SnapshotRetentionVerifyAndRestoreEndToEnd) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  SeedFile(db_path, 50);
+  std::vector<std::string> made;
+  for (int i = 0; i < 3; ++i) {
+    testing::CliResult r = testing::RunCli(
+        kCli, {"snapshot", db_path, dir.File("snaps"), "--keep", "2", "--integrity", "full",
+               "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto doc = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << r.out;
+    EXPECT_EQ(doc["ok"], true);
+    EXPECT_EQ(doc["manifest"]["integrity_check"], "full");
+    EXPECT_EQ(doc["manifest"]["sha256"].get<std::string>(),
+              FileSha(doc["snapshot"].get<std::string>()));
+    made.push_back(doc["snapshot"].get<std::string>());
+    if (i == 2) {
+      EXPECT_EQ(doc["removed"], nlohmann::json::array({made[0]}));
+    }
+  }
+  EXPECT_EQ(ListDir(dir.File("snaps")).size(), 4u);
+
+  // Plain output (stdout is a pipe): progress lines, then a summary.
+  testing::CliResult plain = testing::RunCli(kCli, {"verify", made[2]});
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, HasSubstr("checksum"));
+  EXPECT_THAT(plain.out, HasSubstr("OK"));
+
+  {
+    auto db = OpenDb(db_path);
+    ASSERT_NE(db, nullptr);
+    SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) { return tx.Exec("DELETE FROM filler"); }));
+  }
+  testing::CliResult restored =
+      testing::RunCli(kCli, {"restore", made[2], db_path, "--json"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  auto doc = nlohmann::json::parse(restored.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << restored.out;
+  EXPECT_EQ(doc["ok"], true);
+  EXPECT_THAT(doc["pre_restore"]["snapshot"].get<std::string>(), HasSubstr("app-pre-restore-"));
+  EXPECT_EQ(QueryInt(db_path, "SELECT count(*) FROM filler"), 50);
+
+  testing::CliResult bad = testing::RunCli(
+      kCli, {"snapshot", db_path, dir.File("snaps"), "--integrity", "sometimes"});
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace sqlsteward

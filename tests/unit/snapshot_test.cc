@@ -1,0 +1,728 @@
+// Snapshots, verification, retention and restore in one process, on real
+// SQLite files. Several processes (writers, kill -9, disk full, a live
+// second instance) are in tests/multiprocess/snapshot_multiprocess_test.cc.
+#include "sqlsteward/snapshot.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "posix/env.h"
+#include "sha256.h"
+#include "snapshot_internal.h"
+#include "sqlsteward/sqlsteward.h"
+#include "support/testing.h"
+
+namespace sqlsteward {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testing::StatusIs;
+using testing::TempDir;
+
+std::unique_ptr<Database> OpenDb(const std::string& path,
+                                 JournalMode mode = JournalMode::kAuto) {
+  Options options;
+  options.journal_mode = mode;
+  auto db = Database::Open(path, options);
+  EXPECT_TRUE(db.has_value()) << testing::Describe(db);
+  return db.has_value() ? std::move(db).value() : nullptr;
+}
+
+// accounts(id, balance): the sum of balances never changes; transfers(n)
+// counts the transfers; filler makes the file a few MiB.
+void Seed(Database& db, int accounts, int filler_rows = 0) {
+  SQLSTEWARD_ASSERT_OK(db.Write([&](Transaction& tx) -> Status {
+    SQLSTEWARD_RETURN_IF_ERROR(tx.ExecScript(
+        "CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);"
+        "CREATE TABLE transfers(n INTEGER PRIMARY KEY, amount INTEGER);"
+        "CREATE TABLE filler(id INTEGER PRIMARY KEY, blob BLOB);"
+        "CREATE INDEX filler_blob ON filler(substr(blob, 1, 8));"
+        "PRAGMA user_version = 7;"));
+    for (int i = 0; i < accounts; ++i) {
+      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO accounts VALUES(?, 1000)", i));
+    }
+    for (int i = 0; i < filler_rows; ++i) {
+      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO filler(blob) VALUES(randomblob(3000))"));
+    }
+    return Status();
+  }));
+}
+
+Status Transfer(Database& db, int accounts, std::uint32_t r) {
+  return db.Write([&](Transaction& tx) -> Status {
+    const int from = static_cast<int>(r % static_cast<std::uint32_t>(accounts));
+    const int to = static_cast<int>((r / 7) % static_cast<std::uint32_t>(accounts));
+    const int amount = static_cast<int>(r % 50);
+    SQLSTEWARD_RETURN_IF_ERROR(
+        tx.Exec("UPDATE accounts SET balance = balance - ? WHERE id = ?", amount, from));
+    SQLSTEWARD_RETURN_IF_ERROR(
+        tx.Exec("UPDATE accounts SET balance = balance + ? WHERE id = ?", amount, to));
+    return tx.Exec("INSERT INTO transfers(amount) VALUES(?)", amount);
+  });
+}
+
+// The first column of the first row, read with the raw C API.
+long long QueryInt(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  long long value = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      value = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return value;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+std::set<std::string> ListDir(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+void FlipByte(const std::string& path, off_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  unsigned char byte = 0;
+  ASSERT_EQ(::pread(fd, &byte, 1, offset), 1);
+  byte ^= 0x01;
+  ASSERT_EQ(::pwrite(fd, &byte, 1, offset), 1);
+  ::close(fd);
+}
+
+TEST(SnapshotTest, WalSnapshotIsCompleteVerifiedAndPrivate) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  auto db = OpenDb(db_path);
+  ASSERT_NE(db, nullptr);
+  ASSERT_EQ(db->journal_mode(), JournalMode::kWal);
+  Seed(*db, 50, 500);
+
+  const mode_t old_umask = ::umask(0);  // The modes must not come from the umask.
+  auto snap = Snapshot(*db, dir.File("snaps"));
+  ::umask(old_umask);
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+
+  const SnapshotManifest& m = snap->manifest;
+  EXPECT_THAT(std::filesystem::path(snap->path).filename().string(), StartsWith("app-"));
+  EXPECT_TRUE(internal::ParseSnapshotFileName(m.file, "app").has_value()) << m.file;
+  EXPECT_EQ(snap->manifest_path, ManifestPathFor(snap->path));
+  EXPECT_EQ(ModeOf(snap->path), 0600u);
+  EXPECT_EQ(ModeOf(snap->manifest_path), 0600u);
+  EXPECT_EQ(ModeOf(dir.File("snaps")), 0700u);
+  // Only the pair: no temporary, no -journal, -wal or -shm beside it.
+  EXPECT_EQ(ListDir(dir.File("snaps")),
+            (std::set<std::string>{m.file, std::filesystem::path(snap->manifest_path)
+                                               .filename()
+                                               .string()}));
+
+  const std::string bytes = ReadFile(snap->path);
+  EXPECT_EQ(m.sha256, internal::Sha256Hex(bytes));
+  EXPECT_EQ(m.size_bytes, static_cast<std::int64_t>(bytes.size()));
+  EXPECT_EQ(m.page_size * m.page_count, m.size_bytes);
+  EXPECT_EQ(m.schema_version, 7);
+  EXPECT_EQ(m.kind, "snapshot");
+  EXPECT_EQ(m.source, db_path);
+  EXPECT_EQ(m.source_journal_mode, "wal");
+  EXPECT_EQ(m.integrity_check, "quick");
+  EXPECT_EQ(m.sqlite_version, sqlite3_libversion());
+  EXPECT_THAT(m.created_at, ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"));
+  // A self-contained rollback-journal file: header bytes 18-19 are 1.
+  EXPECT_EQ(bytes[18], 1);
+  EXPECT_EQ(bytes[19], 1);
+  EXPECT_EQ(snap->restarts, 0);
+  EXPECT_FALSE(snap->copied_under_write_lock);
+
+  auto manifest = ReadManifest(snap->manifest_path);
+  ASSERT_TRUE(manifest.has_value()) << testing::Describe(manifest);
+  EXPECT_EQ(manifest->sha256, m.sha256);
+  EXPECT_EQ(manifest->file, m.file);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
+  EXPECT_EQ(QueryInt(snap->path, "SELECT count(*) FROM filler"), 500);
+  EXPECT_EQ(QueryInt(snap->path, "SELECT sum(balance) FROM accounts"), 50'000);
+  EXPECT_EQ(testing::IntegrityCheck(snap->path), "ok");
+}
+
+TEST(SnapshotTest, ProgressReportsEveryPhaseWithPages) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 10, 300);
+  std::vector<SnapshotProgress> reports;
+  SnapshotOptions options;
+  options.pages_per_step = 16;
+  options.progress_interval = std::chrono::milliseconds(0);
+  options.progress = [&](const SnapshotProgress& p) { reports.push_back(p); };
+  auto snap = Snapshot(*db, dir.File("snaps"), options);
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+
+  std::set<SnapshotPhase> phases;
+  std::int64_t last_copy = -1;
+  int copy_reports = 0;
+  for (const SnapshotProgress& p : reports) {
+    phases.insert(p.phase);
+    if (p.phase != SnapshotPhase::kCopy) continue;
+    ++copy_reports;
+    EXPECT_GE(p.pages_done, last_copy);
+    EXPECT_EQ(p.bytes_done, p.pages_done * p.page_size);
+    last_copy = p.pages_done;
+    if (p.finished) {
+      EXPECT_EQ(p.pages_done, snap->manifest.page_count);
+      EXPECT_EQ(p.pages_total, snap->manifest.page_count);
+    }
+  }
+  EXPECT_GT(copy_reports, snap->manifest.page_count / 16 - 2);
+  EXPECT_EQ(phases, (std::set<SnapshotPhase>{SnapshotPhase::kCopy, SnapshotPhase::kSync,
+                                             SnapshotPhase::kChecksum,
+                                             SnapshotPhase::kIntegrityCheck}));
+  EXPECT_TRUE(reports.back().finished);
+}
+
+// Holding one read transaction for the whole copy means SQLite never has to
+// restart the backup, whatever writers commit meanwhile; and they are not
+// blocked: commits keep landing while the copy runs.
+TEST(SnapshotTest, WalSnapshotDoesNotRestartUnderWrites) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"), JournalMode::kWal);
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 20, 400);
+  std::atomic<bool> stop{false};
+  std::atomic<int> commits{0};
+  std::thread writer([&] {
+    std::uint32_t r = 1;
+    while (!stop.load()) {
+      r = r * 1103515245u + 12345u;
+      if (Transfer(*db, 20, r).ok()) commits.fetch_add(1);
+    }
+  });
+  int commits_during_copy = 0;
+  int at_copy_start = -1;
+  SnapshotOptions options;
+  options.pages_per_step = 8;
+  options.progress_interval = std::chrono::milliseconds(0);
+  options.progress = [&](const SnapshotProgress& p) {
+    if (p.phase != SnapshotPhase::kCopy) return;
+    if (at_copy_start < 0) at_copy_start = commits.load();
+    if (p.finished) {
+      commits_during_copy = commits.load() - at_copy_start;
+      return;
+    }
+    // Between two steps, let at least one commit land (bounded wait).
+    const int seen = commits.load();
+    for (int i = 0; i < 200 && commits.load() == seen; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  auto snap = Snapshot(*db, dir.File("snaps"), options);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  EXPECT_EQ(snap->restarts, 0);
+  EXPECT_FALSE(snap->copied_under_write_lock);
+  EXPECT_GT(commits_during_copy, 10);
+  EXPECT_EQ(QueryInt(snap->path, "SELECT sum(balance) FROM accounts"), 20'000);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
+}
+
+// Rollback journal: a quiet database is copied in short read transactions;
+// under constant commits the backup restarts, and after max_restarts the
+// copy is made under the write lock. Both copies are consistent.
+TEST(SnapshotTest, RollbackJournalCopiesWithoutLockWhenQuietUnderLockWhenBusy) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"), JournalMode::kDelete);
+  ASSERT_NE(db, nullptr);
+  ASSERT_EQ(db->journal_mode(), JournalMode::kDelete);
+  Seed(*db, 20, 300);
+  SnapshotOptions options;
+  options.pages_per_step = 8;
+  auto quiet = Snapshot(*db, dir.File("snaps"), options);
+  ASSERT_TRUE(quiet.has_value()) << testing::Describe(quiet);
+  EXPECT_EQ(quiet->restarts, 0);
+  EXPECT_FALSE(quiet->copied_under_write_lock);
+  EXPECT_EQ(quiet->manifest.source_journal_mode, "delete");
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> commits{0};
+  std::thread writer([&] {
+    std::uint32_t r = 1;
+    while (!stop.load()) {
+      r = r * 1103515245u + 12345u;
+      if (Transfer(*db, 20, r).ok()) commits.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  options.progress_interval = std::chrono::milliseconds(0);
+  options.progress = [&](const SnapshotProgress& p) {
+    // Let a commit land between two steps while the copy runs without the
+    // write lock (at most max_restarts restarts); under the lock none can.
+    if (p.phase != SnapshotPhase::kCopy || p.finished || p.restarts > options.max_restarts) return;
+    const int seen = commits.load();
+    for (int i = 0; i < 200 && commits.load() == seen; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  auto busy = Snapshot(*db, dir.File("snaps"), options);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(busy.has_value()) << testing::Describe(busy);
+  EXPECT_GT(busy->restarts, 0);
+  EXPECT_TRUE(busy->copied_under_write_lock);
+  EXPECT_EQ(QueryInt(busy->path, "SELECT sum(balance) FROM accounts"), 20'000);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(busy->path));
+}
+
+TEST(SnapshotTest, SnapshotByPathOpensAndClosesTheDatabase) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.File("app.db"));
+    ASSERT_NE(db, nullptr);
+    Seed(*db, 5);
+  }
+  SnapshotOptions options;
+  options.name = "nightly";
+  options.integrity = IntegrityCheck::kFull;
+  auto snap = Snapshot(dir.File("app.db"), dir.File("snaps"), options);
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  EXPECT_THAT(snap->manifest.file, StartsWith("nightly-"));
+  EXPECT_EQ(snap->manifest.integrity_check, "full");
+
+  EXPECT_THAT(Snapshot(dir.File("missing.db"), dir.File("snaps")),
+              StatusIs(StatusCode::kNotFound));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("missing.db")));
+  options.name = "../escape";
+  EXPECT_THAT(Snapshot(dir.File("app.db"), dir.File("snaps"), options),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(SnapshotTest, RetentionKeepsNewestAndOnlyTouchesCompletePairs) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 5);
+  const std::string snaps = dir.File("snaps");
+  std::filesystem::create_directories(snaps);
+  // Things retention must leave alone: an old-looking snapshot without a
+  // manifest, one whose manifest names another file, unrelated files, and
+  // another database's snapshots.
+  WriteFile(snaps + "/app-20000101T000000Z-1.db", "orphan");
+  WriteFile(snaps + "/app-20000101T000000Z-2.db", "mismatched");
+  WriteFile(snaps + "/app-20000101T000000Z-2.manifest.json", "{}");
+  WriteFile(snaps + "/app-notes.txt", "notes");
+  WriteFile(snaps + "/other-20000101T000000Z-1.db", "other db");
+
+  SnapshotOptions options;
+  options.keep = 2;
+  std::vector<std::string> made;
+  std::vector<std::string> removed;
+  for (int i = 0; i < 4; ++i) {
+    SQLSTEWARD_ASSERT_OK(Transfer(*db, 5, static_cast<std::uint32_t>(i + 3)));
+    auto snap = Snapshot(*db, snaps, options);
+    ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+    made.push_back(snap->path);
+    removed.insert(removed.end(), snap->removed.begin(), snap->removed.end());
+  }
+  EXPECT_EQ(removed, (std::vector<std::string>{made[0], made[1]}));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(std::filesystem::exists(made[static_cast<std::size_t>(i)]), i >= 2) << i;
+    EXPECT_EQ(std::filesystem::exists(ManifestPathFor(made[static_cast<std::size_t>(i)])), i >= 2);
+  }
+  for (const char* kept : {"app-20000101T000000Z-1.db", "app-20000101T000000Z-2.db",
+                           "app-20000101T000000Z-2.manifest.json", "app-notes.txt",
+                           "other-20000101T000000Z-1.db"}) {
+    EXPECT_TRUE(std::filesystem::exists(snaps + "/" + kept)) << kept;
+  }
+  // Snapshots within one second get increasing sequence numbers.
+  std::set<std::string> unique(made.begin(), made.end());
+  EXPECT_EQ(unique.size(), made.size());
+}
+
+TEST(SnapshotTest, StaleTemporariesAreRemovedOnlyWhenTheirWriterIsGone) {
+  TempDir dir;
+  posix::Env* env = posix::Env::Default();
+  WriteFile(dir.File(".snapshot-dead.tmp"), "partial copy");
+  WriteFile(dir.File(".snapshot-dead.manifest.tmp"), "{");
+  WriteFile(dir.File(".snapshot-gone.manifest.tmp"), "{");
+  WriteFile(dir.File(".snapshot-live.tmp"), "being written");
+  WriteFile(dir.File("app-20000101T000000Z-1.db"), "not a temporary");
+  // A live writer holds an OFD lock on byte 0 of its temporary.
+  int fd = ::open(dir.File(".snapshot-live.tmp").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  struct flock lock = {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_len = 1;
+  ASSERT_EQ(::fcntl(fd, F_OFD_SETLK, &lock), 0);
+
+  auto removed = internal::RemoveStaleTemporaries(env, dir.path());
+  ASSERT_TRUE(removed.has_value()) << testing::Describe(removed);
+  EXPECT_EQ(ListDir(dir.path()),
+            (std::set<std::string>{".snapshot-live.tmp", "app-20000101T000000Z-1.db"}));
+  ::close(fd);
+  removed = internal::RemoveStaleTemporaries(env, dir.path());
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(ListDir(dir.path()), (std::set<std::string>{"app-20000101T000000Z-1.db"}));
+}
+
+TEST(SnapshotTest, VerifyNamesEachKindOfMismatch) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 10, 100);
+  auto snap = Snapshot(*db, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  const std::string good = ReadFile(snap->path);
+  const std::string manifest = ReadFile(snap->manifest_path);
+
+  // One flipped byte in the middle.
+  FlipByte(snap->path, static_cast<off_t>(good.size() / 2));
+  auto flipped = VerifySnapshot(snap->path);
+  EXPECT_THAT(flipped, StatusIs(StatusCode::kCorruption));
+  EXPECT_THAT(std::string(flipped.error().message()), StartsWith("checksum mismatch"));
+
+  // Truncated.
+  WriteFile(snap->path, good.substr(0, good.size() - 4096));
+  auto truncated = VerifySnapshot(snap->path);
+  EXPECT_THAT(truncated, StatusIs(StatusCode::kCorruption));
+  EXPECT_THAT(std::string(truncated.error().message()), StartsWith("size mismatch"));
+
+  // Manifest: not JSON, a field missing, a field of the wrong type.
+  WriteFile(snap->path, good);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
+  for (const std::string& bad :
+       {std::string("not json {"), std::string("[1, 2]"),
+        manifest.substr(0, manifest.find("\"sha256\"")) + "\"x\":1}",
+        std::string(manifest).replace(manifest.find("\"page_size\":") + 12, 0, "\"") + ""}) {
+    WriteFile(snap->manifest_path, bad);
+    auto malformed = VerifySnapshot(snap->path);
+    EXPECT_THAT(malformed, StatusIs(StatusCode::kCorruption)) << bad;
+    if (!malformed.has_value()) {
+      EXPECT_THAT(std::string(malformed.error().message()), StartsWith("manifest malformed"));
+    }
+  }
+
+  // Manifest missing; snapshot missing.
+  std::filesystem::remove(snap->manifest_path);
+  EXPECT_THAT(VerifySnapshot(snap->path), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(VerifySnapshot(dir.File("snaps/none.db")), StatusIs(StatusCode::kNotFound));
+}
+
+// A file whose checksum matches its manifest but whose content SQLite finds
+// damaged (the manifest was written for the damaged bytes).
+TEST(SnapshotTest, VerifyRunsTheIntegrityCheck) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 10, 200);
+  auto snap = Snapshot(*db, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  // Scribble over the first cell pointers of the filler index's last page.
+  std::string bytes = ReadFile(snap->path);
+  const auto page_size = static_cast<std::size_t>(snap->manifest.page_size);
+  const std::size_t page = bytes.size() / page_size - 1;
+  for (std::size_t i = 8; i < 64; ++i) bytes[page * page_size + i] = '\x7f';
+  WriteFile(snap->path, bytes);
+  SnapshotManifest m = snap->manifest;
+  m.sha256 = internal::Sha256Hex(bytes);
+  auto json = internal::ManifestToJson(m);
+  ASSERT_TRUE(json.has_value());
+  WriteFile(snap->manifest_path, *json);
+
+  auto verified = VerifySnapshot(snap->path);
+  EXPECT_THAT(verified, StatusIs(StatusCode::kCorruption));
+  if (!verified.has_value()) {
+    EXPECT_THAT(std::string(verified.error().message()), StartsWith("integrity check failed"));
+  }
+  VerifyOptions none;
+  none.integrity = IntegrityCheck::kNone;
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path, none));
+}
+
+// Injected failures of fsync, of the manifest's write and of the final
+// rename: a typed error, and nothing left in the directory.
+class SnapshotDirFaults : public posix::Env {
+ public:
+  explicit SnapshotDirFaults(std::string dir) : dir_(std::move(dir)) {}
+  std::atomic<bool> fail_fsync{false};
+  std::atomic<bool> fail_write{false};
+  std::atomic<bool> fail_rename{false};
+
+  int Fsync(int fd) override {
+    if (fail_fsync && InDir(fd)) return Fail(EIO);
+    return Env::Fsync(fd);
+  }
+  ssize_t Pwrite(int fd, const void* buf, std::size_t len, off_t offset) override {
+    if (fail_write && InDir(fd)) return Fail(ENOSPC);
+    return Env::Pwrite(fd, buf, len, offset);
+  }
+  int Rename(const char* from, const char* to) override {
+    if (fail_rename && std::string_view(to).ends_with(".db")) return Fail(EIO);
+    return Env::Rename(from, to);
+  }
+
+ private:
+  static int Fail(int err) {
+    errno = err;
+    return -1;
+  }
+  bool InDir(int fd) const {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
+    return !ec && target.string().rfind(dir_ + "/", 0) == 0;
+  }
+  std::string dir_;
+};
+
+TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
+  TempDir dir;
+  const std::string snaps = dir.File("snaps");
+  std::filesystem::create_directories(snaps);
+  SnapshotDirFaults faults(snaps);  // Outlives the database's threads.
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 10, 50);
+  posix::Env::SetDefaultForTesting(&faults);
+
+  faults.fail_fsync = true;
+  EXPECT_THAT(Snapshot(*db, snaps), StatusIs(StatusCode::kIOError));
+  EXPECT_TRUE(ListDir(snaps).empty());
+  faults.fail_fsync = false;
+
+  faults.fail_write = true;
+  EXPECT_THAT(Snapshot(*db, snaps), StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_TRUE(ListDir(snaps).empty());
+  faults.fail_write = false;
+
+  faults.fail_rename = true;
+  EXPECT_THAT(Snapshot(*db, snaps), StatusIs(StatusCode::kIOError));
+  EXPECT_TRUE(ListDir(snaps).empty());
+  faults.fail_rename = false;
+
+  auto snap = Snapshot(*db, snaps);
+  posix::Env::SetDefaultForTesting(nullptr);
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  EXPECT_EQ(ListDir(snaps).size(), 2u);
+}
+
+TEST(SnapshotTest, ManifestJsonRoundTripsAwkwardText) {
+  SnapshotManifest m;
+  m.kind = "snapshot";
+  m.file = "a-20240101T000000Z-1.db";
+  m.sha256 = std::string(64, 'a');
+  m.size_bytes = 1LL << 40;
+  m.page_size = 65536;
+  m.page_count = 16777216;
+  m.schema_version = -3;
+  m.source = "/data/\"quoted\" \\ back\nslash/ünïcode\t.db";
+  m.source_journal_mode = "wal";
+  m.created_at = "2024-01-01T00:00:00.000Z";
+  m.created_unix_ms = 1704067200000;
+  m.sqlite_version = "3.40.1";
+  m.integrity_check = "full";
+  auto json = internal::ManifestToJson(m);
+  ASSERT_TRUE(json.has_value()) << testing::Describe(json);
+  auto back = internal::ParseManifestJson(*json, "test");
+  ASSERT_TRUE(back.has_value()) << testing::Describe(back) << "\n" << *json;
+  EXPECT_EQ(back->source, m.source);
+  EXPECT_EQ(back->size_bytes, m.size_bytes);
+  EXPECT_EQ(back->schema_version, m.schema_version);
+  EXPECT_EQ(back->created_unix_ms, m.created_unix_ms);
+  EXPECT_EQ(back->file, m.file);
+
+  m.sha256 = "ABC";
+  json = internal::ManifestToJson(m);
+  ASSERT_TRUE(json.has_value());
+  EXPECT_THAT(internal::ParseManifestJson(*json, "test"), StatusIs(StatusCode::kCorruption));
+}
+
+TEST(SnapshotTest, FileNamesParseStrictly) {
+  auto parsed = internal::ParseSnapshotFileName("app-20240501T100000Z-12.db", "app");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->timestamp, "20240501T100000Z");
+  EXPECT_EQ(parsed->seq, 12);
+  for (const char* no : {"app-20240501T100000Z-12.db.tmp", "app-20240501T100000Z-.db",
+                         "app-2024050T100000Z-1.db", "app-20240501T100000Z-1.manifest.json",
+                         "app-pre-restore-20240501T100000Z-1.db", "apps-20240501T100000Z-1.db",
+                         "app-20240501X100000Z-1.db"}) {
+    EXPECT_FALSE(internal::ParseSnapshotFileName(no, "app").has_value()) << no;
+  }
+  EXPECT_EQ(internal::CompactUtc(1714557600123), "20240501T100000Z");
+  EXPECT_EQ(internal::IsoUtc(1714557600023), "2024-05-01T10:00:00.023Z");
+  EXPECT_EQ(internal::SqliteUri("/a b/c?d#e%.db", "immutable=1"),
+            "file:/a%20b/c%3Fd%23e%25.db?immutable=1");
+}
+
+TEST(SnapshotTest, RestoreReplacesContentAndKeepsThePreviousDatabase) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  std::string snapshot_path;
+  {
+    auto db = OpenDb(db_path);
+    ASSERT_NE(db, nullptr);
+    Seed(*db, 10);
+    auto snap = Snapshot(*db, dir.File("snaps"));
+    ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+    snapshot_path = snap->path;
+    // Later changes, which the restore takes back.
+    SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) {
+      return tx.ExecScript("INSERT INTO accounts VALUES(100, 5); CREATE TABLE later(x);");
+    }));
+  }
+  std::vector<SnapshotPhase> phases;
+  RestoreOptions options;
+  options.progress = [&](const SnapshotProgress& p) {
+    if (phases.empty() || phases.back() != p.phase) phases.push_back(p.phase);
+  };
+  auto restored = Restore(snapshot_path, db_path, options);
+  ASSERT_TRUE(restored.has_value()) << testing::Describe(restored);
+  EXPECT_GT(restored->pages_restored, 0);
+  EXPECT_EQ(QueryInt(db_path, "SELECT count(*) FROM accounts"), 10);
+  EXPECT_EQ(QueryInt(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'later'"), 0);
+  EXPECT_EQ(testing::IntegrityCheck(db_path), "ok");
+  EXPECT_NE(std::find(phases.begin(), phases.end(), SnapshotPhase::kRestore), phases.end());
+  EXPECT_NE(std::find(phases.begin(), phases.end(), SnapshotPhase::kPreRestore), phases.end());
+
+  // The previous content, kept as a verified pre-restore snapshot.
+  const SnapshotResult& pre = restored->pre_restore;
+  ASSERT_FALSE(pre.path.empty());
+  EXPECT_THAT(pre.manifest.file, StartsWith("app-pre-restore-"));
+  EXPECT_EQ(pre.manifest.kind, "pre-restore");
+  EXPECT_EQ(ModeOf(pre.path), 0600u);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(pre.path));
+  EXPECT_EQ(QueryInt(pre.path, "SELECT count(*) FROM accounts"), 11);
+
+  // It is not counted or deleted by retention of regular snapshots.
+  SnapshotOptions keep_one;
+  keep_one.keep = 1;
+  auto again = Snapshot(db_path, dir.File("snaps"), keep_one);
+  ASSERT_TRUE(again.has_value()) << testing::Describe(again);
+  EXPECT_TRUE(std::filesystem::exists(pre.path));
+
+  // The database is usable afterwards through the library.
+  auto db = OpenDb(db_path);
+  ASSERT_NE(db, nullptr);
+  SQLSTEWARD_EXPECT_OK(Transfer(*db, 10, 99));
+}
+
+TEST(SnapshotTest, RestoreRefusesADamagedSnapshotAndTouchesNothing) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  std::string snapshot_path;
+  {
+    auto db = OpenDb(db_path);
+    ASSERT_NE(db, nullptr);
+    Seed(*db, 10, 50);
+    auto snap = Snapshot(*db, dir.File("snaps"));
+    ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+    snapshot_path = snap->path;
+    SQLSTEWARD_ASSERT_OK(Transfer(*db, 10, 12345));
+  }
+  FlipByte(snapshot_path, 4096 + 100);
+  const std::string before = internal::Sha256Hex(ReadFile(db_path));
+  const auto files_before = ListDir(dir.File("snaps"));
+
+  auto restored = Restore(snapshot_path, db_path);
+  EXPECT_THAT(restored, StatusIs(StatusCode::kCorruption));
+  ASSERT_FALSE(restored.has_value());
+  EXPECT_THAT(std::string(restored.error().message()), HasSubstr("checksum mismatch"));
+  EXPECT_EQ(internal::Sha256Hex(ReadFile(db_path)), before);
+  EXPECT_EQ(ListDir(dir.File("snaps")), files_before);  // No pre-restore snapshot.
+}
+
+// A process that has the database open restores into it; its own readers
+// see the restored content at their next read.
+TEST(SnapshotTest, RestoreIntoAnOpenDatabase) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 10);
+  auto snap = Snapshot(*db, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) { return tx.Exec("DELETE FROM accounts"); }));
+
+  auto restored = Restore(*db, snap->path);
+  ASSERT_TRUE(restored.has_value()) << testing::Describe(restored);
+  SQLSTEWARD_EXPECT_OK(db->Read([](ReadTransaction& tx) -> Status {
+    auto count = tx.QueryInt64("SELECT count(*) FROM accounts");
+    if (!count.has_value()) return count.error();
+    EXPECT_EQ(count->value_or(-1), 10);
+    return Status();
+  }));
+  SQLSTEWARD_EXPECT_OK(Transfer(*db, 10, 5));
+}
+
+// WAL mode cannot change the page size: restoring a snapshot with another
+// page size into a WAL database is refused before anything is written.
+TEST(SnapshotTest, RestoreRefusesAnotherPageSizeIntoWal) {
+  TempDir dir;
+  const std::string other = dir.File("big-pages.db");
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(other.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "PRAGMA page_size=8192; CREATE TABLE t(x); INSERT INTO t VALUES(1)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto snap = Snapshot(other, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  EXPECT_EQ(snap->manifest.page_size, 8192);
+
+  auto db = OpenDb(dir.File("app.db"), JournalMode::kWal);
+  ASSERT_NE(db, nullptr);
+  Seed(*db, 3);
+  EXPECT_THAT(Restore(*db, snap->path), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(QueryInt(dir.File("app.db"), "SELECT count(*) FROM accounts"), 3);
+}
+
+TEST(SnapshotTest, RestoreIntoANewPathCreatesTheDatabase) {
+  TempDir dir;
+  std::string snapshot_path;
+  {
+    auto db = OpenDb(dir.File("app.db"));
+    ASSERT_NE(db, nullptr);
+    Seed(*db, 4);
+    auto snap = Snapshot(*db, dir.File("snaps"));
+    ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+    snapshot_path = snap->path;
+  }
+  auto restored = Restore(snapshot_path, dir.File("copy/app.db"));
+  ASSERT_TRUE(restored.has_value()) << testing::Describe(restored);
+  EXPECT_TRUE(restored->pre_restore.path.empty());
+  EXPECT_EQ(QueryInt(dir.File("copy/app.db"), "SELECT count(*) FROM accounts"), 4);
+}
+
+}  // namespace
+}  // namespace sqlsteward
