@@ -396,6 +396,10 @@ Status internal::DatabaseAccess::WithWriterHandle(
   return db.impl_->queue->SubmitRaw(fn, deadline, std::string(purpose));
 }
 
+const std::string& internal::DatabaseAccess::Vfs(const Database& db) {
+  return db.impl_->options.vfs;
+}
+
 void internal::DatabaseAccess::TraceWriter(Database& db,
                                            std::function<void(std::string_view)> trace) {
   db.impl_->writer->SetTrace(std::move(trace));

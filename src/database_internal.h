@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "sqlsteward/database.h"
@@ -35,6 +36,10 @@ struct DatabaseAccess {
   // exact statements, e.g. that a migration run has one BEGIN. Call while
   // no write is running.
   static void TraceWriter(Database& db, std::function<void(std::string_view)> trace);
+
+  // The SQLite VFS the database was opened with (Options::vfs; empty for
+  // the default), for other connections to the same file.
+  static const std::string& Vfs(const Database& db);
 };
 
 }  // namespace sqlsteward::internal

@@ -867,6 +867,9 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
                         TempSnapshot& temp, CopyOutcome* outcome) {
   const auto deadline = Clock::now() + options.timeout;
   const std::string& path = db.path();
+  // The same VFS as the database's own connections, so that its locks
+  // meet theirs.
+  const std::string& vfs = internal::DatabaseAccess::Vfs(db);
   auto remaining_ms = [&] {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     return static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 1 << 30));
@@ -880,7 +883,8 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
   if (db.journal_mode() == JournalMode::kWal || options.max_restarts > 0) {
     SQLSTEWARD_ASSIGN_OR_RETURN(
         SqliteHandle source,
-        OpenSqlite(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, path));
+        OpenSqlite(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, path,
+                   vfs.empty() ? nullptr : vfs.c_str()));
     sqlite3_busy_timeout(source.get(), remaining_ms());
     SQLSTEWARD_RETURN_IF_ERROR(Exec(source.get(), "PRAGMA mmap_size=0", "configure " + path));
     SQLSTEWARD_ASSIGN_OR_RETURN(run.page_size,

@@ -8,6 +8,7 @@
 #include "sqlsteward/migrator.h"
 #include "sqlsteward/options.h"
 #include "sqlsteward/probe.h"
+#include "sqlsteward/snapshot.h"
 #include "sqlsteward/status.h"
 #include "sqlsteward/transaction.h"
 
