@@ -5,8 +5,9 @@
 //   transfers DB ACCOUNTS   open DB (shared) and move money between random
 //                           accounts(id, balance) in one transaction each,
 //                           logging each in transfers(n, amount), until
-//                           stdin EOF; print "ready" first and then
-//                           "done <commits> <errors> <max_write_us>"
+//                           stdin EOF; print "ready" after the first
+//                           transfer and, at the end, "done <commits>
+//                           <errors> <max_write_us>"
 //   snapshot DB DEST [PAGES_PER_STEP [SLEEP_US]]
 //                           Snapshot(DB, DEST); print "progress <phase>
 //                           <pages_done> <pages_total>" at every report
@@ -63,7 +64,6 @@ std::unique_ptr<Database> OpenOrDie(const std::string& path,
 
 int Transfers(const std::string& path, int accounts) {
   auto db = OpenOrDie(path);
-  Say("ready");
   std::atomic<bool> stop{false};
   std::thread watcher([&] {
     WaitForStdinEof();
@@ -97,6 +97,9 @@ int Transfers(const std::string& path, int accounts) {
       ++errors;
       std::fprintf(stderr, "transfer failed: %s\n", st.ToString().c_str());
     }
+    // Once the first transfer is in, snapshots taken from now on see
+    // writers at work.
+    if (commits + errors == 1) Say("ready");
   }
   watcher.join();
   Status closed = db->Close();

@@ -131,10 +131,11 @@ class ProgressPrinter {
       return;
     }
     // Phases without intermediate progress (sync, integrity check) show
-    // only their end.
-    if (p.pages_total <= 0 || p.pages_done <= 0) return;
+    // only their end. On a terminal a phase whose size is known shows its
+    // bar at once, at 0%; plain output waits kPlainEvery.
+    if (p.pages_total <= 0 || (p.pages_done <= 0 && !tty_)) return;
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < (tty_ ? kTtyEvery : kPlainEvery)) return;
+    if (p.pages_done > 0 && now - last_ < (tty_ ? kTtyEvery : kPlainEvery)) return;
     last_ = now;
     const double fraction = std::clamp(
         static_cast<double>(p.pages_done) / static_cast<double>(p.pages_total), 0.0, 1.0);
@@ -149,7 +150,8 @@ class ProgressPrinter {
     std::string text = fmt::format("{:<15} {}{}/{} pages ({:.0f}%)  {}  {:.1f} MiB/s  ETA {}",
                                    name, bar, p.pages_done, p.pages_total, fraction * 100.0,
                                    Mib(p.bytes_done), rate / (1024.0 * 1024.0),
-                                   FormatSeconds(elapsed * (1.0 - fraction) / fraction));
+                                   fraction > 0 ? FormatSeconds(elapsed * (1.0 - fraction) / fraction)
+                                                : std::string("-"));
     if (p.restarts > 0) text += fmt::format("  ({} restarts)", p.restarts);
     Print(text, /*stays=*/false);
   }
