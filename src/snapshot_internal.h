@@ -57,7 +57,7 @@ Result<std::vector<std::string>> ApplyRetention(posix::Env* env, const std::stri
 Result<std::vector<std::string>> RemoveStaleTemporaries(posix::Env* env, const std::string& dir);
 
 // The VFS through which the snapshotter writes its temporary file: the
-// default VFS with sequential page writes gathered into 1 MiB writes
+// default VFS with sequential page writes gathered into 64 KiB writes
 // (snapshot_vfs.cc). Registers it on first call; nullptr if it cannot be.
 inline constexpr char kSnapshotWriterVfs[] = "sqlsteward-snapshot-writer";
 const char* RegisterSnapshotWriterVfs();
