@@ -189,10 +189,12 @@ TEST(DoctorTest, HealthyDatabaseExitsZeroAndIsLeftUntouched) {
   EXPECT_THAT(Finding(doc, "instances.registered").value("message", ""),
               HasSubstr("0 live instance(s)"));
   EXPECT_THAT(Finding(doc, "schema.version").value("message", ""),
-              HasSubstr("not available in this version"));
+              HasSubstr("no schema_migrations table"));
   EXPECT_EQ(doc["instances"]["available"], true);
   EXPECT_TRUE(doc["instances"]["entries"].empty());
-  EXPECT_EQ(doc["schema"]["available"], false);
+  EXPECT_EQ(doc["schema"]["available"], true);
+  EXPECT_EQ(doc["schema"]["ledger"], false);
+  EXPECT_EQ(doc["schema"]["version"], 0);
 
   EXPECT_EQ(doc["filesystem"]["probed"], true);
   EXPECT_EQ(doc["filesystem"]["posix_locks_visible"], true);
@@ -229,6 +231,50 @@ TEST(DoctorTest, HealthyDatabaseExitsZeroAndIsLeftUntouched) {
   // Nothing created (no -wal/-shm from a read-only open, no probe file left
   // behind), nothing changed.
   EXPECT_EQ(Snapshot(dir.path()), before) << ::testing::PrintToString(Names(Snapshot(dir.path())));
+}
+
+// A database migrated by sqlsteward: doctor reports the ledger's version;
+// a user_version changed behind the migrator's back is a warning.
+TEST(DoctorTest, SchemaVersionComesFromTheMigrationsLedger) {
+  TempDir dir;
+  const std::string path = dir.File("app.db");
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+    std::vector<Migration> migrations(2);
+    migrations[0].version = 1;
+    migrations[0].name = "accounts";
+    migrations[0].sql = "CREATE TABLE accounts(id INTEGER PRIMARY KEY)";
+    migrations[1].version = 2;
+    migrations[1].name = "orders";
+    migrations[1].sql = "CREATE TABLE orders(id INTEGER PRIMARY KEY)";
+    auto report = Migrate(**db, migrations);
+    ASSERT_TRUE(report.has_value()) << testing::Describe(report);
+    SQLSTEWARD_ASSERT_OK((*db)->Close());
+  }
+  DoctorRun run = RunDoctorJson(path);
+  ASSERT_EQ(run.exit_code, 0) << NotOk(run.doc) << run.err;
+  EXPECT_EQ(SeverityOf(run.doc, "schema.version"), "ok");
+  EXPECT_EQ(Finding(run.doc, "schema.version")["message"],
+            "schema version 2 (2 migration(s) applied; user_version 2)");
+  EXPECT_EQ(run.doc["schema"]["version"], 2);
+  EXPECT_EQ(run.doc["schema"]["user_version"], 2);
+  EXPECT_EQ(run.doc["schema"]["ledger"], true);
+  EXPECT_EQ(run.doc["schema"]["checksums"], true);
+
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 7", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  run = RunDoctorJson(path);
+  EXPECT_EQ(run.exit_code, 1) << NotOk(run.doc) << run.err;
+  EXPECT_EQ(SeverityOf(run.doc, "schema.version"), "warning");
+  EXPECT_THAT(Finding(run.doc, "schema.version").value("message", ""),
+              HasSubstr("but PRAGMA user_version is 7"));
+  EXPECT_THAT(Finding(run.doc, "schema.version").value("hint", ""),
+              HasSubstr("--dry-run"));
 }
 
 TEST(DoctorTest, HumanReportOfHealthyDatabase) {

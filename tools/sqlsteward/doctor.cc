@@ -596,6 +596,45 @@ std::string FirstError(const std::vector<std::string>& lines) {
   return lines.empty() ? std::string("(no output)") : lines.front();
 }
 
+// The migrations ledger (schema_migrations, as `sqlsteward migrate` keeps
+// it) and PRAGMA user_version, into r.schema; CheckSchema judges them.
+void ReadSchemaFacts(sqlite3* db, Report& r) {
+  std::optional<SqlError> err;
+  json& s = r.schema;
+  s = {{"available", false}, {"version", nullptr}};
+  const std::optional<std::int64_t> user_version = QueryInt(db, "PRAGMA user_version", &err);
+  const std::optional<std::int64_t> ledgers = QueryInt(
+      db,
+      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+      &err);
+  if (!user_version || !ledgers) {
+    s["error"] = err ? err->message : std::string("no result");
+    return;
+  }
+  s["available"] = true;
+  s["user_version"] = *user_version;
+  s["ledger"] = *ledgers > 0;
+  if (*ledgers == 0) {
+    s["version"] = 0;
+    return;
+  }
+  const std::optional<std::int64_t> version =
+      QueryInt(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &err);
+  const std::optional<std::int64_t> applied =
+      QueryInt(db, "SELECT count(*) FROM schema_migrations", &err);
+  const std::optional<std::int64_t> checksums = QueryInt(
+      db, "SELECT count(*) FROM pragma_table_info('schema_migrations') WHERE name = 'checksum'",
+      &err);
+  if (!version || !applied || !checksums) {
+    s["available"] = false;
+    s["error"] = err ? err->message : std::string("no result");
+    return;
+  }
+  s["version"] = *version;
+  s["migrations"] = *applied;
+  s["checksums"] = *checksums > 0;
+}
+
 void CheckDatabase(Report& r, const DoctorOptions& opt, const DbFiles& files,
                    std::optional<bool>* db_is_wal) {
   json& d = r.database;
@@ -854,6 +893,8 @@ void CheckDatabase(Report& r, const DoctorOptions& opt, const DbFiles& files,
       }
     }
   }
+
+  ReadSchemaFacts(db.get(), r);
 
   if (opt.skip_quick_check) {
     r.Add("database.quick_check", Severity::kOk, "skipped (--no-quick-check)");
@@ -1193,10 +1234,10 @@ bool CheckSidecar(Report& r, const FileState& f) {
   return valid;
 }
 
-// ---------------------------------------------- not in the library yet
+// ------------------------------------------------- instances and schema
 
-// Instance slots (sidecar offset 4096, docs/formats.md) are reserved but
-// not written by this version of the library. Fill in here when they are.
+// The registry's slots (sidecar offset 4096, docs/formats.md): who has the
+// database open, and whether any of them is in another lock domain.
 void CheckInstances(Report& r) {
   json entries = json::array();
   auto status = ReadRegistry(r.path);
@@ -1241,11 +1282,48 @@ void CheckInstances(Report& r) {
   r.Add("instances.registered", Severity::kOk, message);
 }
 
-// Migrations (schema_migrations, user_version) are not in this version of
-// the library. Fill in here when they are.
+// The schema version as `sqlsteward migrate` sees it: the ledger's newest
+// version, mirrored in PRAGMA user_version.
 void CheckSchema(Report& r) {
-  r.schema = {{"available", false}, {"version", nullptr}};
-  r.Add("schema.version", Severity::kOk, "schema version: not available in this version");
+  const json& s = r.schema;
+  if (s.is_null() || !s.value("available", false)) {
+    r.Add("schema.version", s.contains("error") ? Severity::kWarning : Severity::kOk,
+          s.contains("error")
+              ? "cannot read the schema version: " + s["error"].get<std::string>()
+              : std::string("schema version: unknown (the database could not be read)"),
+          s.contains("error") ? "run doctor again; see the database findings above" : "");
+    return;
+  }
+  const std::int64_t user_version = s["user_version"].get<std::int64_t>();
+  if (!s["ledger"].get<bool>()) {
+    r.Add("schema.version", Severity::kOk,
+          fmt::format("no schema_migrations table: the schema is not managed by `sqlsteward "
+                      "migrate` (user_version {})",
+                      user_version));
+    return;
+  }
+  const std::int64_t version = s["version"].get<std::int64_t>();
+  const std::int64_t applied = s["migrations"].get<std::int64_t>();
+  if (!s["checksums"].get<bool>()) {
+    r.Add("schema.version", Severity::kOk,
+          fmt::format("schema version {} ({} migration(s) in a ledger without checksums; "
+                      "`sqlsteward migrate` adopts it at its next run)",
+                      version, applied));
+    return;
+  }
+  if (user_version != version) {
+    r.Add("schema.version", Severity::kWarning,
+          fmt::format("schema version {} ({} migration(s) applied), but PRAGMA user_version "
+                      "is {}: something other than `sqlsteward migrate` changed one of them",
+                      version, applied, user_version),
+          "the ledger (schema_migrations) is what `sqlsteward migrate` trusts; find what set "
+          "user_version or edited the ledger, and check `sqlsteward migrate DB --dir DIR "
+          "--dry-run`");
+    return;
+  }
+  r.Add("schema.version", Severity::kOk,
+        fmt::format("schema version {} ({} migration(s) applied; user_version {})", version,
+                    applied, user_version));
 }
 
 // ----------------------------------------------------------------- output
