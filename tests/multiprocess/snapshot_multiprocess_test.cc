@@ -19,6 +19,7 @@
 #include "sha256.h"
 #include "sqlsteward/snapshot.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/snapshot_fixtures.h"
 #include "support/testing.h"
 
 namespace sqlsteward {
@@ -27,6 +28,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::Child;
+using testing::FileSha;
+using testing::OpenDb;
+using testing::QueryInt;
+using testing::SeedBank;
 using testing::StatusIs;
 using testing::TempDir;
 
@@ -35,60 +40,11 @@ constexpr long long kTotal = kAccounts * 1000LL;
 const std::string kHelper = SQLSTEWARD_SNAPSHOT_HELPER;
 const std::string kCli = SQLSTEWARD_CLI;
 
-std::unique_ptr<Database> OpenDb(const std::string& path,
-                                 JournalMode mode = JournalMode::kAuto) {
-  Options options;
-  options.journal_mode = mode;
-  auto db = Database::Open(path, options);
-  EXPECT_TRUE(db.has_value()) << testing::Describe(db);
-  return db.has_value() ? std::move(db).value() : nullptr;
-}
-
-// accounts(id, balance) with a constant total, transfers(n, amount), and
-// `filler_rows` rows of 3000 random bytes so that a copy takes many steps.
-void Seed(Database& db, int filler_rows) {
-  SQLSTEWARD_ASSERT_OK(db.Write([&](Transaction& tx) -> Status {
-    SQLSTEWARD_RETURN_IF_ERROR(tx.ExecScript(
-        "CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);"
-        "CREATE TABLE transfers(n INTEGER PRIMARY KEY, amount INTEGER);"
-        "CREATE TABLE filler(id INTEGER PRIMARY KEY, blob BLOB);"));
-    for (int i = 0; i < kAccounts; ++i) {
-      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO accounts VALUES(?, 1000)", i));
-    }
-    for (int i = 0; i < filler_rows; ++i) {
-      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO filler(blob) VALUES(randomblob(3000))"));
-    }
-    return Status();
-  }));
-}
-
 void SeedFile(const std::string& path, int filler_rows) {
   auto db = OpenDb(path);
   ASSERT_NE(db, nullptr);
-  Seed(*db, filler_rows);
+  SeedBank(*db, kAccounts, filler_rows);
   SQLSTEWARD_ASSERT_OK(db->Close());
-}
-
-long long QueryInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  long long value = -1;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      value = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return value;
-}
-
-std::string FileSha(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return internal::Sha256Hex(ss.str());
 }
 
 std::vector<std::string> ListDir(const std::string& dir) {
@@ -124,7 +80,7 @@ TEST_P(SnapshotUnderWritersTest, EverySnapshotIsSoundAndKeepsTheInvariant) {
   auto db = OpenDb(db_path, GetParam());
   ASSERT_NE(db, nullptr);
   ASSERT_EQ(db->journal_mode(), GetParam());
-  Seed(*db, 1500);
+  SeedBank(*db, kAccounts, 1500);
 
   std::vector<std::unique_ptr<Child>> writers;
   for (int i = 0; i < 4; ++i) {

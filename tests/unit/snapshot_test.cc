@@ -19,6 +19,7 @@
 #include "sha256.h"
 #include "snapshot_internal.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/snapshot_fixtures.h"
 #include "support/testing.h"
 
 namespace sqlsteward {
@@ -26,37 +27,14 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using testing::FileSha;
+using testing::OpenDb;
+using testing::QueryInt;
+using testing::ReadFile;
+using testing::SeedBank;
 using testing::StatusIs;
 using testing::TempDir;
-
-std::unique_ptr<Database> OpenDb(const std::string& path,
-                                 JournalMode mode = JournalMode::kAuto) {
-  Options options;
-  options.journal_mode = mode;
-  auto db = Database::Open(path, options);
-  EXPECT_TRUE(db.has_value()) << testing::Describe(db);
-  return db.has_value() ? std::move(db).value() : nullptr;
-}
-
-// accounts(id, balance): the sum of balances never changes; transfers(n)
-// counts the transfers; filler makes the file a few MiB.
-void Seed(Database& db, int accounts, int filler_rows = 0) {
-  SQLSTEWARD_ASSERT_OK(db.Write([&](Transaction& tx) -> Status {
-    SQLSTEWARD_RETURN_IF_ERROR(tx.ExecScript(
-        "CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);"
-        "CREATE TABLE transfers(n INTEGER PRIMARY KEY, amount INTEGER);"
-        "CREATE TABLE filler(id INTEGER PRIMARY KEY, blob BLOB);"
-        "CREATE INDEX filler_blob ON filler(substr(blob, 1, 8));"
-        "PRAGMA user_version = 7;"));
-    for (int i = 0; i < accounts; ++i) {
-      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO accounts VALUES(?, 1000)", i));
-    }
-    for (int i = 0; i < filler_rows; ++i) {
-      SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO filler(blob) VALUES(randomblob(3000))"));
-    }
-    return Status();
-  }));
-}
+using testing::WriteFile;
 
 Status Transfer(Database& db, int accounts, std::uint32_t r) {
   return db.Write([&](Transaction& tx) -> Status {
@@ -69,34 +47,6 @@ Status Transfer(Database& db, int accounts, std::uint32_t r) {
         tx.Exec("UPDATE accounts SET balance = balance + ? WHERE id = ?", amount, to));
     return tx.Exec("INSERT INTO transfers(amount) VALUES(?)", amount);
   });
-}
-
-// The first column of the first row, read with the raw C API.
-long long QueryInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  long long value = -1;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      value = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return value;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
 }
 
 std::set<std::string> ListDir(const std::string& dir) {
@@ -129,7 +79,7 @@ TEST(SnapshotTest, WalSnapshotIsCompleteVerifiedAndPrivate) {
   auto db = OpenDb(db_path);
   ASSERT_NE(db, nullptr);
   ASSERT_EQ(db->journal_mode(), JournalMode::kWal);
-  Seed(*db, 50, 500);
+  SeedBank(*db, 50, 500);
 
   const mode_t old_umask = ::umask(0);  // The modes must not come from the umask.
   auto snap = Snapshot(*db, dir.File("snaps"));
@@ -180,7 +130,7 @@ TEST(SnapshotTest, ProgressReportsEveryPhaseWithPages) {
   TempDir dir;
   auto db = OpenDb(dir.File("app.db"));
   ASSERT_NE(db, nullptr);
-  Seed(*db, 10, 300);
+  SeedBank(*db, 10, 300);
   std::vector<SnapshotProgress> reports;
   SnapshotOptions options;
   options.pages_per_step = 16;
@@ -218,7 +168,7 @@ TEST(SnapshotTest, WalSnapshotDoesNotRestartUnderWrites) {
   TempDir dir;
   auto db = OpenDb(dir.File("app.db"), JournalMode::kWal);
   ASSERT_NE(db, nullptr);
-  Seed(*db, 20, 400);
+  SeedBank(*db, 20, 400);
   std::atomic<bool> stop{false};
   std::atomic<int> commits{0};
   std::thread writer([&] {
@@ -265,7 +215,7 @@ TEST(SnapshotTest, RollbackJournalCopiesWithoutLockWhenQuietUnderLockWhenBusy) {
   auto db = OpenDb(dir.File("app.db"), JournalMode::kDelete);
   ASSERT_NE(db, nullptr);
   ASSERT_EQ(db->journal_mode(), JournalMode::kDelete);
-  Seed(*db, 20, 300);
+  SeedBank(*db, 20, 300);
   SnapshotOptions options;
   options.pages_per_step = 8;
   auto quiet = Snapshot(*db, dir.File("snaps"), options);
@@ -309,7 +259,7 @@ TEST(SnapshotTest, SnapshotByPathOpensAndClosesTheDatabase) {
   {
     auto db = OpenDb(dir.File("app.db"));
     ASSERT_NE(db, nullptr);
-    Seed(*db, 5);
+    SeedBank(*db, 5);
   }
   SnapshotOptions options;
   options.name = "nightly";
@@ -331,7 +281,7 @@ TEST(SnapshotTest, RetentionKeepsNewestAndOnlyTouchesCompletePairs) {
   TempDir dir;
   auto db = OpenDb(dir.File("app.db"));
   ASSERT_NE(db, nullptr);
-  Seed(*db, 5);
+  SeedBank(*db, 5);
   const std::string snaps = dir.File("snaps");
   std::filesystem::create_directories(snaps);
   // Things retention must leave alone: an old-looking snapshot without a
@@ -400,7 +350,7 @@ TEST(SnapshotTest, VerifyNamesEachKindOfMismatch) {
   TempDir dir;
   auto db = OpenDb(dir.File("app.db"));
   ASSERT_NE(db, nullptr);
-  Seed(*db, 10, 100);
+  SeedBank(*db, 10, 100);
   auto snap = Snapshot(*db, dir.File("snaps"));
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   const std::string good = ReadFile(snap->path);
@@ -445,7 +395,7 @@ TEST(SnapshotTest, VerifyRunsTheIntegrityCheck) {
   TempDir dir;
   auto db = OpenDb(dir.File("app.db"));
   ASSERT_NE(db, nullptr);
-  Seed(*db, 10, 200);
+  SeedBank(*db, 10, 200);
   auto snap = Snapshot(*db, dir.File("snaps"));
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   // Scribble over the first cell pointers of the filler index's last page.
@@ -512,7 +462,7 @@ TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
   SnapshotDirFaults faults(snaps);  // Outlives the database's threads.
   auto db = OpenDb(dir.File("app.db"));
   ASSERT_NE(db, nullptr);
-  Seed(*db, 10, 50);
+  SeedBank(*db, 10, 50);
   posix::Env::SetDefaultForTesting(&faults);
 
   faults.fail_fsync = true;
@@ -591,7 +541,7 @@ TEST(SnapshotTest, RestoreReplacesContentAndKeepsThePreviousDatabase) {
   {
     auto db = OpenDb(db_path);
     ASSERT_NE(db, nullptr);
-    Seed(*db, 10);
+    SeedBank(*db, 10);
     auto snap = Snapshot(*db, dir.File("snaps"));
     ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
     snapshot_path = snap->path;
@@ -643,21 +593,21 @@ TEST(SnapshotTest, RestoreRefusesADamagedSnapshotAndTouchesNothing) {
   {
     auto db = OpenDb(db_path);
     ASSERT_NE(db, nullptr);
-    Seed(*db, 10, 50);
+    SeedBank(*db, 10, 50);
     auto snap = Snapshot(*db, dir.File("snaps"));
     ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
     snapshot_path = snap->path;
     SQLSTEWARD_ASSERT_OK(Transfer(*db, 10, 12345));
   }
   FlipByte(snapshot_path, 4096 + 100);
-  const std::string before = internal::Sha256Hex(ReadFile(db_path));
+  const std::string before = FileSha(db_path);
   const auto files_before = ListDir(dir.File("snaps"));
 
   auto restored = Restore(snapshot_path, db_path);
   EXPECT_THAT(restored, StatusIs(StatusCode::kCorruption));
   ASSERT_FALSE(restored.has_value());
   EXPECT_THAT(std::string(restored.error().message()), HasSubstr("checksum mismatch"));
-  EXPECT_EQ(internal::Sha256Hex(ReadFile(db_path)), before);
+  EXPECT_EQ(FileSha(db_path), before);
   EXPECT_EQ(ListDir(dir.File("snaps")), files_before);  // No pre-restore snapshot.
 }
 
@@ -667,7 +617,7 @@ TEST(SnapshotTest, RestoreIntoAnOpenDatabase) {
   TempDir dir;
   auto db = OpenDb(dir.File("app.db"));
   ASSERT_NE(db, nullptr);
-  Seed(*db, 10);
+  SeedBank(*db, 10);
   auto snap = Snapshot(*db, dir.File("snaps"));
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) { return tx.Exec("DELETE FROM accounts"); }));
@@ -702,7 +652,7 @@ TEST(SnapshotTest, RestoreRefusesAnotherPageSizeIntoWal) {
 
   auto db = OpenDb(dir.File("app.db"), JournalMode::kWal);
   ASSERT_NE(db, nullptr);
-  Seed(*db, 3);
+  SeedBank(*db, 3);
   EXPECT_THAT(Restore(*db, snap->path), StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_EQ(QueryInt(dir.File("app.db"), "SELECT count(*) FROM accounts"), 3);
 }
@@ -713,7 +663,7 @@ TEST(SnapshotTest, RestoreIntoANewPathCreatesTheDatabase) {
   {
     auto db = OpenDb(dir.File("app.db"));
     ASSERT_NE(db, nullptr);
-    Seed(*db, 4);
+    SeedBank(*db, 4);
     auto snap = Snapshot(*db, dir.File("snaps"));
     ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
     snapshot_path = snap->path;

@@ -57,6 +57,10 @@ Status ErrnoStatus(int err, std::string_view what, std::string hint) {
 
 bool IsTerminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
 
+bool HasWalResetBug(int version_number) {
+  return version_number >= 3'007'000 && version_number <= 3'051'002;
+}
+
 std::string FormatSeconds(double seconds) {
   if (seconds < 10) return fmt::format("{:.2f} s", seconds);
   if (seconds < 120) return fmt::format("{:.1f} s", seconds);

@@ -106,6 +106,14 @@ Status ErrnoStatus(int err, std::string_view what, std::string hint = {});
 
 bool IsTerminal(std::FILE* stream);
 
+// Whether SQLite of this sqlite3_libversion_number() has the WAL-reset bug
+// (sqlite.org/wal.html#walresetbug, 3.7.0 to 3.51.2): two connections
+// committing and checkpointing at the same moment can corrupt a WAL
+// database. sqlsteward checkpoints only under its cross-process write lock,
+// which keeps its own processes out of that race; other programs on the
+// same file are not. For `version` and `doctor`.
+bool HasWalResetBug(int version_number);
+
 // "0.42 s", "3.1 s", "2 min 05 s".
 std::string FormatSeconds(double seconds);
 

@@ -465,12 +465,6 @@ void CheckFilesystem(Report& r, const FsFacts& fs, std::optional<bool> db_is_wal
 
 // ---------------------------------------------------------------- sqlite
 
-// sqlite.org/wal.html#walresetbug. The same range as `sqlsteward version`
-// (version.cc); keep the two in step.
-bool HasWalResetBug(int version_number) {
-  return version_number >= 3'007'000 && version_number <= 3'051'002;
-}
-
 void CheckSqlite(Report& r, std::optional<bool> db_is_wal, bool managed) {
   const int number = sqlite3_libversion_number();
   r.Add("sqlite.version", Severity::kOk,

@@ -22,14 +22,6 @@ constexpr const char* kExamples = R"(Examples:
   sqlsteward version --json | jq -r .sqlite
   sqlsteward version app.db          # also the schema version of app.db)";
 
-// sqlite.org/wal.html#walresetbug: two connections committing and
-// checkpointing at the same moment can corrupt a WAL database. sqlsteward
-// checkpoints only under its cross-process write lock, which keeps its own
-// processes out of that race; other programs on the same file are not.
-bool HasWalResetBug(int version_number) {
-  return version_number >= 3'007'000 && version_number <= 3'051'002;
-}
-
 struct SchemaInfo {
   std::int64_t version = 0;       // max(version) of schema_migrations; 0 without one
   std::int64_t user_version = 0;  // PRAGMA user_version, which mirrors it
