@@ -354,6 +354,36 @@ TEST(SnapshotCliTest, SnapshotRetentionVerifyAndRestoreEndToEnd) {
   EXPECT_THAT(bad.err, HasSubstr("--integrity: sometimes not in {quick,full,none}"));
 }
 
+// `sqlsteward snapshot` of a database another process owns exclusively:
+// refused with the owner named and a hint in the CLI's terms.
+TEST(SnapshotCliTest, ExclusiveOwnerRefusesTheSnapshotCommandWithAHint) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  SeedFile(db_path, 10);
+  Child owner({"open-exclusive", db_path});
+  ASSERT_EQ(owner.ReadLine(), "open " + std::to_string(owner.pid()));
+
+  testing::CliResult refused =
+      testing::RunCli(kCli, {"snapshot", db_path, dir.File("snaps"), "--json"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  auto doc = nlohmann::json::parse(refused.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << refused.out;
+  EXPECT_EQ(doc["error"]["code"], "unavailable");
+  EXPECT_THAT(doc["error"]["message"].get<std::string>(),
+              HasSubstr("pid " + std::to_string(owner.pid())));
+  EXPECT_THAT(doc["error"]["hint"].get<std::string>(),
+              HasSubstr("take the snapshot inside the owning process"));
+  EXPECT_THAT(doc["error"]["hint"].get<std::string>(),
+              HasSubstr("sqlsteward handover " + db_path));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("snaps")) &&
+               !std::filesystem::is_empty(dir.File("snaps")));
+
+  owner.CloseStdin();
+  EXPECT_EQ(owner.Wait(), 0);
+  testing::CliResult taken = testing::RunCli(kCli, {"snapshot", db_path, dir.File("snaps")});
+  EXPECT_EQ(taken.exit_code, 0) << taken.out << taken.err;
+}
+
 // Progress on a terminal (a pseudo-terminal from script(1)): a bar with
 // pages and ETA, redrawn in place with '\r', and a line that stays per
 // finished phase. Through a pipe: only plain lines, no bar.

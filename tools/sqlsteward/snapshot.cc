@@ -62,6 +62,18 @@ Result<int> Run(const SnapshotArgs& args) {
   options.timeout = std::chrono::milliseconds(std::llround(args.timeout_seconds * 1000.0));
   options.progress = SnapshotProgressPrinter(!args.json);
   auto result = Snapshot(args.db, args.dest, options);
+  if (!result.has_value() && result.error().code() == StatusCode::kUnavailable) {
+    // An exclusive owner admits no other instance, this one included; the
+    // library's hint names Options fields.
+    const Status& error = result.error();
+    return fail(Status(error.code(), std::string(error.message()),
+                       fmt::format("take the snapshot inside the owning process "
+                                   "(sqlsteward::Snapshot on its Database), or ask it to hand "
+                                   "over first: `sqlsteward handover {}`; `sqlsteward status "
+                                   "{}` shows who it is",
+                                   args.db, args.db),
+                       error.sqlite_code(), error.sys_errno()));
+  }
   if (!result.has_value()) return fail(std::move(result).error());
   const SnapshotResult& r = *result;
   const SnapshotManifest& m = r.manifest;
