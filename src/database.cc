@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 
 #include "connection_internal.h"
 #include "database_internal.h"
@@ -95,6 +96,7 @@ Status TightenMode(posix::Env* env, const std::string& path, const Options& opti
   }
   if ((st.st_mode & 0077) == 0) return Status();
   if (env->ChmodNoFollow(path.c_str(), 0600) != 0) {
+    if (errno == ENOENT) return Status();  // Removed meanwhile (a -journal at commit).
     if (errno != EPERM) return posix::ErrnoStatus(errno, "chmod", path);
     if (options.on_warning) {
       options.on_warning("cannot chmod " + path + " to 0600 (EPERM, likely a user namespace)");
@@ -208,6 +210,56 @@ Result<JournalMode> ChooseJournalMode(const std::string& path, const Options& op
                   "move the database to a local disk");
   }
   return mode;
+}
+
+// How long Open waits out a file of the database that this host's
+// directory-entry cache still shows after another mount or host removed
+// it (see OpenWriter). FUSE's default entry_timeout is 1 s.
+constexpr auto kStaleEntryWait = std::chrono::seconds(5);
+constexpr auto kStaleEntryRetry = std::chrono::milliseconds(50);
+
+// The writer's connection, opened under the cross-process write lock (its
+// first read may roll back a hot journal). On a filesystem whose clients
+// cache directory entries (FUSE, virtiofs, network filesystems), a
+// -journal just deleted through another mount can still look present
+// here, and SQLite's open of it fails with ENOENT (kNotFound) until the
+// cache expires: that is retried, the lock released in between, for up to
+// kStaleEntryWait within the deadline.
+Result<std::unique_ptr<internal::Connection>> OpenWriter(internal::Sidecar& sidecar,
+                                                         const std::string& path,
+                                                         const Options& opts,
+                                                         Clock::time_point deadline,
+                                                         std::atomic<std::uint64_t>* busy) {
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point give_up = std::min(deadline, start + kStaleEntryWait);
+  for (int attempt = 1;; ++attempt) {
+    SQLSTEWARD_RETURN_IF_ERROR(sidecar.AcquireWriteLock(deadline).WithContext("open " + path));
+    auto writer = internal::Connection::Open(path, internal::Role::kWriter, opts, deadline, busy);
+    sidecar.ReleaseWriteLock();
+    if (writer.has_value() || writer.error().code() != StatusCode::kNotFound) return writer;
+    auto report = ProbeDirectoryCached(posix::DirName(path));
+    if (!report.has_value() || report->kind == FsKind::kLocal ||
+        report->kind == FsKind::kTmpfs || report->kind == FsKind::kOverlay) {
+      return writer;
+    }
+    if (Clock::now() + kStaleEntryRetry >= give_up) {
+      const Status& error = writer.error();
+      return Status(StatusCode::kNotFound,
+                    std::string(error.message()) + " (" + std::to_string(attempt) +
+                        " attempts in " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           Clock::now() - start)
+                                           .count()) +
+                        " ms)",
+                    "the database exists, but a file beside it (its -journal) could not be "
+                    "opened: on " + std::string(FsKindName(report->kind)) +
+                        " a file removed through another mount or host can stay listed in "
+                        "this host's directory-entry cache; retry, or mount with a shorter "
+                        "entry cache (FUSE entry_timeout, NFS actimeo)",
+                    error.sqlite_code(), error.sys_errno());
+    }
+    std::this_thread::sleep_for(kStaleEntryRetry);
+  }
 }
 
 Status ForkedStatus() {
@@ -362,11 +414,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   // asking us to hand over): it takes close_mu, so it sees either nothing
   // (and only marks the handle handed over) or the finished handle.
   std::unique_lock publish(impl->close_mu);
-  SQLSTEWARD_RETURN_IF_ERROR(
-      impl->sidecar->AcquireWriteLock(deadline).WithContext("open " + path));
-  auto writer = internal::Connection::Open(path, internal::Role::kWriter, opts, deadline,
-                                             impl->metrics.busy_counter());
-  impl->sidecar->ReleaseWriteLock();
+  auto writer = OpenWriter(*impl->sidecar, path, opts, deadline, impl->metrics.busy_counter());
   if (!writer.has_value()) return std::move(writer).error();
   impl->writer = std::move(writer).value();
   impl->journal_mode = impl->writer->journal_mode();
