@@ -1,6 +1,9 @@
 #include "write_queue_internal.h"
 
+#include <time.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace sqlsteward::internal {
 namespace {
@@ -23,6 +26,31 @@ WriteQueue::WriteQueue(Connection* writer, Sidecar* sidecar, const Options& opti
     : writer_(writer), sidecar_(sidecar), options_(options), metrics_(metrics) {}
 
 WriteQueue::~WriteQueue() { Shutdown(); }
+
+void WriteQueue::Waiter::Wait() {
+  while (::sem_wait(&sem_) != 0 && errno == EINTR) {
+  }
+}
+
+bool WriteQueue::Waiter::WaitUntil(Clock::time_point deadline) {
+  // steady_clock is CLOCK_MONOTONIC.
+  const auto since_epoch = deadline.time_since_epoch();
+  const auto capped = std::min<Clock::duration>(since_epoch, std::chrono::hours(24 * 365 * 100));
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(capped);
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(secs.count());
+  ts.tv_nsec = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(capped - secs).count());
+  while (true) {
+    if (::sem_clockwait(&sem_, CLOCK_MONOTONIC, &ts) == 0) return true;
+    if (errno != EINTR) return false;  // ETIMEDOUT
+  }
+}
+
+std::shared_ptr<WriteQueue::Waiter> WriteQueue::ThisThreadWaiter() {
+  thread_local std::shared_ptr<Waiter> waiter = std::make_shared<Waiter>();
+  return waiter;
+}
 
 void WriteQueue::Enqueue(Job* job) {
   job->enqueued = Clock::now();
@@ -64,23 +92,37 @@ Status WriteQueue::Checkpoint(Clock::time_point deadline) {
 }
 
 Status WriteQueue::SubmitAndWait(Job* job) {
+  std::shared_ptr<Waiter> me = ThisThreadWaiter();
+  while (me->TryWait()) {
+  }
+  job->waiter = me;
   std::unique_lock lock(mu_);
   if (closed_) return closed_reason_.ok() ? Closed() : closed_reason_;
   Enqueue(job);
-  while (!job->done) {
+  while (!job->done.load(std::memory_order_acquire)) {
     if (!leader_active_) {
-      Lead(lock, job);
-      continue;
+      // Leads until this job is done, then wakes the next leader.
+      std::shared_ptr<Waiter> next = Lead(lock, job);
+      lock.unlock();
+      if (next != nullptr) next->Wake();
+      break;
     }
-    if (job->taken) {
-      job->cv.wait(lock);
-      continue;
+    const bool taken = job->taken;
+    lock.unlock();
+    // A taken job is in the running batch: it finishes, whatever its
+    // deadline says.
+    bool woken = true;
+    if (taken) {
+      me->Wait();
+    } else {
+      woken = me->WaitUntil(job->deadline);
     }
-    if (job->cv.wait_until(lock, job->deadline) == std::cv_status::timeout && !job->done &&
-        !job->taken && leader_active_) {
+    if (job->done.load(std::memory_order_acquire)) break;
+    lock.lock();
+    if (!woken && !job->taken && leader_active_ && !job->done.load(std::memory_order_relaxed)) {
       queue_.erase(std::find(queue_.begin(), queue_.end(), job));
       job->status = QueueTimeout();
-      job->done = true;
+      job->done.store(true, std::memory_order_relaxed);
       metrics_->RecordError(StatusCode::kTimeout);
     }
   }
@@ -111,43 +153,53 @@ void WriteQueue::AsyncLoop() {
   while (true) {
     async_cv_.wait(lock, [&] { return stop_async_ || (!leader_active_ && !queue_.empty()); });
     if (!leader_active_ && !queue_.empty()) {
-      Lead(lock, nullptr);
+      if (std::shared_ptr<Waiter> next = Lead(lock, nullptr)) next->Wake();
       continue;
     }
     if (stop_async_) return;
   }
 }
 
-void WriteQueue::Lead(std::unique_lock<std::mutex>& lock, Job* self) {
+std::shared_ptr<WriteQueue::Waiter> WriteQueue::Lead(std::unique_lock<std::mutex>& lock,
+                                                     Job* self) {
   leader_active_ = true;
-  while (self != nullptr ? !self->done : !queue_.empty()) RunBatch(lock);
+  while (self != nullptr ? !self->done.load(std::memory_order_relaxed) : !queue_.empty()) {
+    RunBatch(lock);
+  }
   leader_active_ = false;
-  HandOff();
+  return HandOff();
 }
 
-void WriteQueue::HandOff() {
+std::shared_ptr<WriteQueue::Waiter> WriteQueue::HandOff() {
   if (queue_.empty()) {
     idle_cv_.notify_all();
-    return;
+    return nullptr;
   }
   Job* front = queue_.front();
   if (front->promise.has_value()) {
     async_cv_.notify_one();
-  } else {
-    front->cv.notify_one();
+    return nullptr;
   }
+  return front->waiter;
 }
 
-void WriteQueue::Finish(Job* job, Status status) {
+void WriteQueue::Finish(Job* job, Status status, std::vector<std::shared_ptr<Waiter>>* wakes) {
   if (!status.ok()) metrics_->RecordError(status.code());
   if (job->promise.has_value()) {
     job->promise->set_value(std::move(status));
     delete job;
     return;
   }
+  // Once `done` is set the caller may return and the job be gone: take its
+  // Waiter first.
+  std::shared_ptr<Waiter> waiter = std::move(job->waiter);
   job->status = std::move(status);
-  job->done = true;
-  job->cv.notify_one();
+  job->done.store(true, std::memory_order_release);
+  if (wakes != nullptr) {
+    wakes->push_back(std::move(waiter));
+  } else {
+    waiter->Wake();
+  }
 }
 
 void WriteQueue::FailExpired(Clock::time_point now, const Status& why) {
@@ -305,13 +357,20 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   metrics_->RecordBatch(stats, latencies);
 
   lock.lock();
+  std::vector<std::shared_ptr<Waiter>> wakes;
+  wakes.reserve(batch.size());
   for (Job* job : batch) {
     // A job keeps its own error; a successful one reports the batch's fate.
     Status result = std::move(job->status);
     if (job->checkpoint) result = checkpoint;
     if (result.ok() && !commit.ok()) result = commit;
-    Finish(job, std::move(result));
+    Finish(job, std::move(result), &wakes);
   }
+  // The callers read their results without mu_; waking them after it is
+  // let go spares each a sleep on it.
+  lock.unlock();
+  for (const std::shared_ptr<Waiter>& waiter : wakes) waiter->Wake();
+  lock.lock();
 }
 
 bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
@@ -343,7 +402,9 @@ void WriteQueue::Shutdown(const Status& reason) {
   if (!closed_) closed_reason_ = reason;
   closed_ = true;
   if (!reason.ok()) FailExpired(Clock::time_point::max(), reason);
-  if (!leader_active_ && !queue_.empty()) HandOff();
+  if (!leader_active_ && !queue_.empty()) {
+    if (std::shared_ptr<Waiter> next = HandOff()) next->Wake();
+  }
   idle_cv_.wait(lock, [&] { return queue_.empty() && !leader_active_; });
   stop_async_ = true;
   async_cv_.notify_all();

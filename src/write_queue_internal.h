@@ -1,8 +1,8 @@
 // WriteQueue: group commit over the process's single writer connection.
 //
 // Protocol (the leveldb writer queue, extended across processes):
-//   1. A caller appends its job to `queue_` and sleeps on its own condition
-//      variable. If no leader is active, it becomes the leader.
+//   1. A caller appends its job to `queue_` and sleeps on its thread's
+//      Waiter. If no leader is active, it becomes the leader.
 //   2. The leader takes the cross-process write lock (OFD lock on the
 //      sidecar, queued by the kernel), then runs BEGIN IMMEDIATE.
 //   3. It pops jobs from the front one at a time and runs each inside
@@ -14,6 +14,12 @@
 //   5. The leader leads again until its own job is acknowledged, then hands
 //      leadership to the next queued caller (or to the async thread when the
 //      front job was submitted by WriteAsync).
+//
+// Wake-ups: a job's `done` is an atomic its caller checks on waking without
+// taking mu_, and callers are woken by a semaphore released after mu_ is
+// let go: an acknowledged caller costs one context switch, instead of
+// waking on a condition variable only to sleep again on the mutex its
+// waker still holds.
 //
 // Invariants:
 //   - The writer connection is used only by the active leader.
@@ -29,11 +35,15 @@
 #ifndef SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_
 #define SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_
 
+#include <semaphore.h>
+
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -75,25 +85,52 @@ class WriteQueue {
   void Shutdown(const Status& reason = Status());
 
  private:
+  // What a waiting caller's thread sleeps on, one per thread. Shared, not on
+  // the caller's stack: a waker may still release it after the caller has
+  // seen its job done, returned and even exited. A permit may outlive the
+  // wait it was meant for (a wake-up that crossed a timeout); the next wait
+  // of the thread drains them first, and every wait re-checks its job.
+  // A POSIX semaphore: std::counting_semaphore's wait spins on
+  // sched_yield first, which here cost more context switches than it saved.
+  class Waiter {
+   public:
+    Waiter() { ::sem_init(&sem_, 0, 0); }
+    ~Waiter() { ::sem_destroy(&sem_); }
+    Waiter(const Waiter&) = delete;
+    Waiter& operator=(const Waiter&) = delete;
+    void Wake() { ::sem_post(&sem_); }
+    bool TryWait() { return ::sem_trywait(&sem_) == 0; }
+    void Wait();
+    // False when `deadline` passed first.
+    bool WaitUntil(Clock::time_point deadline);
+
+   private:
+    sem_t sem_;
+  };
+  static std::shared_ptr<Waiter> ThisThreadWaiter();
+
   struct Job {
     const WriteFn* fn = nullptr;  // Null for a checkpoint request or a raw job.
     const std::function<Status(sqlite3*)>* raw_fn = nullptr;  // No transaction.
     WriteFn owned_fn;             // Async jobs own their function.
     Clock::time_point deadline;
     Clock::time_point enqueued;
-    Status status;
+    Status status;  // Written before `done` is set.
     bool taken = false;
-    bool done = false;
+    // Set once, last: the job may be gone as soon as its caller sees it.
+    std::atomic<bool> done{false};
     bool checkpoint = false;
     bool exclusive = false;  // Runs alone in its batch.
     std::string purpose;     // Recorded with the lock holder.
-    std::condition_variable cv;                 // Sync jobs.
+    std::shared_ptr<Waiter> waiter;               // Sync jobs: the caller's thread.
     std::optional<std::promise<Status>> promise;  // Async jobs (heap, owned here).
   };
 
   Status SubmitAndWait(Job* job);
   void Enqueue(Job* job);  // REQUIRES: mu_ held.
-  void Lead(std::unique_lock<std::mutex>& lock, Job* self);
+  // Leads until `self` is done (or, for the async thread, the queue is
+  // empty); returns the caller to wake as the next leader, if any.
+  std::shared_ptr<Waiter> Lead(std::unique_lock<std::mutex>& lock, Job* self);
   void RunBatch(std::unique_lock<std::mutex>& lock);
   Status RunInSavepoint(Job* job, bool* batch_broken);
   // With the write lock held and mu_ not: runs the front job if it is a raw
@@ -102,9 +139,14 @@ class WriteQueue {
   bool RunRawJobIfFront(std::unique_lock<std::mutex>& lock);
   Status CheckpointNow();
   Status StepOnce(const char* sql);
-  void Finish(Job* job, Status status);  // REQUIRES: mu_
-  void FailExpired(Clock::time_point now, const Status& why);                   // REQUIRES: mu_
-  void HandOff();                                                               // REQUIRES: mu_
+  // Completes a job. A sync job's Waiter is appended to `wakes` when given
+  // (to be released once mu_ is let go), else released at once.
+  void Finish(Job* job, Status status,
+              std::vector<std::shared_ptr<Waiter>>* wakes = nullptr);  // REQUIRES: mu_
+  void FailExpired(Clock::time_point now, const Status& why);          // REQUIRES: mu_
+  // Passes leadership on: notifies the async thread, or returns the sync
+  // caller to wake.
+  std::shared_ptr<Waiter> HandOff();  // REQUIRES: mu_
   Status QueueTimeout();                                                        // REQUIRES: mu_
   void AsyncLoop();
 

@@ -228,6 +228,41 @@ TEST_F(WriteQueueTest, ManyThreadsAllCommitExactlyOnce) {
   EXPECT_TRUE(m.errors_by_code.empty());
 }
 
+// A write queued behind a running batch whose deadline passes before the
+// leader takes it: it returns kTimeout and never runs; the batch commits.
+TEST_F(WriteQueueTest, QueuedWriteTimesOutWithoutRunningWhileABatchRuns) {
+  Gate in_first;
+  Gate release_first;
+  std::thread first([&] {
+    SQLSTEWARD_EXPECT_OK(db_->Write([&](Transaction& tx) {
+      in_first.Open();
+      release_first.Wait();
+      return tx.Exec("INSERT INTO t(v) VALUES('first')");
+    }));
+  });
+  in_first.Wait();  // The leader is inside the first job.
+  WriteOptions quick;
+  quick.timeout = std::chrono::milliseconds(100);
+  bool ran = false;
+  Status second = db_->Write(
+      [&](Transaction& tx) {
+        ran = true;
+        return tx.Exec("INSERT INTO t(v) VALUES('second')");
+      },
+      quick);
+  release_first.Open();
+  first.join();
+  EXPECT_THAT(second, StatusIs(StatusCode::kTimeout));
+  EXPECT_THAT(std::string(second.message()), HasSubstr("write not started before its deadline"));
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(Count(), 1);
+  // The queue goes on: this thread's next write (after a timed-out one)
+  // commits.
+  SQLSTEWARD_EXPECT_OK(
+      db_->Write([](Transaction& tx) { return tx.Exec("INSERT INTO t(v) VALUES('third')"); }));
+  EXPECT_EQ(Count(), 2);
+}
+
 TEST_F(WriteQueueTest, EachSynchronousLevelIsApplied) {
   const std::pair<Synchronous, int> levels[] = {{Synchronous::kOff, 0},
                                                 {Synchronous::kNormal, 1},
