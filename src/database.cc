@@ -61,28 +61,6 @@ Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout,
   return Clock::now() + (timeout.count() > 0 ? timeout : fallback);
 }
 
-Status MakeDirectories(posix::Env* env, const std::string& dir) {
-  struct stat st;
-  if (env->Lstat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status();
-    if (S_ISLNK(st.st_mode)) {
-      // A link to a directory is a normal deployment choice; check the target.
-      if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status();
-    }
-    return Status(StatusCode::kInvalidArgument, dir + " exists and is not a directory",
-                  "choose a database path inside a directory");
-  }
-  if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
-  std::string parent = posix::DirName(dir);
-  if (parent != dir) SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, parent));
-  if (env->Mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return posix::ErrnoStatus(errno, "mkdir", dir,
-                              "create the directory yourself, or fix the permissions of its "
-                              "parent");
-  }
-  return Status();
-}
-
 // Tightens an existing file to 0600; absent files are fine.
 Status TightenMode(posix::Env* env, const std::string& path, const Options& options) {
   struct stat st;
@@ -116,7 +94,8 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
       return Status(StatusCode::kNotFound, "directory " + dir + " does not exist",
                     "create it, or open with Options::create_if_missing = true", 0, ENOENT);
     }
-    SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, dir));
+    SQLSTEWARD_RETURN_IF_ERROR(
+        posix::MakeDirectories(env, dir, "choose a database path inside a directory"));
   } else if (!S_ISDIR(st.st_mode)) {
     return Status(StatusCode::kInvalidArgument, dir + " is not a directory",
                   "choose a database path inside a directory", 0, ENOTDIR);

@@ -359,24 +359,6 @@ Status RunBackup(const BackupRun& run, BackupOutcome* out) {
 
 // ----------------------------------------------------------------- Files --
 
-Status MakeDirectories(posix::Env* env, const std::string& dir) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status();
-    return Status(StatusCode::kInvalidArgument, dir + " exists and is not a directory",
-                  "give a directory for the snapshots", 0, ENOTDIR);
-  }
-  if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
-  std::string parent = posix::DirName(dir);
-  if (parent != dir) SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, parent));
-  if (env->Mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return posix::ErrnoStatus(errno, "mkdir", dir,
-                              "create the directory yourself, or fix the permissions of its "
-                              "parent");
-  }
-  return Status();
-}
-
 std::string RandomHex() {
   static std::atomic<std::uint64_t> counter{0};
   std::random_device device;
@@ -763,7 +745,8 @@ Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter
   posix::Env* env = posix::Env::Default();
   const auto start = Clock::now();
   SnapshotResult result;
-  SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, job.dest_dir));
+  SQLSTEWARD_RETURN_IF_ERROR(
+      posix::MakeDirectories(env, job.dest_dir, "give a directory for the snapshots"));
   SQLSTEWARD_ASSIGN_OR_RETURN(result.removed_temporary,
                               RemoveStaleTemporaries(env, job.dest_dir));
   SQLSTEWARD_ASSIGN_OR_RETURN(std::unique_ptr<TempSnapshot> temp,

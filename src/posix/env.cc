@@ -1,5 +1,6 @@
 #include "posix/env.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -122,6 +123,30 @@ void UniqueFd::Reset() {
     env_->Close(fd_);
     fd_ = -1;
   }
+}
+
+Status MakeDirectories(Env* env, const std::string& dir,
+                       std::string_view not_a_directory_hint) {
+  struct stat st;
+  if (env->Lstat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status();
+    if (S_ISLNK(st.st_mode)) {
+      // A link to a directory is a normal deployment choice; check the target.
+      if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status();
+    }
+    return Status(StatusCode::kInvalidArgument, dir + " exists and is not a directory",
+                  std::string(not_a_directory_hint), 0, ENOTDIR);
+  }
+  if (errno != ENOENT) return ErrnoStatus(errno, "stat", dir);
+  std::string parent = DirName(dir);
+  if (parent != dir) {
+    SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, parent, not_a_directory_hint));
+  }
+  if (env->Mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "mkdir", dir,
+                       "create the directory yourself, or fix the permissions of its parent");
+  }
+  return Status();
 }
 
 Status SyncDirectory(Env* env, const std::string& dir) {

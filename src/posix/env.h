@@ -84,6 +84,11 @@ class UniqueFd {
 // power loss.
 Status SyncDirectory(Env* env, const std::string& dir);
 
+// Creates `dir` and its missing parents, each 0700. A link to a directory
+// counts as one. kInvalidArgument with `not_a_directory_hint` when `dir`
+// (or a parent) exists and is not a directory.
+Status MakeDirectories(Env* env, const std::string& dir, std::string_view not_a_directory_hint);
+
 // "/a/b/c.db" -> "/a/b"; "c.db" -> ".".
 std::string DirName(const std::string& path);
 
