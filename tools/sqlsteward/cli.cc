@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/core.h>
 
@@ -36,6 +37,21 @@ nlohmann::json StatusToJson(const Status& status) {
 void PrintJson(const nlohmann::json& doc) {
   fmt::print("{}\n", doc.dump(2));
   std::fflush(stdout);
+}
+
+Result<int> FailWithJson(bool json, nlohmann::json fields, Status status) {
+  if (json) {
+    fields["ok"] = false;
+    fields["error"] = StatusToJson(status);
+    PrintJson(fields);
+  }
+  return status;
+}
+
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.string();
 }
 
 Status ErrnoStatus(int err, std::string_view what, std::string hint) {

@@ -99,6 +99,12 @@ nlohmann::json StatusToJson(const Status& status);
 
 // One JSON document on stdout, indented, newline-terminated.
 void PrintJson(const nlohmann::json& doc);
+// How a command with --json fails: with `json`, prints `fields` with "ok":
+// false and "error" (StatusToJson) on stdout; returns `status`, which main
+// prints as error:/hint: on stderr.
+Result<int> FailWithJson(bool json, nlohmann::json fields, Status status);
+// `path` made absolute; as given when that fails.
+std::string AbsolutePath(const std::string& path);
 
 // A Status for a failed system call: kIOError (or a closer code for the
 // errno) with "<what>: <strerror>" and `hint`.

@@ -69,12 +69,9 @@ std::chrono::milliseconds Millis(double seconds) {
 }
 
 Result<int> Run(const ExecArgs& args, const std::vector<SqlParam>& params) {
-  std::error_code ec;
-  std::string db_path = std::filesystem::absolute(args.db, ec).string();
-  if (ec) db_path = args.db;
-  auto fail = [&](Status status) -> Result<int> {
-    if (args.json) PrintJson({{"ok", false}, {"database", db_path}, {"error", StatusToJson(status)}});
-    return status;
+  const std::string db_path = AbsolutePath(args.db);
+  auto fail = [&](Status status) {
+    return FailWithJson(args.json, {{"database", db_path}}, std::move(status));
   };
   const auto start = std::chrono::steady_clock::now();
 

@@ -73,9 +73,7 @@ bool IsLive(const InstanceInfo& info) {
 }
 
 Result<int> Run(const HandoverArgs& args) {
-  std::error_code ec;
-  std::string db = std::filesystem::absolute(args.db, ec).string();
-  if (ec) db = args.db;
+  const std::string db = AbsolutePath(args.db);
   const auto timeout = std::chrono::milliseconds(std::llround(args.timeout_seconds * 1000.0));
   const std::int64_t now_ms = WallClockMs();
 

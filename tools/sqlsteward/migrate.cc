@@ -67,9 +67,8 @@ const Migration* Find(const std::vector<Migration>& list, std::int64_t version) 
 
 Result<int> Run(const MigrateArgs& args) {
   auto start = std::chrono::steady_clock::now();
-  auto fail = [&](Status status) -> Result<int> {
-    if (args.json) PrintJson({{"ok", false}, {"error", StatusToJson(status)}});
-    return status;
+  auto fail = [&](Status status) {
+    return FailWithJson(args.json, nlohmann::json::object(), std::move(status));
   };
   auto loaded = LoadMigrations(args.dir);
   if (!loaded.has_value()) return fail(std::move(loaded).error());

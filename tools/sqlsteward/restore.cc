@@ -49,14 +49,9 @@ std::chrono::milliseconds Millis(double seconds) {
 }
 
 Result<int> Run(const RestoreArgs& args) {
-  auto fail = [&](Status status) -> Result<int> {
-    if (args.json) {
-      PrintJson({{"ok", false},
-                 {"snapshot", args.snapshot},
-                 {"database", args.db},
-                 {"error", StatusToJson(status)}});
-    }
-    return status;
+  auto fail = [&](Status status) {
+    return FailWithJson(args.json, {{"snapshot", args.snapshot}, {"database", args.db}},
+                        std::move(status));
   };
   RestoreOptions options;
   options.take_over = args.take_over;

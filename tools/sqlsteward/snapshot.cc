@@ -49,9 +49,8 @@ std::string Mib(std::int64_t bytes) {
 }
 
 Result<int> Run(const SnapshotArgs& args) {
-  auto fail = [&](Status status) -> Result<int> {
-    if (args.json) PrintJson({{"ok", false}, {"database", args.db}, {"error", StatusToJson(status)}});
-    return status;
+  auto fail = [&](Status status) {
+    return FailWithJson(args.json, {{"database", args.db}}, std::move(status));
   };
   auto integrity = ParseIntegrityCheck(args.integrity);
   if (!integrity.has_value()) return fail(std::move(integrity).error());

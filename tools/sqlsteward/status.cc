@@ -185,12 +185,9 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 }
 
 Result<int> Run(const StatusArgs& args) {
-  std::error_code ec;
-  std::string db = std::filesystem::absolute(args.db, ec).string();
-  if (ec) db = args.db;
-  auto fail = [&](Status status) -> Result<int> {
-    if (args.json) PrintJson({{"ok", false}, {"database", db}, {"error", StatusToJson(status)}});
-    return status;
+  const std::string db = AbsolutePath(args.db);
+  auto fail = [&](Status status) {
+    return FailWithJson(args.json, {{"database", db}}, std::move(status));
   };
 
   auto read = ReadRegistry(db, args.observe);
@@ -205,6 +202,7 @@ Result<int> Run(const StatusArgs& args) {
   } else {
     reg.sidecar_path = db + "-steward";
   }
+  std::error_code ec;
   const bool db_exists = std::filesystem::exists(db, ec);
   std::size_t live = 0;
   for (const InstanceInfo& info : reg.instances) live += IsLive(info) ? 1U : 0U;

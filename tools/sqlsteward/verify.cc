@@ -36,11 +36,8 @@ struct VerifyArgs {
 };
 
 Result<int> Run(const VerifyArgs& args) {
-  auto fail = [&](Status status) -> Result<int> {
-    if (args.json) {
-      PrintJson({{"ok", false}, {"snapshot", args.snapshot}, {"error", StatusToJson(status)}});
-    }
-    return status;
+  auto fail = [&](Status status) {
+    return FailWithJson(args.json, {{"snapshot", args.snapshot}}, std::move(status));
   };
   auto integrity = ParseIntegrityCheck(args.integrity);
   if (!integrity.has_value()) return fail(std::move(integrity).error());
