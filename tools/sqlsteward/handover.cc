@@ -16,7 +16,6 @@
 // asking anyone, since handing over the others would not free the database.
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
