@@ -49,6 +49,40 @@ Status Transfer(Database& db, int accounts, std::uint32_t r) {
   });
 }
 
+// A thread that commits transfers until destroyed, counting its commits.
+class TransferLoop {
+ public:
+  TransferLoop(Database& db, int accounts,
+               std::chrono::microseconds pause = std::chrono::microseconds(0))
+      : thread_([this, &db, accounts, pause] {
+          std::uint32_t r = 1;
+          while (!stop_.load()) {
+            r = r * 1103515245u + 12345u;
+            if (Transfer(db, accounts, r).ok()) commits_.fetch_add(1);
+            if (pause.count() > 0) std::this_thread::sleep_for(pause);
+          }
+        }) {}
+  ~TransferLoop() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int commits() const { return commits_.load(); }
+  // Returns once one more transfer has committed, or after 200 ms: called
+  // between two backup steps, it lets a commit land in between.
+  void WaitForNextCommit() const {
+    const int seen = commits_.load();
+    for (int i = 0; i < 200 && commits_.load() == seen; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> commits_{0};
+  std::thread thread_;
+};
+
 std::set<std::string> ListDir(const std::string& dir) {
   std::set<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
@@ -169,15 +203,7 @@ TEST(SnapshotTest, WalSnapshotDoesNotRestartUnderWrites) {
   auto db = OpenDb(dir.File("app.db"), JournalMode::kWal);
   ASSERT_NE(db, nullptr);
   SeedBank(*db, 20, 400);
-  std::atomic<bool> stop{false};
-  std::atomic<int> commits{0};
-  std::thread writer([&] {
-    std::uint32_t r = 1;
-    while (!stop.load()) {
-      r = r * 1103515245u + 12345u;
-      if (Transfer(*db, 20, r).ok()) commits.fetch_add(1);
-    }
-  });
+  TransferLoop writer(*db, 20);
   int commits_during_copy = 0;
   int at_copy_start = -1;
   SnapshotOptions options;
@@ -185,20 +211,15 @@ TEST(SnapshotTest, WalSnapshotDoesNotRestartUnderWrites) {
   options.progress_interval = std::chrono::milliseconds(0);
   options.progress = [&](const SnapshotProgress& p) {
     if (p.phase != SnapshotPhase::kCopy) return;
-    if (at_copy_start < 0) at_copy_start = commits.load();
+    if (at_copy_start < 0) at_copy_start = writer.commits();
     if (p.finished) {
-      commits_during_copy = commits.load() - at_copy_start;
+      commits_during_copy = writer.commits() - at_copy_start;
       return;
     }
-    // Between two steps, let at least one commit land (bounded wait).
-    const int seen = commits.load();
-    for (int i = 0; i < 200 && commits.load() == seen; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    writer.WaitForNextCommit();
   };
   auto snap = Snapshot(*db, dir.File("snaps"), options);
-  stop = true;
-  writer.join();
+  writer.Stop();
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   EXPECT_EQ(snap->restarts, 0);
   EXPECT_FALSE(snap->copied_under_write_lock);
@@ -224,29 +245,16 @@ TEST(SnapshotTest, RollbackJournalCopiesWithoutLockWhenQuietUnderLockWhenBusy) {
   EXPECT_FALSE(quiet->copied_under_write_lock);
   EXPECT_EQ(quiet->manifest.source_journal_mode, "delete");
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> commits{0};
-  std::thread writer([&] {
-    std::uint32_t r = 1;
-    while (!stop.load()) {
-      r = r * 1103515245u + 12345u;
-      if (Transfer(*db, 20, r).ok()) commits.fetch_add(1);
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-  });
+  TransferLoop writer(*db, 20, std::chrono::microseconds(200));
   options.progress_interval = std::chrono::milliseconds(0);
   options.progress = [&](const SnapshotProgress& p) {
     // Let a commit land between two steps while the copy runs without the
     // write lock (at most max_restarts restarts); under the lock none can.
     if (p.phase != SnapshotPhase::kCopy || p.finished || p.restarts > options.max_restarts) return;
-    const int seen = commits.load();
-    for (int i = 0; i < 200 && commits.load() == seen; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    writer.WaitForNextCommit();
   };
   auto busy = Snapshot(*db, dir.File("snaps"), options);
-  stop = true;
-  writer.join();
+  writer.Stop();
   ASSERT_TRUE(busy.has_value()) << testing::Describe(busy);
   EXPECT_GT(busy->restarts, 0);
   EXPECT_TRUE(busy->copied_under_write_lock);
