@@ -20,52 +20,13 @@ namespace sqlsteward {
 namespace {
 
 using testing::Child;
+using testing::DumpDatabase;
+using testing::RawQuery;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::TempDir;
 
 const std::string kHelper = SQLSTEWARD_MIGRATE_HELPER;
-
-// Rows of `sql` from a raw connection, one line per row, columns joined by '|'.
-std::string RawQuery(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::string out;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << "open " << path << ": " << sqlite3_errmsg(db);
-    sqlite3_close(db);
-    return out;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << "prepare " << sql << ": " << sqlite3_errmsg(db);
-  } else {
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
-        if (c > 0) out += "|";
-        const unsigned char* text = sqlite3_column_text(stmt, c);
-        out += text != nullptr ? reinterpret_cast<const char*>(text) : "NULL";
-      }
-      out += "\n";
-    }
-    if (rc != SQLITE_DONE) ADD_FAILURE() << "step " << sql << ": " << sqlite3_errmsg(db);
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return out;
-}
-
-std::string Snapshot(const std::string& path) {
-  std::string out = RawQuery(path, "PRAGMA user_version");
-  out += RawQuery(path, "SELECT type, name, sql FROM sqlite_master ORDER BY type, name");
-  std::istringstream tables(
-      RawQuery(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"));
-  for (std::string t; std::getline(tables, t);) {
-    out += "-- " + t + "\n" + RawQuery(path, "SELECT * FROM \"" + t + "\" ORDER BY 1");
-  }
-  return out;
-}
 
 // 8 processes open a fresh database at the same moment, each with
 // after_open = MigrateOnOpen(six migrations), 50 times. Each migration must
@@ -123,7 +84,7 @@ TEST(MigrateMultiprocessTest, SigkillInTheMiddleOfAMigrationChangesNothing) {
     first.resize(1);
     ASSERT_TRUE(Migrate(**db, first).has_value());
   }
-  const std::string before = Snapshot(path);
+  const std::string before = DumpDatabase(path);
 
   Child migrator(kHelper, {"slow-migrate", path, "3600"});
   ASSERT_EQ(migrator.ReadLine(), "ready");
@@ -133,7 +94,7 @@ TEST(MigrateMultiprocessTest, SigkillInTheMiddleOfAMigrationChangesNothing) {
   EXPECT_EQ(migrator.Wait(), 128 + SIGKILL);
 
   EXPECT_EQ(testing::IntegrityCheck(path), "ok");
-  EXPECT_EQ(Snapshot(path), before);
+  EXPECT_EQ(DumpDatabase(path), before);
 
   Options options;
   options.write_timeout = std::chrono::seconds(5);  // The dead holder's lock is free.

@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 namespace sqlsteward::testing {
 namespace {
@@ -194,6 +195,57 @@ std::string FirstColumn(const std::string& db_path, const std::string& sql) {
 }
 
 }  // namespace
+
+std::string RawQuery(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    ADD_FAILURE() << "open " << path << ": " << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return out;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  const char* tail = sql.c_str();
+  while (tail != nullptr && *tail != '\0') {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, tail, -1, &stmt, &tail) != SQLITE_OK) {
+      ADD_FAILURE() << "prepare " << sql << ": " << sqlite3_errmsg(db);
+      break;
+    }
+    if (stmt == nullptr) break;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+        if (c > 0) out += "|";
+        const unsigned char* text = sqlite3_column_text(stmt, c);
+        out += text != nullptr ? reinterpret_cast<const char*>(text) : "NULL";
+      }
+      out += "\n";
+    }
+    if (rc != SQLITE_DONE) ADD_FAILURE() << "step " << sql << ": " << sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+std::string DumpDatabase(const std::string& path) {
+  std::string out = RawQuery(path, "PRAGMA user_version");
+  std::string tables =
+      RawQuery(path,
+               "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY "
+               "type, name");
+  out += tables;
+  std::istringstream lines(
+      RawQuery(path,
+               "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+               "ORDER BY name"));
+  for (std::string table; std::getline(lines, table);) {
+    out += "-- " + table + "\n" + RawQuery(path, "SELECT * FROM \"" + table + "\" ORDER BY 1");
+  }
+  return out;
+}
 
 long long CountRows(const std::string& db_path, const std::string& table) {
   std::string value = FirstColumn(db_path, "SELECT count(*) FROM " + table);

@@ -127,6 +127,13 @@ class BindfsMount {
 // Count of rows in `table` read with the raw sqlite3 C API (independent of
 // sqlsteward), and PRAGMA integrity_check's first row.
 long long CountRows(const std::string& db_path, const std::string& table);
+// Runs `sql` (one or more statements) on a raw read-write connection
+// (creating the file if missing) and returns the rows, one line per row,
+// columns joined by '|'. A failure is a test failure.
+std::string RawQuery(const std::string& path, const std::string& sql);
+// Everything a migration could change, as text to compare: user_version,
+// the schema, and every table's rows.
+std::string DumpDatabase(const std::string& path);
 std::string IntegrityCheck(const std::string& db_path);
 
 }  // namespace sqlsteward::testing

@@ -24,6 +24,8 @@ namespace sqlsteward {
 namespace {
 
 using testing::Child;
+using testing::DumpDatabase;
+using testing::RawQuery;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -35,61 +37,6 @@ std::unique_ptr<Database> OpenDb(const std::string& path, const Options& options
   auto db = Database::Open(path, options);
   EXPECT_TRUE(db.has_value()) << testing::Describe(db);
   return db.has_value() ? std::move(db).value() : nullptr;
-}
-
-// Runs `sql` on a raw read-write connection and returns the rows, one line
-// per row, columns joined by '|'.
-std::string RawQuery(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::string out;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
-    ADD_FAILURE() << "open " << path << ": " << sqlite3_errmsg(db);
-    sqlite3_close(db);
-    return out;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  const char* tail = sql.c_str();
-  while (tail != nullptr && *tail != '\0') {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, tail, -1, &stmt, &tail) != SQLITE_OK) {
-      ADD_FAILURE() << "prepare " << sql << ": " << sqlite3_errmsg(db);
-      break;
-    }
-    if (stmt == nullptr) break;
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
-        if (c > 0) out += "|";
-        const unsigned char* text = sqlite3_column_text(stmt, c);
-        out += text != nullptr ? reinterpret_cast<const char*>(text) : "NULL";
-      }
-      out += "\n";
-    }
-    if (rc != SQLITE_DONE) ADD_FAILURE() << "step " << sql << ": " << sqlite3_errmsg(db);
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return out;
-}
-
-// Everything a migration could change: the schema, every table's rows, the
-// ledger and user_version.
-std::string Snapshot(const std::string& path) {
-  std::string out = RawQuery(path, "PRAGMA user_version");
-  std::string tables =
-      RawQuery(path,
-               "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY "
-               "type, name");
-  out += tables;
-  std::istringstream lines(
-      RawQuery(path,
-               "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-               "ORDER BY name"));
-  for (std::string table; std::getline(lines, table);) {
-    out += "-- " + table + "\n" + RawQuery(path, "SELECT * FROM \"" + table + "\" ORDER BY 1");
-  }
-  return out;
 }
 
 bool HasTable(const std::string& path, const std::string& table) {
@@ -494,14 +441,14 @@ TEST(MigrateTest, FailureAtEachStepLeavesSchemaAndLedgerUnchanged) {
       if (k > 1) {
         ASSERT_TRUE(Migrate(*db, FirstN(1)).has_value());
       }
-      const std::string before = Snapshot(path);
+      const std::string before = DumpDatabase(path);
 
       auto failed = Migrate(*db, FailingAt(k, how));
       ASSERT_THAT(failed, StatusIs(code));
       EXPECT_THAT(std::string(failed.error().message()),
                   HasSubstr("migration " +
                             MigrationLabel(RaceMigrations()[static_cast<std::size_t>(k - 1)])));
-      EXPECT_EQ(Snapshot(path), before);
+      EXPECT_EQ(DumpDatabase(path), before);
       EXPECT_EQ(*SchemaVersion(*db), k > 1 ? 1 : 0);
 
       auto next = Migrate(*db, RaceMigrations());
@@ -520,7 +467,7 @@ TEST(MigrateTest, DryRunReportsPendingAndWritesNothing) {
   auto db = OpenDb(path);
   ASSERT_NE(db, nullptr);
   ASSERT_TRUE(Migrate(*db, FirstN(2)).has_value());
-  const std::string before = Snapshot(path);
+  const std::string before = DumpDatabase(path);
   std::vector<std::string> trace;
   internal::DatabaseAccess::TraceWriter(*db,
                                         [&](std::string_view sql) { trace.emplace_back(sql); });
@@ -533,7 +480,7 @@ TEST(MigrateTest, DryRunReportsPendingAndWritesNothing) {
   EXPECT_EQ(report->to_version, 6);
   EXPECT_EQ(report->applied, Range(3, 6));
   EXPECT_THAT(trace, IsEmpty());
-  EXPECT_EQ(Snapshot(path), before);
+  EXPECT_EQ(DumpDatabase(path), before);
 }
 
 // ---------------------------------------------------------------------------
@@ -545,7 +492,7 @@ TEST(MigrateTest, ChangedTextOfAnAppliedMigrationIsRefusedByName) {
   auto db = OpenDb(path);
   ASSERT_NE(db, nullptr);
   ASSERT_TRUE(Migrate(*db, FirstN(3)).has_value());
-  const std::string before = Snapshot(path);
+  const std::string before = DumpDatabase(path);
 
   auto edited = RaceMigrations();
   edited[1].sql += "\n-- a harmless-looking edit\n";
@@ -554,7 +501,7 @@ TEST(MigrateTest, ChangedTextOfAnAppliedMigrationIsRefusedByName) {
   EXPECT_THAT(std::string(report.error().message()),
               HasSubstr("checksum mismatch: migration 0002_add_price"));
   EXPECT_THAT(std::string(report.error().hint()), HasSubstr("new migration"));
-  EXPECT_EQ(Snapshot(path), before);  // 4..6 were not applied either.
+  EXPECT_EQ(DumpDatabase(path), before);  // 4..6 were not applied either.
 
   // A renamed C++ step counts as a change too.
   ASSERT_TRUE(Migrate(*db, RaceMigrations()).has_value());
