@@ -5,7 +5,6 @@
 // pipes (a "go" line, a "migrating" line printed from inside the
 // migration), never by sleeping.
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <cstdio>

@@ -5,7 +5,6 @@
 // the raw sqlite3 API, independent of sqlsteward.
 #include "sqlsteward/migrator.h"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <fstream>
