@@ -47,11 +47,6 @@ bool WriteQueue::Waiter::WaitUntil(Clock::time_point deadline) {
   }
 }
 
-std::shared_ptr<WriteQueue::Waiter> WriteQueue::ThisThreadWaiter() {
-  thread_local std::shared_ptr<Waiter> waiter = std::make_shared<Waiter>();
-  return waiter;
-}
-
 void WriteQueue::Enqueue(Job* job) {
   job->enqueued = Clock::now();
   queue_.push_back(job);
@@ -92,9 +87,8 @@ Status WriteQueue::Checkpoint(Clock::time_point deadline) {
 }
 
 Status WriteQueue::SubmitAndWait(Job* job) {
-  std::shared_ptr<Waiter> me = ThisThreadWaiter();
-  while (me->TryWait()) {
-  }
+  // Shared with whoever wakes this caller: it may post after we returned.
+  auto me = std::make_shared<Waiter>();
   job->waiter = me;
   std::unique_lock lock(mu_);
   if (closed_) return closed_reason_.ok() ? Closed() : closed_reason_;

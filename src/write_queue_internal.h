@@ -1,7 +1,7 @@
 // WriteQueue: group commit over the process's single writer connection.
 //
 // Protocol (the leveldb writer queue, extended across processes):
-//   1. A caller appends its job to `queue_` and sleeps on its thread's
+//   1. A caller appends its job to `queue_` and sleeps on the job's
 //      Waiter. If no leader is active, it becomes the leader.
 //   2. The leader takes the cross-process write lock (OFD lock on the
 //      sidecar, queued by the kernel), then runs BEGIN IMMEDIATE.
@@ -85,13 +85,13 @@ class WriteQueue {
   void Shutdown(const Status& reason = Status());
 
  private:
-  // What a waiting caller's thread sleeps on, one per thread. Shared, not on
-  // the caller's stack: a waker may still release it after the caller has
-  // seen its job done, returned and even exited. A permit may outlive the
-  // wait it was meant for (a wake-up that crossed a timeout); the next wait
-  // of the thread drains them first, and every wait re-checks its job.
-  // A POSIX semaphore: std::counting_semaphore's wait spins on
-  // sched_yield first, which here cost more context switches than it saved.
+  // What a waiting caller sleeps on, one per sync job. Shared, not on the
+  // caller's stack: a waker may still post it after the caller has seen its
+  // job done and returned. A post can also arrive for a wait that already
+  // ended (a hand-off that crossed the job's completion): every wake-up
+  // re-checks the job. A POSIX semaphore: std::counting_semaphore's wait
+  // spins on sched_yield first, which here cost more context switches than
+  // it saved.
   class Waiter {
    public:
     Waiter() { ::sem_init(&sem_, 0, 0); }
@@ -99,7 +99,6 @@ class WriteQueue {
     Waiter(const Waiter&) = delete;
     Waiter& operator=(const Waiter&) = delete;
     void Wake() { ::sem_post(&sem_); }
-    bool TryWait() { return ::sem_trywait(&sem_) == 0; }
     void Wait();
     // False when `deadline` passed first.
     bool WaitUntil(Clock::time_point deadline);
@@ -107,7 +106,6 @@ class WriteQueue {
    private:
     sem_t sem_;
   };
-  static std::shared_ptr<Waiter> ThisThreadWaiter();
 
   struct Job {
     const WriteFn* fn = nullptr;  // Null for a checkpoint request or a raw job.
@@ -122,7 +120,7 @@ class WriteQueue {
     bool checkpoint = false;
     bool exclusive = false;  // Runs alone in its batch.
     std::string purpose;     // Recorded with the lock holder.
-    std::shared_ptr<Waiter> waiter;               // Sync jobs: the caller's thread.
+    std::shared_ptr<Waiter> waiter;               // Sync jobs: their caller.
     std::optional<std::promise<Status>> promise;  // Async jobs (heap, owned here).
   };
 
