@@ -543,18 +543,44 @@ class TempSnapshot {
   // fsync with 1 GiB dirty in the page cache, and flushing it in one go
   // delays everyone's fsyncs on the same disk (the writers' commits);
   // written back as it goes, the final fsync has little left to do.
+  // At most two ranges are in flight: the copy waits for the previous one
+  // before going on, so the disk's queue never holds more than about
+  // 2 * kWritebackBytes of ours ahead of a writer's fsync.
   // Advisory: errors are ignored (fsync reports them).
   void StartWriteback() {
     struct stat st;
     if (env_->Fstat(fd_.get(), &st) != 0 || st.st_size - writeback_from_ < kWritebackBytes) return;
     ::sync_file_range(fd_.get(), writeback_from_, st.st_size - writeback_from_,
                       SYNC_FILE_RANGE_WRITE);
+    if (writeback_from_ > inflight_from_) {
+      ::sync_file_range(fd_.get(), inflight_from_, writeback_from_ - inflight_from_,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER);
+    }
+    inflight_from_ = writeback_from_;
     writeback_from_ = st.st_size;
+  }
+
+  // Reserves the copy's blocks up front, beyond the end of the (empty)
+  // file. On ext4 in data=ordered mode, blocks allocated as the copy is
+  // written back join the journal transaction that a writer's fdatasync
+  // commits, and that commit first waits for their data: reserved
+  // beforehand, the copy's writeback no longer holds up the application's
+  // commits. A full disk is reported now, before anything is copied.
+  // Filesystems without fallocate are fine.
+  Status Preallocate(std::int64_t bytes) {
+    if (bytes <= 0) return Status();
+    if (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) == 0) {
+      return Status();
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return Status();
+    return posix::ErrnoStatus(errno, "reserve space for", path_);
   }
 
   // Empties the file for a fresh copy.
   Status Reset() {
     writeback_from_ = 0;
+    inflight_from_ = 0;
     conn_.reset();
     if (::ftruncate(fd_.get(), 0) != 0) return posix::ErrnoStatus(errno, "truncate", path_);
     return Status();
@@ -639,11 +665,12 @@ class TempSnapshot {
   std::string hex_;
   std::string path_;
   std::string manifest_path_;
-  static constexpr off_t kWritebackBytes = 8 << 20;
+  static constexpr off_t kWritebackBytes = 4 << 20;
 
   posix::UniqueFd fd_;  // Holds the OFD lock that marks the file in use.
   SqliteHandle conn_;
-  off_t writeback_from_ = 0;
+  off_t writeback_from_ = 0;  // Writeback not started from here on.
+  off_t inflight_from_ = 0;   // Started, not waited for, from here to writeback_from_.
   bool published_ = false;
 };
 
@@ -878,6 +905,9 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
       SQLSTEWARD_RETURN_IF_ERROR(Exec(source.get(),
                                       "BEGIN; SELECT 1 FROM sqlite_master LIMIT 1",
                                       "start the snapshot's read transaction on " + path));
+      SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t pages,
+                                  QueryInt(source.get(), "PRAGMA page_count", path));
+      SQLSTEWARD_RETURN_IF_ERROR(temp.Preallocate(pages * run.page_size));
     } else {
       // Steps take SQLite's lock themselves; BUSY is retried by RunBackup.
       sqlite3_busy_timeout(source.get(), 0);
