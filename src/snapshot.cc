@@ -933,6 +933,9 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
       [&](sqlite3* writer) -> Status {
         outcome->created_unix_ms = NowUnixMs();
         SQLSTEWARD_ASSIGN_OR_RETURN(run.page_size, QueryInt(writer, "PRAGMA page_size", path));
+        SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t pages,
+                                    QueryInt(writer, "PRAGMA page_count", path));
+        SQLSTEWARD_RETURN_IF_ERROR(temp.Preallocate(pages * run.page_size));
         SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
         run.source = writer;
         run.max_restarts = -1;
@@ -1095,6 +1098,7 @@ Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_
           job.background_priority = false;  // We hold the write lock: be quick.
           job.copy = [&](TempSnapshot& temp, CopyOutcome* outcome) -> Status {
             outcome->created_unix_ms = NowUnixMs();
+            SQLSTEWARD_RETURN_IF_ERROR(temp.Preallocate(live_pages * live_page_size));
             BackupRun run;
             SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
             run.source = writer;
