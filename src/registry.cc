@@ -56,12 +56,6 @@ constexpr off_t kHandoverOffset = offsetof(SlotRecord, handover_seq);
 
 off_t SlotOffset(int slot) { return kSlotBase + static_cast<off_t>(slot) * kSlotSize; }
 
-std::int64_t NowUnixMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 // A small file (a /proc entry, the claim file) read whole; "" on error.
 std::string ReadSmallFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -178,11 +172,7 @@ Result<std::vector<SlotRecord>> ReadSlotsFresh(posix::Env* env, const std::strin
 }
 
 std::string Describe(const InstanceInfo& info) {
-  time_t secs = static_cast<time_t>(info.started_unix_ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char when[32];
-  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const std::string when = posix::IsoUtc(info.started_unix_ms);
   return "pid " + std::to_string(info.pid) + " on host " + info.host + " (started " + when +
          (info.ownership == Ownership::kExclusive ? ", exclusive" : ", shared") + ")";
 }
@@ -198,7 +188,7 @@ class ClaimMutex {
     nonce_ = std::random_device()();
     std::string content = std::to_string(self.pid) + " " + std::to_string(self.start_ticks) +
                           " " + std::to_string(self.pid_namespace) + " " + self.boot_id + " " +
-                          std::to_string(NowUnixMs()) + " " + std::to_string(nonce_) + " " +
+                          std::to_string(posix::WallClockUnixMs()) + " " + std::to_string(nonce_) + " " +
                           self.host + "\n";
     auto pause = std::chrono::microseconds(200);
     while (true) {
@@ -254,7 +244,7 @@ class ClaimMutex {
     const ProcessIdentity& self = ProcessIdentity::Self();
     bool same_machine = boot == self.boot_id && ns == self.pid_namespace;
     bool stale = (same_machine && !ProcessAlive(pid, ticks)) ||
-                 NowUnixMs() - created > kClaimStaleMs;
+                 posix::WallClockUnixMs() - created > kClaimStaleMs;
     if (!stale) return false;
     env_->Unlink(path_.c_str());
     return true;
@@ -510,7 +500,7 @@ Status Registry::ClaimSlot(const std::vector<SlotScan>& live) {
     rec.state = 1;
     rec.start_ticks = self.start_ticks;
     rec.pid_namespace = self.pid_namespace;
-    rec.started_unix_ms = NowUnixMs();
+    rec.started_unix_ms = posix::WallClockUnixMs();
     rec.heartbeat = 1;
     rec.heartbeat_unix_ms = rec.started_unix_ms;
     rec.nonce = std::random_device()();
@@ -538,7 +528,7 @@ void Registry::HeartbeatLoop() {
     struct {
       std::uint64_t heartbeat;
       std::int64_t unix_ms;
-    } hb = {++beat, NowUnixMs()};
+    } hb = {++beat, posix::WallClockUnixMs()};
     env_->Pwrite(fd_.get(), &hb, sizeof hb, SlotOffset(slot_) + kHeartbeatOffset);
     auto slots = ReadSlotsFresh(env_, sidecar_path_);
     std::int32_t successor = 0;

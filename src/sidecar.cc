@@ -29,26 +29,11 @@ struct HolderRecord {
 };
 static_assert(sizeof(HolderRecord) == 144);
 
-std::int64_t NowUnixMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-std::string FormatUnixMs(std::int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 std::string WriteLockHolder::Describe() const {
   std::string out = "pid " + std::to_string(pid) + " on host " + host + " since " +
-                    FormatUnixMs(since_unix_ms);
+                    posix::IsoUtc(since_unix_ms);
   if (!purpose.empty()) out += " (" + purpose + ")";
   return out;
 }
@@ -191,7 +176,7 @@ void Sidecar::ReleaseWriteLock() { write_lock_->Release(); }
 Status Sidecar::WriteHolderRecord(std::string_view purpose) {
   HolderRecord rec = {};
   rec.pid = static_cast<std::int32_t>(getpid());
-  rec.since_unix_ms = NowUnixMs();
+  rec.since_unix_ms = posix::WallClockUnixMs();
   std::strncpy(rec.host, host_.c_str(), kHostBytes - 1);
   purpose.copy(rec.purpose, std::min(purpose.size(), kPurposeBytes - 1));
   if (env_->Pwrite(fd_.get(), &rec, sizeof rec, kHolderOffset) != sizeof rec) {

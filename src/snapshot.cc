@@ -99,11 +99,6 @@ constexpr std::size_t kHashChunk = 1 << 20;
 constexpr int kIntegrityRows = 20;
 constexpr auto kBusyGiveUp = std::chrono::milliseconds(500);
 
-std::int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string JoinPath(const std::string& dir, std::string_view name) {
   std::string out = dir;
@@ -839,7 +834,7 @@ Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter
   m.source = job.source;
   m.source_journal_mode = std::string(JournalModeName(job.source_mode));
   m.created_unix_ms = outcome.created_unix_ms;
-  m.created_at = IsoUtc(outcome.created_unix_ms);
+  m.created_at = posix::IsoUtc(outcome.created_unix_ms, /*millis=*/true);
   m.sqlite_version = sqlite3_libversion();
   m.integrity_check = std::string(IntegrityCheckName(job.integrity));
 
@@ -848,7 +843,7 @@ Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter
     Status list_error;
     std::vector<std::string> names = ListDirectory(job.dest_dir, &list_error);
     SQLSTEWARD_RETURN_IF_ERROR(list_error);
-    const std::string stem = job.prefix + "-" + CompactUtc(outcome.created_unix_ms) + "-";
+    const std::string stem = job.prefix + "-" + posix::CompactUtc(outcome.created_unix_ms) + "-";
     const std::string final_stem = stem + std::to_string(NextSequence(names, stem));
     m.file = final_stem + ".db";
     result.path = JoinPath(job.dest_dir, m.file);
@@ -912,7 +907,7 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
       // Steps take SQLite's lock themselves; BUSY is retried by RunBackup.
       sqlite3_busy_timeout(source.get(), 0);
     }
-    outcome->created_unix_ms = NowUnixMs();
+    outcome->created_unix_ms = posix::WallClockUnixMs();
     SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
     run.source = source.get();
     run.max_restarts = wal ? -1 : options.max_restarts;
@@ -931,7 +926,7 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
   return internal::DatabaseAccess::WithWriterHandle(
       db,
       [&](sqlite3* writer) -> Status {
-        outcome->created_unix_ms = NowUnixMs();
+        outcome->created_unix_ms = posix::WallClockUnixMs();
         SQLSTEWARD_ASSIGN_OR_RETURN(run.page_size, QueryInt(writer, "PRAGMA page_size", path));
         SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t pages,
                                     QueryInt(writer, "PRAGMA page_count", path));
@@ -1097,7 +1092,7 @@ Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_
           job.integrity = IntegrityCheck::kQuick;
           job.background_priority = false;  // We hold the write lock: be quick.
           job.copy = [&](TempSnapshot& temp, CopyOutcome* outcome) -> Status {
-            outcome->created_unix_ms = NowUnixMs();
+            outcome->created_unix_ms = posix::WallClockUnixMs();
             SQLSTEWARD_RETURN_IF_ERROR(temp.Preallocate(live_pages * live_page_size));
             BackupRun run;
             SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
@@ -1179,27 +1174,6 @@ std::optional<SnapshotFileName> ParseSnapshotFileName(std::string_view file,
   std::string_view seq = rest.substr(18);
   if (!AllDigits(seq) || seq.size() > 15) return std::nullopt;
   return SnapshotFileName{std::string(ts), std::stoll(std::string(seq))};
-}
-
-std::string CompactUtc(std::int64_t unix_ms) {
-  time_t seconds = static_cast<time_t>(unix_ms / 1000);
-  struct tm tm;
-  gmtime_r(&seconds, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
-std::string IsoUtc(std::int64_t unix_ms) {
-  time_t seconds = static_cast<time_t>(unix_ms / 1000);
-  struct tm tm;
-  gmtime_r(&seconds, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out = buf;
-  std::string ms = std::to_string(unix_ms % 1000 + 1000);
-  out += "." + ms.substr(1) + "Z";
-  return out;
 }
 
 std::string SqliteUri(const std::string& path, std::string_view params) {

@@ -34,9 +34,6 @@ struct SnapshotFileName {
 std::optional<SnapshotFileName> ParseSnapshotFileName(std::string_view file,
                                                       std::string_view prefix);
 
-// UTC "20240501T100000Z" and "2024-05-01T10:00:00.123Z".
-std::string CompactUtc(std::int64_t unix_ms);
-std::string IsoUtc(std::int64_t unix_ms);
 
 // The manifest as one line of JSON (written and parsed with SQLite's JSON
 // functions: no JSON library in the library).

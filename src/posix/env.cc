@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 namespace sqlsteward::posix {
 
@@ -147,6 +148,35 @@ Status MakeDirectories(Env* env, const std::string& dir,
                        "create the directory yourself, or fix the permissions of its parent");
   }
   return Status();
+}
+
+std::int64_t WallClockUnixMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+namespace {
+struct tm UtcOf(std::int64_t unix_ms) {
+  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  return tm;
+}
+}  // namespace
+
+std::string IsoUtc(std::int64_t unix_ms, bool millis) {
+  const struct tm tm = UtcOf(unix_ms);
+  char buf[32];
+  std::string out(buf, std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm));
+  if (millis) out += "." + std::to_string(unix_ms % 1000 + 1000).substr(1);
+  return out + "Z";
+}
+
+std::string CompactUtc(std::int64_t unix_ms) {
+  const struct tm tm = UtcOf(unix_ms);
+  char buf[32];
+  return std::string(buf, std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm));
 }
 
 Status SyncDirectory(Env* env, const std::string& dir) {

@@ -89,6 +89,15 @@ Status SyncDirectory(Env* env, const std::string& dir);
 // (or a parent) exists and is not a directory.
 Status MakeDirectories(Env* env, const std::string& dir, std::string_view not_a_directory_hint);
 
+// Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME),
+// for timestamps other processes and hosts read.
+std::int64_t WallClockUnixMs();
+// `unix_ms` in UTC: "2024-05-01T10:00:00Z", or with `millis`
+// "2024-05-01T10:00:00.123Z".
+std::string IsoUtc(std::int64_t unix_ms, bool millis = false);
+// "20240501T100000Z", for file names.
+std::string CompactUtc(std::int64_t unix_ms);
+
 // "/a/b/c.db" -> "/a/b"; "c.db" -> ".".
 std::string DirName(const std::string& path);
 

@@ -536,8 +536,9 @@ TEST(SnapshotTest, FileNamesParseStrictly) {
                          "app-20240501X100000Z-1.db"}) {
     EXPECT_FALSE(internal::ParseSnapshotFileName(no, "app").has_value()) << no;
   }
-  EXPECT_EQ(internal::CompactUtc(1714557600123), "20240501T100000Z");
-  EXPECT_EQ(internal::IsoUtc(1714557600023), "2024-05-01T10:00:00.023Z");
+  EXPECT_EQ(posix::CompactUtc(1714557600123), "20240501T100000Z");
+  EXPECT_EQ(posix::IsoUtc(1714557600023, /*millis=*/true), "2024-05-01T10:00:00.023Z");
+  EXPECT_EQ(posix::IsoUtc(1714557600023), "2024-05-01T10:00:00Z");
   EXPECT_EQ(internal::SqliteUri("/a b/c?d#e%.db", "immutable=1"),
             "file:/a%20b/c%3Fd%23e%25.db?immutable=1");
 }
