@@ -29,10 +29,6 @@
 
 namespace sqlsteward {
 
-namespace posix {
-class Env;
-}  // namespace posix
-
 // One line of /proc/self/mountinfo, unescaped ("\040" -> ' ').
 struct MountInfo {
   std::string mount_point;    // "/data"; empty when found by statfs only
@@ -112,13 +108,12 @@ struct ProbeReport {
 // Probes `dir` (which must exist and be writable: a probe file
 // ".sqlsteward-probe-<pid>-<random>" is created in it and removed again).
 // Forks twice; about 1 ms on a local disk, 1.5 ms through FUSE; fork's
-// cost grows with the caller's address space. `env` defaults to
-// posix::Env::Default(); the child processes do not use it.
+// cost grows with the caller's address space.
 // Errors: kNotFound (no such directory), kInvalidArgument (not a
 // directory), kPermissionDenied (cannot create the probe file, including a
 // read-only filesystem), kTimeout (a child did not answer within 5 s: the
 // filesystem may be hung), kResourceExhausted, kIOError.
-Result<ProbeReport> ProbeDirectory(const std::string& dir, posix::Env* env = nullptr);
+Result<ProbeReport> ProbeDirectory(const std::string& dir);
 
 // As ProbeDirectory, but the first successful report for a directory is
 // kept for the life of the process and returned again (a warm call costs an
@@ -126,7 +121,7 @@ Result<ProbeReport> ProbeDirectory(const std::string& dir, posix::Env* env = nul
 // directory that gets a new filesystem mounted over it is probed afresh.
 // Errors are not cached. Concurrent cold calls for one directory may each
 // probe; the first report stored wins.
-Result<ProbeReport> ProbeDirectoryCached(const std::string& dir, posix::Env* env = nullptr);
+Result<ProbeReport> ProbeDirectoryCached(const std::string& dir);
 
 // Forgets every cached report (tests; after remounting).
 void ClearProbeCache();

@@ -1,28 +1,22 @@
 #include "posix/env.h"
 
-#include <sys/stat.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
-#include <ctime>
+#include <memory>
 
 namespace sqlsteward::posix {
-
-namespace {
-std::atomic<Env*> g_test_env{nullptr};
-}  // namespace
 
 Env* Env::Default() {
   // Never destroyed: a detached lock waiter may still close its descriptor
   // through it while the process exits.
   static Env* const env = new Env;
-  Env* test = g_test_env.load(std::memory_order_acquire);
-  return test != nullptr ? test : env;
+  return env;
 }
-
-void Env::SetDefaultForTesting(Env* env) { g_test_env.store(env, std::memory_order_release); }
 
 int Env::Open(const char* path, int flags, mode_t mode) {
   int fd;
@@ -53,14 +47,55 @@ ssize_t Env::Pwrite(int fd, const void* buf, std::size_t len, off_t offset) {
 int Env::Fsync(int fd) { return ::fsync(fd); }
 int Env::Fstat(int fd, struct stat* st) { return ::fstat(fd, st); }
 int Env::Lstat(const char* path, struct stat* st) { return ::lstat(path, st); }
+int Env::Stat(const char* path, struct stat* st) { return ::stat(path, st); }
+int Env::Fstatfs(int fd, struct statfs* st) { return ::fstatfs(fd, st); }
 int Env::Mkdir(const char* path, mode_t mode) { return ::mkdir(path, mode); }
 int Env::ChmodNoFollow(const char* path, mode_t mode) {
   return ::fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW);
 }
 int Env::Fchmod(int fd, mode_t mode) { return ::fchmod(fd, mode); }
+int Env::Fchown(int fd, uid_t uid, gid_t gid) { return ::fchown(fd, uid, gid); }
 int Env::Rename(const char* from, const char* to) { return ::rename(from, to); }
 int Env::Unlink(const char* path) { return ::unlink(path); }
+int Env::Access(const char* path, int mode) {
+  return ::faccessat(AT_FDCWD, path, mode, AT_EACCESS);
+}
 int Env::FcntlLock(int fd, int cmd, struct flock* lock) { return ::fcntl(fd, cmd, lock); }
+int Env::Flock(int fd, int operation) {
+  int rc;
+  do {
+    rc = ::flock(fd, operation);
+  } while (rc != 0 && errno == EINTR);
+  return rc;
+}
+int Env::Dup(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+int Env::Ftruncate(int fd, off_t length) { return ::ftruncate(fd, length); }
+int Env::Fallocate(int fd, int mode, off_t offset, off_t len) {
+  return ::fallocate(fd, mode, offset, len);
+}
+int Env::SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags) {
+  return ::sync_file_range(fd, offset, nbytes, flags);
+}
+
+int Env::ListDirectory(const char* path, std::vector<std::string>* names) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path), &::closedir);
+  if (dir == nullptr) return -1;
+  names->clear();
+  errno = 0;
+  while (struct dirent* entry = ::readdir(dir.get())) {
+    std::string_view name(entry->d_name);
+    if (name != "." && name != "..") names->emplace_back(name);
+    errno = 0;
+  }
+  return errno == 0 ? 0 : -1;
+}
+
+int Env::RealPath(const char* path, std::string* out) {
+  std::unique_ptr<char, void (*)(void*)> resolved(::realpath(path, nullptr), &std::free);
+  if (resolved == nullptr) return -1;
+  *out = resolved.get();
+  return 0;
+}
 
 Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::string hint) {
   StatusCode code;
@@ -124,74 +159,6 @@ void UniqueFd::Reset() {
     env_->Close(fd_);
     fd_ = -1;
   }
-}
-
-Status MakeDirectories(Env* env, const std::string& dir,
-                       std::string_view not_a_directory_hint) {
-  struct stat st;
-  if (env->Lstat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status();
-    if (S_ISLNK(st.st_mode)) {
-      // A link to a directory is a normal deployment choice; check the target.
-      if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status();
-    }
-    return Status(StatusCode::kInvalidArgument, dir + " exists and is not a directory",
-                  std::string(not_a_directory_hint), 0, ENOTDIR);
-  }
-  if (errno != ENOENT) return ErrnoStatus(errno, "stat", dir);
-  std::string parent = DirName(dir);
-  if (parent != dir) {
-    SQLSTEWARD_RETURN_IF_ERROR(MakeDirectories(env, parent, not_a_directory_hint));
-  }
-  if (env->Mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return ErrnoStatus(errno, "mkdir", dir,
-                       "create the directory yourself, or fix the permissions of its parent");
-  }
-  return Status();
-}
-
-std::int64_t WallClockUnixMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-namespace {
-struct tm UtcOf(std::int64_t unix_ms) {
-  const time_t secs = static_cast<time_t>(unix_ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  return tm;
-}
-}  // namespace
-
-std::string IsoUtc(std::int64_t unix_ms, bool millis) {
-  const struct tm tm = UtcOf(unix_ms);
-  char buf[32];
-  std::string out(buf, std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm));
-  if (millis) out += "." + std::to_string(unix_ms % 1000 + 1000).substr(1);
-  return out + "Z";
-}
-
-std::string CompactUtc(std::int64_t unix_ms) {
-  const struct tm tm = UtcOf(unix_ms);
-  char buf[32];
-  return std::string(buf, std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm));
-}
-
-Status SyncDirectory(Env* env, const std::string& dir) {
-  int fd = env->Open(dir.c_str(), O_RDONLY | O_DIRECTORY, 0);
-  if (fd < 0) return ErrnoStatus(errno, "open", dir);
-  UniqueFd guard(env, fd);
-  if (env->Fsync(fd) != 0) return ErrnoStatus(errno, "fsync", dir);
-  return Status();
-}
-
-std::string DirName(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 }  // namespace sqlsteward::posix

@@ -1,6 +1,16 @@
-// Env: every system call sqlsteward makes on its own files goes through here,
-// so that tests can inject failures (EIO from fsync, ENOSPC from write, EPERM
-// from chmod) without touching the real filesystem's behaviour.
+// Env: every system call sqlsteward makes on its own files (the database's
+// directory, the sidecar, claim and probe files, snapshots, manifests and
+// their temporaries) goes through here, so that tests can inject failures
+// (EIO from fsync, ENOSPC from write or fallocate, EPERM from chmod, a
+// rename that fails) and count calls, without touching the real
+// filesystem's behaviour. SQLite's own files are SQLite's: its VFS does
+// their I/O.
+//
+// How code reaches it: the Database handle owns the Env it was opened with
+// (the default one, or a test's through DatabaseAccess::OpenWithEnv) and
+// passes it down to every part that does I/O; free functions of the public
+// API that have no handle use Env::Default() at their entry point and pass
+// it down the same way. Nothing below an entry point calls Default().
 //
 // Each method mirrors its system call: it returns what the call returns and
 // leaves errno as the call left it. Callers turn failures into Status with
@@ -13,11 +23,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sqlsteward/status.h"
 
@@ -27,11 +39,10 @@ class Env {
  public:
   virtual ~Env() = default;
 
-  // The process-wide default: plain system calls, unless a test installed
-  // its own with SetDefaultForTesting (nullptr restores the real one).
+  // The process-wide real one: plain system calls. Never destroyed.
   static Env* Default();
-  static void SetDefaultForTesting(Env* env);
 
+  // open(2), always with O_CLOEXEC; retried on EINTR.
   virtual int Open(const char* path, int flags, mode_t mode);
   virtual int Close(int fd);
   virtual ssize_t Pread(int fd, void* buf, std::size_t len, off_t offset);
@@ -39,14 +50,32 @@ class Env {
   virtual int Fsync(int fd);
   virtual int Fstat(int fd, struct stat* st);
   virtual int Lstat(const char* path, struct stat* st);
+  // stat(2): follows links (a directory reached through one is fine).
+  virtual int Stat(const char* path, struct stat* st);
+  virtual int Fstatfs(int fd, struct statfs* st);
   virtual int Mkdir(const char* path, mode_t mode);
   // fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW): never follows a link.
   virtual int ChmodNoFollow(const char* path, mode_t mode);
   virtual int Fchmod(int fd, mode_t mode);
+  virtual int Fchown(int fd, uid_t uid, gid_t gid);
   virtual int Rename(const char* from, const char* to);
   virtual int Unlink(const char* path);
-  // fcntl(fd, cmd, lock) for F_OFD_SETLK, F_OFD_SETLKW, F_OFD_GETLK.
+  // faccessat(AT_FDCWD, path, mode, AT_EACCESS).
+  virtual int Access(const char* path, int mode);
+  // fcntl(fd, cmd, lock) for F_OFD_SETLK, F_OFD_SETLKW, F_OFD_GETLK, F_GETLK.
   virtual int FcntlLock(int fd, int cmd, struct flock* lock);
+  // flock(2); retried on EINTR.
+  virtual int Flock(int fd, int operation);
+  // fcntl(fd, F_DUPFD_CLOEXEC, 0).
+  virtual int Dup(int fd);
+  virtual int Ftruncate(int fd, off_t length);
+  virtual int Fallocate(int fd, int mode, off_t offset, off_t len);
+  virtual int SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags);
+  // The names in directory `path` but "." and "..", in readdir order; -1
+  // with errno when it cannot be listed.
+  virtual int ListDirectory(const char* path, std::vector<std::string>* names);
+  // realpath(3) into *out.
+  virtual int RealPath(const char* path, std::string* out);
 };
 
 // A Status for a failed system call: the code follows errno (EACCES/EPERM ->
@@ -79,27 +108,6 @@ class UniqueFd {
   Env* env_ = nullptr;
   int fd_ = -1;
 };
-
-// fsyncs the directory `dir` so that entries created or renamed in it survive
-// power loss.
-Status SyncDirectory(Env* env, const std::string& dir);
-
-// Creates `dir` and its missing parents, each 0700. A link to a directory
-// counts as one. kInvalidArgument with `not_a_directory_hint` when `dir`
-// (or a parent) exists and is not a directory.
-Status MakeDirectories(Env* env, const std::string& dir, std::string_view not_a_directory_hint);
-
-// Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME),
-// for timestamps other processes and hosts read.
-std::int64_t WallClockUnixMs();
-// `unix_ms` in UTC: "2024-05-01T10:00:00Z", or with `millis`
-// "2024-05-01T10:00:00.123Z".
-std::string IsoUtc(std::int64_t unix_ms, bool millis = false);
-// "20240501T100000Z", for file names.
-std::string CompactUtc(std::int64_t unix_ms);
-
-// "/a/b/c.db" -> "/a/b"; "c.db" -> ".".
-std::string DirName(const std::string& path);
 
 }  // namespace sqlsteward::posix
 

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "cli/run_cli.h"
-#include "sha256.h"
+#include "base/sha256.h"
 #include "sqlsteward/snapshot.h"
 #include "sqlsteward/sqlsteward.h"
 #include "support/snapshot_fixtures.h"

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "sha256.h"
+#include "base/sha256.h"
 #include "support/testing.h"
 
 namespace sqlsteward::testing {

@@ -8,7 +8,9 @@
 #include <mutex>
 #include <thread>
 
+#include "core/database_access.h"
 #include "posix/env.h"
+#include "support/fault_env.h"
 #include "sqlsteward/database.h"
 #include "support/testing.h"
 
@@ -80,30 +82,17 @@ TEST(DatabaseOpenTest, TightensLooseModesAndSaysSo) {
 }
 
 // chmod answers EPERM inside a user namespace for files owned outside it.
-class ChmodRefusingEnv : public posix::Env {
- public:
-  int ChmodNoFollow(const char*, mode_t) override {
-    errno = EPERM;
-    return -1;
-  }
-  int Fchmod(int, mode_t) override {
-    errno = EPERM;
-    return -1;
-  }
-};
-
 TEST(DatabaseOpenTest, ChmodEpermIsAWarningNotAnError) {
   TempDir tmp;
   std::string path = tmp.File("userns.db");
   WriteFile(path, "");
   ::chmod(path.c_str(), 0644);
-  ChmodRefusingEnv env;
-  posix::Env::SetDefaultForTesting(&env);
+  testing::FaultEnv env;
+  env.FailAlways(testing::FaultEnv::Op::kChmod, EPERM);
   std::vector<std::string> warnings;
   Options options;
   options.on_warning = [&](std::string_view w) { warnings.emplace_back(w); };
-  auto db = Database::Open(path, options);
-  posix::Env::SetDefaultForTesting(nullptr);
+  auto db = internal::DatabaseAccess::OpenWithEnv(path, options, &env);
   SQLSTEWARD_ASSERT_OK(db);
   ASSERT_FALSE(warnings.empty());
   EXPECT_THAT(warnings[0], HasSubstr("EPERM"));

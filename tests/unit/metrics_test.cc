@@ -1,6 +1,6 @@
 #include "sqlsteward/metrics.h"
 
-#include "metrics_internal.h"
+#include "base/metrics_recorder.h"
 #include "support/testing.h"
 
 namespace sqlsteward {

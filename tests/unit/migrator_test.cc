@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "database_internal.h"
+#include "core/database_access.h"
 #include "sqlsteward/database.h"
 #include "support/migrate_lists.h"
 #include "support/testing.h"

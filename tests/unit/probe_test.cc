@@ -29,7 +29,8 @@
 #include <gtest/gtest.h>
 
 #include "posix/env.h"
-#include "probe_internal.h"
+#include "probe/probes.h"
+#include "support/fault_env.h"
 #include "support/testing.h"
 
 extern char** environ;
@@ -593,37 +594,15 @@ TEST(ProbeDirectory, Errors) {
   EXPECT_EQ(ProbeDirectoryCached(file).status().code(), StatusCode::kInvalidArgument);
 }
 
-// An Env over the real syscalls that can refuse chosen opens (fault
-// injection, which is what Env exists for) and counts probe-file creations.
-class RefusingEnv : public posix::Env {
- public:
-  int Open(const char* path, int flags, mode_t mode) override {
-    std::string_view name(path);
-    if ((flags & O_CREAT) != 0 && name.find("/.sqlsteward-probe-") != std::string_view::npos) {
-      ++probe_files;
-      if (refuse_probe_file) {
-        errno = EACCES;
-        return -1;
-      }
-    }
-    if (refuse_mountinfo && name == "/proc/self/mountinfo") {
-      errno = EACCES;
-      return -1;
-    }
-    return posix::Env::Open(path, flags, mode);
-  }
-
-  bool refuse_probe_file = false;
-  bool refuse_mountinfo = false;
-  std::atomic<int> probe_files{0};
-};
+constexpr std::string_view kProbeFiles = "/.sqlsteward-probe-";
+using Op = testing::FaultEnv::Op;
 
 TEST(ProbeDirectory, UnwritableDirectoryIsPermissionDenied) {
   TempDir dir("/tmp");
   ASSERT_TRUE(dir.ok());
-  RefusingEnv env;
-  env.refuse_probe_file = true;
-  Result<ProbeReport> report = ProbeDirectory(dir.path(), &env);
+  testing::FaultEnv env;
+  env.FailAlways(Op::kOpen, EACCES, std::string(kProbeFiles));
+  Result<ProbeReport> report = probe_internal::ProbeDirectory(&env, dir.path());
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(report.error().sys_errno(), EACCES);
@@ -634,9 +613,9 @@ TEST(ProbeDirectory, FallsBackToStatfsWithoutMountinfo) {
   TempDir dir("/dev/shm");
   ASSERT_TRUE(dir.ok());
   ASSERT_EQ(StatfsMagic(dir.path()), kTmpfsMagic) << "this test expects /dev/shm to be tmpfs";
-  RefusingEnv env;
-  env.refuse_mountinfo = true;
-  Result<ProbeReport> report = ProbeDirectory(dir.path(), &env);
+  testing::FaultEnv env;
+  env.FailAlways(Op::kOpen, EACCES, "/proc/self/mountinfo");
+  Result<ProbeReport> report = probe_internal::ProbeDirectory(&env, dir.path());
   ASSERT_TRUE(report.ok()) << report.error().ToString();
   EXPECT_EQ(report->kind, FsKind::kTmpfs);
   EXPECT_EQ(report->mount.fs_type, "tmpfs");
@@ -650,27 +629,27 @@ TEST(ProbeDirectory, CachedPerDirectory) {
   TempDir dir("/tmp");
   ASSERT_TRUE(dir.ok());
   ClearProbeCache();
-  RefusingEnv env;
-  Result<ProbeReport> cold = ProbeDirectoryCached(dir.path(), &env);
+  testing::FaultEnv env;
+  Result<ProbeReport> cold = probe_internal::ProbeDirectoryCached(&env, dir.path());
   ASSERT_TRUE(cold.ok()) << cold.error().ToString();
-  EXPECT_EQ(env.probe_files.load(), 1);
+  EXPECT_EQ(env.Calls(Op::kOpen, kProbeFiles), 1);
 
   auto start = std::chrono::steady_clock::now();
-  Result<ProbeReport> warm = ProbeDirectoryCached(dir.path() + "/./", &env);
+  Result<ProbeReport> warm = probe_internal::ProbeDirectoryCached(&env, dir.path() + "/./");
   auto warm_time = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(warm.ok()) << warm.error().ToString();
-  EXPECT_EQ(env.probe_files.load(), 1) << "a warm call must not probe again";
+  EXPECT_EQ(env.Calls(Op::kOpen, kProbeFiles), 1) << "a warm call must not probe again";
   EXPECT_EQ(warm->directory, cold->directory);
   EXPECT_EQ(warm->reasons, cold->reasons);
   EXPECT_LT(warm_time, std::chrono::milliseconds(50));
 
   // Another directory is another entry; clearing forgets both.
   TempDir other("/tmp");
-  ASSERT_TRUE(ProbeDirectoryCached(other.path(), &env).ok());
-  EXPECT_EQ(env.probe_files.load(), 2);
+  ASSERT_TRUE(probe_internal::ProbeDirectoryCached(&env, other.path()).ok());
+  EXPECT_EQ(env.Calls(Op::kOpen, kProbeFiles), 2);
   ClearProbeCache();
-  ASSERT_TRUE(ProbeDirectoryCached(dir.path(), &env).ok());
-  EXPECT_EQ(env.probe_files.load(), 3);
+  ASSERT_TRUE(probe_internal::ProbeDirectoryCached(&env, dir.path()).ok());
+  EXPECT_EQ(env.Calls(Op::kOpen, kProbeFiles), 3);
 }
 
 // A filesystem mounted over a cached directory is a new directory.

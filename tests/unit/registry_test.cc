@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "registry_internal.h"
+#include "sidecar/registry.h"
 #include "sqlsteward/database.h"
 #include "sqlsteward/instances.h"
 #include "support/testing.h"

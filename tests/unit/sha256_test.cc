@@ -1,6 +1,6 @@
 // SHA-256 against the NIST FIPS 180-4 example vectors, through the portable
 // compression function and, where the CPU has them, the SHA extensions.
-#include "sha256.h"
+#include "base/sha256.h"
 
 #include <gtest/gtest.h>
 

@@ -15,9 +15,12 @@
 #include <sstream>
 #include <thread>
 
+#include "base/time.h"
+#include "core/database_access.h"
 #include "posix/env.h"
-#include "sha256.h"
-#include "snapshot_internal.h"
+#include "base/sha256.h"
+#include "snapshot/snapshot_files.h"
+#include "support/fault_env.h"
 #include "sqlsteward/sqlsteward.h"
 #include "support/snapshot_fixtures.h"
 #include "support/testing.h"
@@ -430,66 +433,32 @@ TEST(SnapshotTest, VerifyRunsTheIntegrityCheck) {
 
 // Injected failures of fsync, of the manifest's write and of the final
 // rename: a typed error, and nothing left in the directory.
-class SnapshotDirFaults : public posix::Env {
- public:
-  explicit SnapshotDirFaults(std::string dir) : dir_(std::move(dir)) {}
-  std::atomic<bool> fail_fsync{false};
-  std::atomic<bool> fail_write{false};
-  std::atomic<bool> fail_rename{false};
-
-  int Fsync(int fd) override {
-    if (fail_fsync && InDir(fd)) return Fail(EIO);
-    return Env::Fsync(fd);
-  }
-  ssize_t Pwrite(int fd, const void* buf, std::size_t len, off_t offset) override {
-    if (fail_write && InDir(fd)) return Fail(ENOSPC);
-    return Env::Pwrite(fd, buf, len, offset);
-  }
-  int Rename(const char* from, const char* to) override {
-    if (fail_rename && std::string_view(to).ends_with(".db")) return Fail(EIO);
-    return Env::Rename(from, to);
-  }
-
- private:
-  static int Fail(int err) {
-    errno = err;
-    return -1;
-  }
-  bool InDir(int fd) const {
-    std::error_code ec;
-    auto target = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
-    return !ec && target.string().rfind(dir_ + "/", 0) == 0;
-  }
-  std::string dir_;
-};
-
 TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
+  using Op = testing::FaultEnv::Op;
   TempDir dir;
   const std::string snaps = dir.File("snaps");
   std::filesystem::create_directories(snaps);
-  SnapshotDirFaults faults(snaps);  // Outlives the database's threads.
-  auto db = OpenDb(dir.File("app.db"));
-  ASSERT_NE(db, nullptr);
-  SeedBank(*db, 10, 50);
-  posix::Env::SetDefaultForTesting(&faults);
+  testing::FaultEnv faults;  // Outlives the database's threads.
+  auto opened = internal::DatabaseAccess::OpenWithEnv(dir.File("app.db"), Options(), &faults);
+  ASSERT_TRUE(opened.has_value()) << testing::Describe(opened);
+  Database& db = **opened;
+  SeedBank(db, 10, 50);
 
-  faults.fail_fsync = true;
-  EXPECT_THAT(Snapshot(*db, snaps), StatusIs(StatusCode::kIOError));
+  faults.Fail(Op::kFsync, EIO, snaps + "/");
+  EXPECT_THAT(Snapshot(db, snaps), StatusIs(StatusCode::kIOError));
   EXPECT_TRUE(ListDir(snaps).empty());
-  faults.fail_fsync = false;
 
-  faults.fail_write = true;
-  EXPECT_THAT(Snapshot(*db, snaps), StatusIs(StatusCode::kResourceExhausted));
+  faults.FailAlways(Op::kPwrite, ENOSPC, snaps + "/");
+  EXPECT_THAT(Snapshot(db, snaps), StatusIs(StatusCode::kResourceExhausted));
   EXPECT_TRUE(ListDir(snaps).empty());
-  faults.fail_write = false;
+  faults.Clear();
 
-  faults.fail_rename = true;
-  EXPECT_THAT(Snapshot(*db, snaps), StatusIs(StatusCode::kIOError));
+  faults.Fail(Op::kRename, EIO, ".db");
+  EXPECT_THAT(Snapshot(db, snaps), StatusIs(StatusCode::kIOError));
   EXPECT_TRUE(ListDir(snaps).empty());
-  faults.fail_rename = false;
+  EXPECT_GE(faults.Injected(), 3);
 
-  auto snap = Snapshot(*db, snaps);
-  posix::Env::SetDefaultForTesting(nullptr);
+  auto snap = Snapshot(db, snaps);
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   EXPECT_EQ(ListDir(snaps).size(), 2u);
 }
@@ -536,9 +505,9 @@ TEST(SnapshotTest, FileNamesParseStrictly) {
                          "app-20240501X100000Z-1.db"}) {
     EXPECT_FALSE(internal::ParseSnapshotFileName(no, "app").has_value()) << no;
   }
-  EXPECT_EQ(posix::CompactUtc(1714557600123), "20240501T100000Z");
-  EXPECT_EQ(posix::IsoUtc(1714557600023, /*millis=*/true), "2024-05-01T10:00:00.023Z");
-  EXPECT_EQ(posix::IsoUtc(1714557600023), "2024-05-01T10:00:00Z");
+  EXPECT_EQ(CompactUtc(1714557600123), "20240501T100000Z");
+  EXPECT_EQ(IsoUtc(1714557600023, /*millis=*/true), "2024-05-01T10:00:00.023Z");
+  EXPECT_EQ(IsoUtc(1714557600023), "2024-05-01T10:00:00Z");
   EXPECT_EQ(internal::SqliteUri("/a b/c?d#e%.db", "immutable=1"),
             "file:/a%20b/c%3Fd%23e%25.db?immutable=1");
 }

@@ -6,8 +6,8 @@
 
 #include "posix/env.h"
 #include "posix/file_lock.h"
-#include "registry_internal.h"
-#include "sidecar_internal.h"
+#include "sidecar/registry.h"
+#include "sidecar/sidecar.h"
 
 namespace sqlsteward {
 namespace {

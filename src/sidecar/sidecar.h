@@ -20,8 +20,8 @@
 //
 // Thread safety: Sidecar's methods are called by the write queue's leader,
 // one at a time, except ReadHolder(), which any thread may call.
-#ifndef SQLSTEWARD_SIDECAR_INTERNAL_H_
-#define SQLSTEWARD_SIDECAR_INTERNAL_H_
+#ifndef SQLSTEWARD_SIDECAR_SIDECAR_H_
+#define SQLSTEWARD_SIDECAR_SIDECAR_H_
 
 #include <chrono>
 #include <cstdint>
@@ -73,6 +73,7 @@ class Sidecar {
   Result<std::optional<WriteLockHolder>> CurrentHolder();
 
   const std::string& path() const { return path_; }
+  posix::Env* env() const { return env_; }
 
  private:
   Sidecar(posix::Env* env, std::string path, posix::UniqueFd fd,
@@ -94,4 +95,4 @@ std::string HostName();
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_SIDECAR_INTERNAL_H_
+#endif  // SQLSTEWARD_SIDECAR_SIDECAR_H_

@@ -1,4 +1,6 @@
-#include "sidecar_internal.h"
+#include "sidecar/sidecar.h"
+#include "base/time.h"
+#include "posix/fs.h"
 
 #include <unistd.h>
 
@@ -33,7 +35,7 @@ static_assert(sizeof(HolderRecord) == 144);
 
 std::string WriteLockHolder::Describe() const {
   std::string out = "pid " + std::to_string(pid) + " on host " + host + " since " +
-                    posix::IsoUtc(since_unix_ms);
+                    IsoUtc(since_unix_ms);
   if (!purpose.empty()) out += " (" + purpose + ")";
   return out;
 }
@@ -176,7 +178,7 @@ void Sidecar::ReleaseWriteLock() { write_lock_->Release(); }
 Status Sidecar::WriteHolderRecord(std::string_view purpose) {
   HolderRecord rec = {};
   rec.pid = static_cast<std::int32_t>(getpid());
-  rec.since_unix_ms = posix::WallClockUnixMs();
+  rec.since_unix_ms = WallClockUnixMs();
   std::strncpy(rec.host, host_.c_str(), kHostBytes - 1);
   purpose.copy(rec.purpose, std::min(purpose.size(), kPurposeBytes - 1));
   if (env_->Pwrite(fd_.get(), &rec, sizeof rec, kHolderOffset) != sizeof rec) {

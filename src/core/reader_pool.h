@@ -6,8 +6,8 @@
 // close).
 //
 // Thread safety: safe for concurrent use.
-#ifndef SQLSTEWARD_READER_POOL_INTERNAL_H_
-#define SQLSTEWARD_READER_POOL_INTERNAL_H_
+#ifndef SQLSTEWARD_CORE_READER_POOL_H_
+#define SQLSTEWARD_CORE_READER_POOL_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "connection_internal.h"
-#include "metrics_internal.h"
+#include "core/connection.h"
+#include "base/metrics_recorder.h"
 
 namespace sqlsteward::internal {
 
@@ -51,4 +51,4 @@ class ReaderPool {
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_READER_POOL_INTERNAL_H_
+#endif  // SQLSTEWARD_CORE_READER_POOL_H_

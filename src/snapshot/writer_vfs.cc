@@ -23,7 +23,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "snapshot_internal.h"
+#include "snapshot/snapshot_files.h"
 
 namespace sqlsteward::internal {
 namespace {

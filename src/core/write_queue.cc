@@ -1,4 +1,4 @@
-#include "write_queue_internal.h"
+#include "core/write_queue.h"
 
 #include <time.h>
 
@@ -69,7 +69,7 @@ Status WriteQueue::SubmitExclusive(const WriteFn& fn, Clock::time_point deadline
   return SubmitAndWait(&job);
 }
 
-Status WriteQueue::SubmitRaw(const std::function<Status(sqlite3*)>& fn,
+Status WriteQueue::SubmitRaw(const std::function<Status(Connection&)>& fn,
                              Clock::time_point deadline, std::string purpose) {
   Job job;
   job.raw_fn = &fn;
@@ -379,12 +379,15 @@ bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
   waiting_for_lock_ = false;
   lock.unlock();
   writer_->set_busy_deadline(job->deadline);
-  Status st = (*job->raw_fn)(writer_->handle());
+  Status st = (*job->raw_fn)(*writer_);
   if (st.ok() && !writer_->autocommit()) {
     st = Status(StatusCode::kInternal, "a raw writer job left a transaction open",
                 "the transaction was rolled back");
   }
   if (!writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
+  // A raw job (a restore) may have written the whole database into the WAL
+  // without the commit hook seeing it: checkpoint while the lock is held.
+  CheckpointNow().IgnoreError();
   sidecar_->ReleaseWriteLock();
   lock.lock();
   Finish(job, std::move(st));
@@ -402,8 +405,17 @@ void WriteQueue::Shutdown(const Status& reason) {
   idle_cv_.wait(lock, [&] { return queue_.empty() && !leader_active_; });
   stop_async_ = true;
   async_cv_.notify_all();
+  const bool first = !shut_down_;
+  shut_down_ = true;
   lock.unlock();
   if (async_thread_.joinable()) async_thread_.join();
+  // No leader can start any more: the writer is ours. Under the write lock,
+  // as every checkpoint.
+  if (first && writer_->journal_mode() == JournalMode::kWal &&
+      sidecar_->AcquireWriteLock(Clock::now() + std::chrono::seconds(1)).ok()) {
+    CheckpointNow().IgnoreError();
+    sidecar_->ReleaseWriteLock();
+  }
 }
 
 }  // namespace sqlsteward::internal

@@ -41,11 +41,11 @@
 //     every new reader too. So steps run in short read transactions; a
 //     commit between two steps makes SQLite restart the backup. After
 //     max_restarts restarts the copy is redone under the cross-process write
-//     lock (DatabaseAccess::WithWriterHandle, reading through the writer's
+//     lock (DatabaseAccess::WithWriterConnection, reading through the writer's
 //     connection): writers queue behind it, readers keep going.
 //
 // Restore copies a verified snapshot into the live database through the
-// writer's connection (WithWriterHandle): one write transaction that every
+// writer's connection (WithWriterConnection): one write transaction that every
 // other connection sees as a commit (the backup bumps the schema cookie),
 // atomic — a failed step rolls it back — and never a rename under open
 // connections (sqlite.org/howtocorrupt.html, section 2). Before that, in
@@ -75,11 +75,13 @@
 #include <thread>
 #include <utility>
 
-#include "connection_internal.h"
-#include "database_internal.h"
+#include "base/time.h"
+#include "core/connection.h"
+#include "core/database_access.h"
 #include "posix/env.h"
-#include "sha256.h"
-#include "snapshot_internal.h"
+#include "posix/fs.h"
+#include "base/sha256.h"
+#include "snapshot/snapshot_files.h"
 #include "sqlsteward/database.h"
 #include "sqlsteward/instances.h"
 
@@ -438,11 +440,7 @@ class DirectoryLock {
     int fd = env->Open(dir.c_str(), O_RDONLY | O_DIRECTORY, 0);
     if (fd < 0) return posix::ErrnoStatus(errno, "open", dir);
     posix::UniqueFd guard(env, fd);
-    int rc;
-    do {
-      rc = ::flock(fd, LOCK_EX);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) return posix::ErrnoStatus(errno, "flock", dir);
+    if (env->Flock(fd, LOCK_EX) != 0) return posix::ErrnoStatus(errno, "flock", dir);
     return DirectoryLock(std::move(guard));
   }
 
@@ -545,12 +543,12 @@ class TempSnapshot {
   void StartWriteback() {
     struct stat st;
     if (env_->Fstat(fd_.get(), &st) != 0 || st.st_size - writeback_from_ < kWritebackBytes) return;
-    ::sync_file_range(fd_.get(), writeback_from_, st.st_size - writeback_from_,
-                      SYNC_FILE_RANGE_WRITE);
+    env_->SyncFileRange(fd_.get(), writeback_from_, st.st_size - writeback_from_,
+                        SYNC_FILE_RANGE_WRITE);
     if (writeback_from_ > inflight_from_) {
-      ::sync_file_range(fd_.get(), inflight_from_, writeback_from_ - inflight_from_,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER);
+      env_->SyncFileRange(fd_.get(), inflight_from_, writeback_from_ - inflight_from_,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER);
     }
     inflight_from_ = writeback_from_;
     writeback_from_ = st.st_size;
@@ -565,7 +563,7 @@ class TempSnapshot {
   // Filesystems without fallocate are fine.
   Status Preallocate(std::int64_t bytes) {
     if (bytes <= 0) return Status();
-    if (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) == 0) {
+    if (env_->Fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) == 0) {
       return Status();
     }
     if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return Status();
@@ -669,17 +667,11 @@ class TempSnapshot {
   bool published_ = false;
 };
 
-std::vector<std::string> ListDirectory(const std::string& dir, Status* error) {
+std::vector<std::string> ListDirectory(posix::Env* env, const std::string& dir, Status* error) {
   std::vector<std::string> names;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    *error = posix::ErrnoStatus(errno, "opendir", dir);
-    return names;
+  if (env->ListDirectory(dir.c_str(), &names) != 0) {
+    *error = posix::ErrnoStatus(errno, "list", dir);
   }
-  errno = 0;
-  while (struct dirent* entry = ::readdir(d)) names.emplace_back(entry->d_name);
-  if (errno != 0) *error = posix::ErrnoStatus(errno, "readdir", dir);
-  ::closedir(d);
   return names;
 }
 
@@ -718,6 +710,7 @@ struct SnapshotJob {
   int keep = 0;
   bool background_priority = true;
   std::function<Status(TempSnapshot& temp, CopyOutcome* outcome)> copy;
+  posix::Env* env = nullptr;  // The source handle's.
 };
 
 struct FileFacts {
@@ -764,7 +757,7 @@ std::int64_t NextSequence(const std::vector<std::string>& names, const std::stri
 }
 
 Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter) {
-  posix::Env* env = posix::Env::Default();
+  posix::Env* env = job.env;
   const auto start = Clock::now();
   SnapshotResult result;
   SQLSTEWARD_RETURN_IF_ERROR(
@@ -834,16 +827,16 @@ Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter
   m.source = job.source;
   m.source_journal_mode = std::string(JournalModeName(job.source_mode));
   m.created_unix_ms = outcome.created_unix_ms;
-  m.created_at = posix::IsoUtc(outcome.created_unix_ms, /*millis=*/true);
+  m.created_at = IsoUtc(outcome.created_unix_ms, /*millis=*/true);
   m.sqlite_version = sqlite3_libversion();
   m.integrity_check = std::string(IntegrityCheckName(job.integrity));
 
   {
     SQLSTEWARD_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(env, job.dest_dir));
     Status list_error;
-    std::vector<std::string> names = ListDirectory(job.dest_dir, &list_error);
+    std::vector<std::string> names = ListDirectory(env, job.dest_dir, &list_error);
     SQLSTEWARD_RETURN_IF_ERROR(list_error);
-    const std::string stem = job.prefix + "-" + posix::CompactUtc(outcome.created_unix_ms) + "-";
+    const std::string stem = job.prefix + "-" + CompactUtc(outcome.created_unix_ms) + "-";
     const std::string final_stem = stem + std::to_string(NextSequence(names, stem));
     m.file = final_stem + ".db";
     result.path = JoinPath(job.dest_dir, m.file);
@@ -907,7 +900,7 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
       // Steps take SQLite's lock themselves; BUSY is retried by RunBackup.
       sqlite3_busy_timeout(source.get(), 0);
     }
-    outcome->created_unix_ms = posix::WallClockUnixMs();
+    outcome->created_unix_ms = WallClockUnixMs();
     SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
     run.source = source.get();
     run.max_restarts = wal ? -1 : options.max_restarts;
@@ -923,10 +916,11 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
   // Rollback journal with writers about: copy under the write lock,
   // reading through the writer's connection.
   outcome->under_write_lock = true;
-  return internal::DatabaseAccess::WithWriterHandle(
+  return internal::DatabaseAccess::WithWriterConnection(
       db,
-      [&](sqlite3* writer) -> Status {
-        outcome->created_unix_ms = posix::WallClockUnixMs();
+      [&](internal::Connection& conn) -> Status {
+        sqlite3* writer = conn.handle();
+        outcome->created_unix_ms = WallClockUnixMs();
         SQLSTEWARD_ASSIGN_OR_RETURN(run.page_size, QueryInt(writer, "PRAGMA page_size", path));
         SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t pages,
                                     QueryInt(writer, "PRAGMA page_count", path));
@@ -1061,9 +1055,10 @@ Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_
                                                               : options.pre_restore_dir;
   const auto deadline = Clock::now() + options.timeout;
 
-  Status restored = internal::DatabaseAccess::WithWriterHandle(
+  Status restored = internal::DatabaseAccess::WithWriterConnection(
       db,
-      [&](sqlite3* writer) -> Status {
+      [&](internal::Connection& conn) -> Status {
+        sqlite3* writer = conn.handle();
         SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t live_pages,
                                     QueryInt(writer, "PRAGMA page_count", db_abs));
         SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t live_page_size,
@@ -1084,6 +1079,7 @@ Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_
             QueryInt(writer, "SELECT count(*) FROM sqlite_master", db_abs));
         if (live_pages > 1 || live_objects > 0) {
           SnapshotJob job;
+          job.env = internal::DatabaseAccess::Env(db);
           job.dest_dir = pre_dir;
           job.prefix = DefaultName(db_abs) + std::string(kPreRestoreInfix);
           job.kind = "pre-restore";
@@ -1092,7 +1088,7 @@ Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_
           job.integrity = IntegrityCheck::kQuick;
           job.background_priority = false;  // We hold the write lock: be quick.
           job.copy = [&](TempSnapshot& temp, CopyOutcome* outcome) -> Status {
-            outcome->created_unix_ms = posix::WallClockUnixMs();
+            outcome->created_unix_ms = WallClockUnixMs();
             SQLSTEWARD_RETURN_IF_ERROR(temp.Preallocate(live_pages * live_page_size));
             BackupRun run;
             SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
@@ -1141,12 +1137,8 @@ Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_
           }
           reporter->End(SnapshotPhase::kIntegrityCheck, backup.pages, backup.pages);
         }
-        if (db.journal_mode() == JournalMode::kWal) {
-          // The restore left the whole database in the WAL; we hold the
-          // write lock, which is when checkpoints are allowed.
-          sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                                    nullptr);
-        }
+        // The restore left the whole database in the WAL: the write queue
+        // checkpoints after this job, under the write lock.
         return Status();
       },
       deadline, "restore");
@@ -1333,7 +1325,7 @@ Result<std::vector<std::string>> ApplyRetention(posix::Env* env, const std::stri
   std::vector<std::string> removed;
   if (keep <= 0) return removed;
   Status list_error;
-  std::vector<std::string> names = ListDirectory(dir, &list_error);
+  std::vector<std::string> names = ListDirectory(env, dir, &list_error);
   SQLSTEWARD_RETURN_IF_ERROR(list_error);
   struct Candidate {
     std::string file;
@@ -1383,7 +1375,7 @@ Result<std::vector<std::string>> ApplyRetention(posix::Env* env, const std::stri
 Result<std::vector<std::string>> RemoveStaleTemporaries(posix::Env* env, const std::string& dir) {
   std::vector<std::string> removed;
   Status list_error;
-  std::vector<std::string> names = ListDirectory(dir, &list_error);
+  std::vector<std::string> names = ListDirectory(env, dir, &list_error);
   SQLSTEWARD_RETURN_IF_ERROR(list_error);
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
@@ -1498,6 +1490,7 @@ Result<SnapshotResult> Snapshot(Database& db, const std::string& dest_dir,
   }
   internal::Reporter reporter(options.progress, options.progress_interval);
   internal::SnapshotJob job;
+  job.env = internal::DatabaseAccess::Env(db);
   job.dest_dir = dest_dir;
   job.prefix = name;
   job.kind = "snapshot";
@@ -1518,7 +1511,7 @@ Result<SnapshotResult> Snapshot(const std::string& db_path, const std::string& d
                                 const SnapshotOptions& options, Options open_options) {
   open_options.create_if_missing = false;
   struct stat st;
-  if (::stat(db_path.c_str(), &st) != 0 && errno == ENOENT) {
+  if (posix::Env::Default()->Stat(db_path.c_str(), &st) != 0 && errno == ENOENT) {
     return Status(StatusCode::kNotFound, "database " + db_path + " does not exist",
                   "check the path", 0, ENOENT);
   }

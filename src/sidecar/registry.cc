@@ -1,4 +1,4 @@
-#include "registry_internal.h"
+#include "sidecar/registry.h"
 
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -14,8 +14,9 @@
 
 #include <cstdlib>
 
+#include "base/time.h"
 #include "posix/file_lock.h"
-#include "sidecar_internal.h"
+#include "sidecar/sidecar.h"
 #include "sqlsteward/probe.h"
 
 namespace sqlsteward::internal {
@@ -172,7 +173,7 @@ Result<std::vector<SlotRecord>> ReadSlotsFresh(posix::Env* env, const std::strin
 }
 
 std::string Describe(const InstanceInfo& info) {
-  const std::string when = posix::IsoUtc(info.started_unix_ms);
+  const std::string when = IsoUtc(info.started_unix_ms);
   return "pid " + std::to_string(info.pid) + " on host " + info.host + " (started " + when +
          (info.ownership == Ownership::kExclusive ? ", exclusive" : ", shared") + ")";
 }
@@ -188,7 +189,7 @@ class ClaimMutex {
     nonce_ = std::random_device()();
     std::string content = std::to_string(self.pid) + " " + std::to_string(self.start_ticks) +
                           " " + std::to_string(self.pid_namespace) + " " + self.boot_id + " " +
-                          std::to_string(posix::WallClockUnixMs()) + " " + std::to_string(nonce_) + " " +
+                          std::to_string(WallClockUnixMs()) + " " + std::to_string(nonce_) + " " +
                           self.host + "\n";
     auto pause = std::chrono::microseconds(200);
     while (true) {
@@ -244,7 +245,7 @@ class ClaimMutex {
     const ProcessIdentity& self = ProcessIdentity::Self();
     bool same_machine = boot == self.boot_id && ns == self.pid_namespace;
     bool stale = (same_machine && !ProcessAlive(pid, ticks)) ||
-                 posix::WallClockUnixMs() - created > kClaimStaleMs;
+                 WallClockUnixMs() - created > kClaimStaleMs;
     if (!stale) return false;
     env_->Unlink(path_.c_str());
     return true;
@@ -500,7 +501,7 @@ Status Registry::ClaimSlot(const std::vector<SlotScan>& live) {
     rec.state = 1;
     rec.start_ticks = self.start_ticks;
     rec.pid_namespace = self.pid_namespace;
-    rec.started_unix_ms = posix::WallClockUnixMs();
+    rec.started_unix_ms = WallClockUnixMs();
     rec.heartbeat = 1;
     rec.heartbeat_unix_ms = rec.started_unix_ms;
     rec.nonce = std::random_device()();
@@ -528,7 +529,7 @@ void Registry::HeartbeatLoop() {
     struct {
       std::uint64_t heartbeat;
       std::int64_t unix_ms;
-    } hb = {++beat, posix::WallClockUnixMs()};
+    } hb = {++beat, WallClockUnixMs()};
     env_->Pwrite(fd_.get(), &hb, sizeof hb, SlotOffset(slot_) + kHeartbeatOffset);
     auto slots = ReadSlotsFresh(env_, sidecar_path_);
     std::int32_t successor = 0;

@@ -1,15 +1,24 @@
-// The two multi-process probes behind ProbeDirectory, exposed for tests.
-#ifndef SQLSTEWARD_PROBE_INTERNAL_H_
-#define SQLSTEWARD_PROBE_INTERNAL_H_
+// The probe's internal entry points: ProbeDirectory with the Env to use (the
+// public functions pass Env::Default()), and the two multi-process probes
+// behind it, exposed for tests.
+#ifndef SQLSTEWARD_PROBE_PROBES_H_
+#define SQLSTEWARD_PROBE_PROBES_H_
 
 #include <chrono>
 #include <string>
 #include <utility>
 
 #include "posix/env.h"
+#include "sqlsteward/probe.h"
 #include "sqlsteward/status.h"
 
 namespace sqlsteward::probe_internal {
+
+// As sqlsteward::ProbeDirectory and ProbeDirectoryCached (probe.h), through
+// `env`; the forked children make raw calls, since they stand in for
+// another process.
+Result<ProbeReport> ProbeDirectory(posix::Env* env, const std::string& dir);
+Result<ProbeReport> ProbeDirectoryCached(posix::Env* env, const std::string& dir);
 
 // A file ".sqlsteward-probe-<pid>-<random>" created O_CREAT|O_EXCL|
 // O_NOFOLLOW, 0600, in a directory; unlinked and closed on destruction.
@@ -73,4 +82,4 @@ Result<MmapProbeResult> RunMmapProbe(
 
 }  // namespace sqlsteward::probe_internal
 
-#endif  // SQLSTEWARD_PROBE_INTERNAL_H_
+#endif  // SQLSTEWARD_PROBE_PROBES_H_

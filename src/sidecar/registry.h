@@ -39,8 +39,8 @@
 //
 // Thread safety: Register/Release from one thread; the heartbeat thread
 // only touches the slot's own bytes. Scan functions are safe anywhere.
-#ifndef SQLSTEWARD_REGISTRY_INTERNAL_H_
-#define SQLSTEWARD_REGISTRY_INTERNAL_H_
+#ifndef SQLSTEWARD_SIDECAR_REGISTRY_H_
+#define SQLSTEWARD_SIDECAR_REGISTRY_H_
 
 #include <sys/types.h>
 
@@ -157,4 +157,4 @@ class Registry {
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_REGISTRY_INTERNAL_H_
+#endif  // SQLSTEWARD_SIDECAR_REGISTRY_H_

@@ -3,7 +3,7 @@
 #include <bit>
 #include <cmath>
 
-#include "metrics_internal.h"
+#include "base/metrics_recorder.h"
 
 namespace sqlsteward {
 

@@ -11,8 +11,8 @@
 //
 // Thread safety: none. A connection is used by one thread at a time (the
 // write queue's leader, or the reader holding it from the pool).
-#ifndef SQLSTEWARD_CONNECTION_INTERNAL_H_
-#define SQLSTEWARD_CONNECTION_INTERNAL_H_
+#ifndef SQLSTEWARD_CORE_CONNECTION_H_
+#define SQLSTEWARD_CORE_CONNECTION_H_
 
 #include <sqlite3.h>
 
@@ -116,4 +116,4 @@ class Connection {
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_CONNECTION_INTERNAL_H_
+#endif  // SQLSTEWARD_CORE_CONNECTION_H_

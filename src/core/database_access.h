@@ -1,18 +1,20 @@
 // Access to a Database's internals for modules layered above it (the
 // migrator, the snapshotter). Not part of the public API.
-#ifndef SQLSTEWARD_DATABASE_INTERNAL_H_
-#define SQLSTEWARD_DATABASE_INTERNAL_H_
+#ifndef SQLSTEWARD_CORE_DATABASE_ACCESS_H_
+#define SQLSTEWARD_CORE_DATABASE_ACCESS_H_
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "posix/env.h"
 #include "sqlsteward/database.h"
 
-struct sqlite3;
-
 namespace sqlsteward::internal {
+
+class Connection;
 
 struct DatabaseAccess {
   // Runs fn in a batch of its own: no other job shares its transaction. The
@@ -23,13 +25,13 @@ struct DatabaseAccess {
                                std::chrono::steady_clock::time_point deadline,
                                std::string_view purpose);
 
-  // Runs fn with the writer's sqlite3 handle, outside any transaction, in a
-  // batch of its own under the cross-process write lock (e.g. the backup API
+  // Runs fn with the writer connection, outside any transaction, in a batch
+  // of its own under the cross-process write lock (e.g. the backup API
   // writing into the live database during a restore). fn must leave no
-  // transaction open.
-  static Status WithWriterHandle(Database& db, const std::function<Status(sqlite3*)>& fn,
-                                 std::chrono::steady_clock::time_point deadline,
-                                 std::string_view purpose);
+  // transaction open; the queue checkpoints after it, as after a batch.
+  static Status WithWriterConnection(Database& db, const std::function<Status(Connection&)>& fn,
+                                     std::chrono::steady_clock::time_point deadline,
+                                     std::string_view purpose);
 
   // Calls trace with the text of every statement the writer connection runs
   // (sqlite3_trace_v2 STMT; nullptr stops). For tests that assert on the
@@ -40,8 +42,15 @@ struct DatabaseAccess {
   // The SQLite VFS the database was opened with (Options::vfs; empty for
   // the default), for other connections to the same file.
   static const std::string& Vfs(const Database& db);
+
+  // Database::Open with the Env every file operation of the handle goes
+  // through (tests: a FaultEnv). `env` must outlive the handle.
+  static Result<std::unique_ptr<Database>> OpenWithEnv(const std::string& path,
+                                                       const Options& options, posix::Env* env);
+  // The Env the handle was opened with.
+  static posix::Env* Env(const Database& db);
 };
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_DATABASE_INTERNAL_H_
+#endif  // SQLSTEWARD_CORE_DATABASE_ACCESS_H_

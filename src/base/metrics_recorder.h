@@ -2,8 +2,8 @@
 //
 // Thread safety: safe for concurrent use. The write path records once per
 // batch (under one short mutex), the read path bumps an atomic.
-#ifndef SQLSTEWARD_METRICS_INTERNAL_H_
-#define SQLSTEWARD_METRICS_INTERNAL_H_
+#ifndef SQLSTEWARD_BASE_METRICS_RECORDER_H_
+#define SQLSTEWARD_BASE_METRICS_RECORDER_H_
 
 #include <atomic>
 #include <cstdint>
@@ -45,4 +45,4 @@ class MetricsRecorder {
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_METRICS_INTERNAL_H_
+#endif  // SQLSTEWARD_BASE_METRICS_RECORDER_H_

@@ -1,8 +1,8 @@
 // Pieces of the snapshotter that tests exercise on their own: file names,
 // the manifest's JSON, retention and the removal of stale temporary files.
 // Not part of the public API.
-#ifndef SQLSTEWARD_SNAPSHOT_INTERNAL_H_
-#define SQLSTEWARD_SNAPSHOT_INTERNAL_H_
+#ifndef SQLSTEWARD_SNAPSHOT_SNAPSHOT_FILES_H_
+#define SQLSTEWARD_SNAPSHOT_SNAPSHOT_FILES_H_
 
 #include <cstdint>
 #include <optional>
@@ -68,4 +68,4 @@ std::string SqliteUri(const std::string& path, std::string_view params);
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_SNAPSHOT_INTERNAL_H_
+#endif  // SQLSTEWARD_SNAPSHOT_SNAPSHOT_FILES_H_

@@ -32,8 +32,8 @@
 //     triggering among them.
 //   - Lock order: mu_ is never held while waiting for the write lock, for
 //     SQLite, or while running a job.
-#ifndef SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_
-#define SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_
+#ifndef SQLSTEWARD_CORE_WRITE_QUEUE_H_
+#define SQLSTEWARD_CORE_WRITE_QUEUE_H_
 
 #include <semaphore.h>
 
@@ -49,9 +49,9 @@
 #include <thread>
 #include <vector>
 
-#include "connection_internal.h"
-#include "metrics_internal.h"
-#include "sidecar_internal.h"
+#include "core/connection.h"
+#include "base/metrics_recorder.h"
+#include "sidecar/sidecar.h"
 #include "sqlsteward/database.h"
 
 namespace sqlsteward::internal {
@@ -71,17 +71,19 @@ class WriteQueue {
   // Runs fn in a batch of its own, with `purpose` recorded with the write
   // lock's holder (see DatabaseAccess::WriteExclusive).
   Status SubmitExclusive(const WriteFn& fn, Clock::time_point deadline, std::string purpose);
-  // Runs fn with the writer handle outside any transaction, alone in its
-  // batch, under the write lock.
-  Status SubmitRaw(const std::function<Status(sqlite3*)>& fn, Clock::time_point deadline,
+  // Runs fn with the writer connection outside any transaction, alone in
+  // its batch, under the write lock; a checkpoint follows it.
+  Status SubmitRaw(const std::function<Status(Connection&)>& fn, Clock::time_point deadline,
                    std::string purpose);
   // A PASSIVE checkpoint under the write lock, as a job in the queue.
   Status Checkpoint(Clock::time_point deadline);
 
-  // Rejects new jobs, waits for the running batch, stops the async leader.
-  // With an OK `reason` (Close) queued jobs still run and new ones get
-  // kUnavailable; otherwise (a handover) queued jobs that have not started
-  // fail with `reason`, as do new ones. Idempotent.
+  // Rejects new jobs, waits for the running batch, stops the async leader,
+  // then checkpoints under the write lock (best effort, within a second) to
+  // leave the WAL small for the next opener. With an OK `reason` (Close)
+  // queued jobs still run and new ones get kUnavailable; otherwise (a
+  // handover) queued jobs that have not started fail with `reason`, as do
+  // new ones. Idempotent.
   void Shutdown(const Status& reason = Status());
 
  private:
@@ -109,7 +111,7 @@ class WriteQueue {
 
   struct Job {
     const WriteFn* fn = nullptr;  // Null for a checkpoint request or a raw job.
-    const std::function<Status(sqlite3*)>* raw_fn = nullptr;  // No transaction.
+    const std::function<Status(Connection&)>* raw_fn = nullptr;  // No transaction.
     WriteFn owned_fn;             // Async jobs own their function.
     Clock::time_point deadline;
     Clock::time_point enqueued;
@@ -158,6 +160,7 @@ class WriteQueue {
   bool leader_active_ = false;
   bool waiting_for_lock_ = false;
   bool closed_ = false;
+  bool shut_down_ = false;  // The final checkpoint ran (or was tried).
   Status closed_reason_;  // Returned to jobs submitted after Shutdown.
   std::condition_variable idle_cv_;
   std::condition_variable async_cv_;
@@ -167,4 +170,4 @@ class WriteQueue {
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_WRITE_QUEUE_INTERNAL_H_
+#endif  // SQLSTEWARD_CORE_WRITE_QUEUE_H_

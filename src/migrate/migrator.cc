@@ -42,8 +42,8 @@
 #include <optional>
 #include <sstream>
 
-#include "database_internal.h"
-#include "sha256.h"
+#include "core/database_access.h"
+#include "base/sha256.h"
 #include "sqlsteward/database.h"
 
 namespace sqlsteward {

@@ -78,7 +78,7 @@
 #include <vector>
 
 #include "posix/env.h"
-#include "probe_internal.h"
+#include "probe/probes.h"
 
 namespace sqlsteward {
 namespace {
@@ -465,7 +465,7 @@ void IdentifyFilesystem(posix::Env* env, int dir_fd, ProbeReport* report) {
   }
 
   struct statfs fs;
-  if (fstatfs(dir_fd, &fs) != 0) {
+  if (env->Fstatfs(dir_fd, &fs) != 0) {
     report->reasons.push_back(
         std::string("statfs(2) failed: ") + std::strerror(errno) +
         (from_mountinfo ? "; no cross-check." : "; the filesystem is unknown."));
@@ -878,15 +878,15 @@ Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file,
 // ---------------------------------------------------------------------------
 // Public: probing and policy
 
-Result<ProbeReport> ProbeDirectory(const std::string& dir, posix::Env* env) {
-  if (env == nullptr) env = posix::Env::Default();
+namespace probe_internal {
+
+Result<ProbeReport> ProbeDirectory(posix::Env* env, const std::string& dir) {
   if (dir.empty()) return Status(StatusCode::kInvalidArgument, "probe: empty directory path");
   SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd dir_fd, OpenDirectory(env, dir));
-  std::unique_ptr<char, void (*)(void*)> canonical(realpath(dir.c_str(), nullptr), &std::free);
-  if (canonical == nullptr) return posix::ErrnoStatus(errno, "realpath", dir);
-
   ProbeReport report;
-  report.directory = canonical.get();
+  if (env->RealPath(dir.c_str(), &report.directory) != 0) {
+    return posix::ErrnoStatus(errno, "realpath", dir);
+  }
   IdentifyFilesystem(env, dir_fd.get(), &report);
 
   SQLSTEWARD_ASSIGN_OR_RETURN(probe_internal::ProbeFile file,
@@ -904,8 +904,7 @@ Result<ProbeReport> ProbeDirectory(const std::string& dir, posix::Env* env) {
   return report;
 }
 
-Result<ProbeReport> ProbeDirectoryCached(const std::string& dir, posix::Env* env) {
-  if (env == nullptr) env = posix::Env::Default();
+Result<ProbeReport> ProbeDirectoryCached(posix::Env* env, const std::string& dir) {
   if (dir.empty()) return Status(StatusCode::kInvalidArgument, "probe: empty directory path");
   SQLSTEWARD_ASSIGN_OR_RETURN(CacheKey key, DirectoryKey(env, dir));
   ProbeCache& cache = Cache();
@@ -915,9 +914,19 @@ Result<ProbeReport> ProbeDirectoryCached(const std::string& dir, posix::Env* env
     if (it != cache.reports.end()) return it->second;
   }
   // Probe without the lock: a hung mount must not stall probes elsewhere.
-  SQLSTEWARD_ASSIGN_OR_RETURN(ProbeReport report, ProbeDirectory(dir, env));
+  SQLSTEWARD_ASSIGN_OR_RETURN(ProbeReport report, ProbeDirectory(env, dir));
   std::lock_guard<std::mutex> lock(cache.mu);
   return cache.reports.try_emplace(key, std::move(report)).first->second;
+}
+
+}  // namespace probe_internal
+
+Result<ProbeReport> ProbeDirectory(const std::string& dir) {
+  return probe_internal::ProbeDirectory(posix::Env::Default(), dir);
+}
+
+Result<ProbeReport> ProbeDirectoryCached(const std::string& dir) {
+  return probe_internal::ProbeDirectoryCached(posix::Env::Default(), dir);
 }
 
 void ClearProbeCache() {

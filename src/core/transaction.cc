@@ -2,7 +2,7 @@
 
 #include <sqlite3.h>
 
-#include "connection_internal.h"
+#include "core/connection.h"
 
 namespace sqlsteward {
 

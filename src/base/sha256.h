@@ -10,8 +10,8 @@
 //
 // Thread safety: a Sha256 object is used by one thread at a time; the free
 // function is safe for concurrent use.
-#ifndef SQLSTEWARD_SHA256_H_
-#define SQLSTEWARD_SHA256_H_
+#ifndef SQLSTEWARD_BASE_SHA256_H_
+#define SQLSTEWARD_BASE_SHA256_H_
 
 #include <array>
 #include <cstddef>
@@ -62,4 +62,4 @@ std::string ToHex(const Sha256::Digest& digest);
 
 }  // namespace sqlsteward::internal
 
-#endif  // SQLSTEWARD_SHA256_H_
+#endif  // SQLSTEWARD_BASE_SHA256_H_

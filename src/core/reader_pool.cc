@@ -1,4 +1,4 @@
-#include "reader_pool_internal.h"
+#include "core/reader_pool.h"
 
 namespace sqlsteward::internal {
 namespace {

@@ -26,15 +26,17 @@
 #include <mutex>
 #include <thread>
 
-#include "connection_internal.h"
-#include "database_internal.h"
-#include "metrics_internal.h"
+#include "core/connection.h"
+#include "core/database_access.h"
+#include "base/metrics_recorder.h"
 #include "posix/env.h"
-#include "reader_pool_internal.h"
-#include "registry_internal.h"
-#include "sidecar_internal.h"
+#include "posix/fs.h"
+#include "core/reader_pool.h"
+#include "probe/probes.h"
+#include "sidecar/registry.h"
+#include "sidecar/sidecar.h"
 #include "sqlsteward/probe.h"
-#include "write_queue_internal.h"
+#include "core/write_queue.h"
 
 namespace sqlsteward {
 namespace {
@@ -88,7 +90,7 @@ Status TightenMode(posix::Env* env, const std::string& path, const Options& opti
 Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options) {
   std::string dir = posix::DirName(path);
   struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) {  // A link to a directory is fine.
+  if (env->Stat(dir.c_str(), &st) != 0) {  // A link to a directory is fine.
     if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
     if (!options.create_if_missing) {
       return Status(StatusCode::kNotFound, "directory " + dir + " does not exist",
@@ -141,12 +143,12 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
                   "remove the other links: SQLite keys its journal and locks by name, so a "
                   "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
   }
-  if (::faccessat(AT_FDCWD, path.c_str(), R_OK | W_OK, AT_EACCESS) != 0) {
+  if (env->Access(path.c_str(), R_OK | W_OK) != 0) {
     return posix::ErrnoStatus(errno, "access", path,
                               "the database must be readable and writable by this process; "
                               "fix its owner or mode");
   }
-  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+  if (env->Access(dir.c_str(), W_OK | X_OK) != 0) {
     return posix::ErrnoStatus(errno, "access", dir,
                               "SQLite creates -wal, -shm and -journal files beside the "
                               "database: the directory must be writable");
@@ -159,8 +161,9 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
 
 // Resolves Options::journal_mode against what the filesystem can be trusted
 // with (see probe.h).
-Result<JournalMode> ChooseJournalMode(const std::string& path, const Options& options) {
-  auto report = ProbeDirectoryCached(posix::DirName(path));
+Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
+                                      const Options& options) {
+  auto report = probe_internal::ProbeDirectoryCached(env, posix::DirName(path));
   if (!report.has_value()) return std::move(report).error().WithContext("probe filesystem");
   JournalPolicy policy = ChoosePolicy(*report);
   JournalMode mode = options.journal_mode;
@@ -216,7 +219,7 @@ Result<std::unique_ptr<internal::Connection>> OpenWriter(internal::Sidecar& side
     auto writer = internal::Connection::Open(path, internal::Role::kWriter, opts, deadline, busy);
     sidecar.ReleaseWriteLock();
     if (writer.has_value() || writer.error().code() != StatusCode::kNotFound) return writer;
-    auto report = ProbeDirectoryCached(posix::DirName(path));
+    auto report = probe_internal::ProbeDirectoryCached(sidecar.env(), posix::DirName(path));
     if (!report.has_value() || report->kind == FsKind::kLocal ||
         report->kind == FsKind::kTmpfs || report->kind == FsKind::kOverlay) {
       return writer;
@@ -258,7 +261,7 @@ class Database::Impl {
  public:
   std::string path;
   Options options;
-  posix::Env* env = posix::Env::Default();
+  posix::Env* env = nullptr;
   std::uint64_t fork_generation = 0;
   internal::MetricsRecorder metrics;
   std::unique_ptr<internal::Sidecar> sidecar;
@@ -290,25 +293,15 @@ class Database::Impl {
                   "retry the request on the new instance (e.g. answer 503 and let the client "
                   "retry); nothing of this write was applied");
   }
-  // Finishes the running batch, checkpoints under the write lock. REQUIRES:
-  // close_mu held.
+  // Finishes the running batch; the queue checkpoints under the write lock
+  // as it shuts down. REQUIRES: close_mu held.
   void DrainWrites(const Status& reason);
   void StepDown(std::int32_t successor);
   Status Close();
 };
 
 void Database::Impl::DrainWrites(const Status& reason) {
-  if (!queue) return;
-  queue->Shutdown(reason);
-  // Leave the WAL small for the next opener. Under the write lock, as every
-  // checkpoint; best effort.
-  if (writer && journal_mode == JournalMode::kWal &&
-      sidecar->AcquireWriteLock(Clock::now() + std::chrono::seconds(1)).ok()) {
-    int log = 0;
-    int done = 0;
-    sqlite3_wal_checkpoint_v2(writer->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    sidecar->ReleaseWriteLock();
-  }
+  if (queue) queue->Shutdown(reason);
 }
 
 void Database::Impl::StepDown(std::int32_t successor) {
@@ -341,6 +334,12 @@ Status Database::Impl::Close() {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
                                                  const Options& options) {
+  return internal::DatabaseAccess::OpenWithEnv(path, options, posix::Env::Default());
+}
+
+Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const std::string& path,
+                                                                        const Options& options,
+                                                                        posix::Env* env) {
   InstallForkHandler();
   if (path.empty()) {
     return Status(StatusCode::kInvalidArgument, "empty database path",
@@ -351,7 +350,8 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
                   "reader_connections and max_batch_jobs must be at least 1",
                   "use the defaults unless measured otherwise");
   }
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Database::Impl>();
+  impl->env = env;
   impl->path = path;
   impl->options = options;
   if (!impl->options.on_warning) {
@@ -364,7 +364,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   const Options& opts = impl->options;
 
   SQLSTEWARD_RETURN_IF_ERROR(PrepareDatabaseFile(impl->env, path, opts));
-  auto mode = ChooseJournalMode(path, opts);
+  auto mode = ChooseJournalMode(impl->env, path, opts);
   if (!mode.has_value()) return std::move(mode).error();
   impl->options.journal_mode = *mode;
   if (!opts.vfs.empty()) SQLSTEWARD_RETURN_IF_ERROR(internal::VerifyVfsLocks(path, opts.vfs));
@@ -380,7 +380,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   reg.handover_timeout = opts.handover_timeout;
   reg.heartbeat_interval = opts.heartbeat_interval;
   reg.wal = opts.journal_mode == JournalMode::kWal;
-  Impl* raw = impl.get();
+  Database::Impl* raw = impl.get();
   reg.on_step_down = [raw](std::int32_t successor) { raw->StepDown(successor); };
   auto registry = internal::Registry::Register(impl->env, path, std::move(reg),
                                                std::max(deadline, Clock::now() +
@@ -416,8 +416,8 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Status internal::DatabaseAccess::WithWriterHandle(
-    Database& db, const std::function<Status(sqlite3*)>& fn,
+Status internal::DatabaseAccess::WithWriterConnection(
+    Database& db, const std::function<Status(Connection&)>& fn,
     std::chrono::steady_clock::time_point deadline, std::string_view purpose) {
   SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
   return db.impl_->queue->SubmitRaw(fn, deadline, std::string(purpose));
@@ -426,6 +426,8 @@ Status internal::DatabaseAccess::WithWriterHandle(
 const std::string& internal::DatabaseAccess::Vfs(const Database& db) {
   return db.impl_->options.vfs;
 }
+
+posix::Env* internal::DatabaseAccess::Env(const Database& db) { return db.impl_->env; }
 
 void internal::DatabaseAccess::TraceWriter(Database& db,
                                            std::function<void(std::string_view)> trace) {

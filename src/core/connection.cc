@@ -1,4 +1,4 @@
-#include "connection_internal.h"
+#include "core/connection.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,0 +1,100 @@
+// FaultEnv: the real system calls of posix::Env, with failures injected by
+// rule and every call counted. The one fault-injecting Env of the suite:
+// hand it to the code under test (DatabaseAccess::OpenWithEnv, the
+// internal probe and snapshot entry points) and say what should fail:
+//
+//   FaultEnv env;
+//   env.Fail(FaultEnv::Op::kFsync, EIO, "/snaps/");        // the next fsync there
+//   env.Fail(FaultEnv::Op::kPwrite, ENOSPC, "", 3, true);  // the 3rd write on, all
+//
+// A rule matches a call of its kind whose path contains `path_contains`
+// (every call when empty). Calls on descriptors are matched by the path the
+// descriptor was opened with through this Env; a rename by either name.
+//
+// Thread safety: safe for concurrent use. It must outlive every object that
+// was given it (a Database's threads close descriptors through it).
+#ifndef SQLSTEWARD_TESTS_SUPPORT_FAULT_ENV_H_
+#define SQLSTEWARD_TESTS_SUPPORT_FAULT_ENV_H_
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "posix/env.h"
+
+namespace sqlsteward::testing {
+
+class FaultEnv : public posix::Env {
+ public:
+  enum class Op {
+    kOpen, kClose, kPread, kPwrite, kFsync, kFstat, kLstat, kStat, kFstatfs, kMkdir,
+    kChmod, kFchown, kRename, kUnlink, kAccess, kLock, kFlock, kDup, kFtruncate,
+    kFallocate, kSyncFileRange, kListDirectory, kRealPath,
+    kCount_,
+  };
+
+  // Fails the `nth` matching call from now on (1: the next one) with errno
+  // `err`; with `sticky`, that call and every later matching one.
+  void Fail(Op op, int err, std::string path_contains = {}, int nth = 1, bool sticky = false);
+  // Every matching call from now on.
+  void FailAlways(Op op, int err, std::string path_contains = {}) {
+    Fail(op, err, std::move(path_contains), 1, true);
+  }
+  // Removes every rule; counts stay.
+  void Clear();
+  // Calls of `op` made so far whose path contains `path_contains`.
+  int Calls(Op op, std::string_view path_contains = {}) const;
+  // Calls that a rule failed.
+  int Injected() const;
+
+  int Open(const char* path, int flags, mode_t mode) override;
+  int Close(int fd) override;
+  ssize_t Pread(int fd, void* buf, std::size_t len, off_t offset) override;
+  ssize_t Pwrite(int fd, const void* buf, std::size_t len, off_t offset) override;
+  int Fsync(int fd) override;
+  int Fstat(int fd, struct stat* st) override;
+  int Lstat(const char* path, struct stat* st) override;
+  int Stat(const char* path, struct stat* st) override;
+  int Fstatfs(int fd, struct statfs* st) override;
+  int Mkdir(const char* path, mode_t mode) override;
+  int ChmodNoFollow(const char* path, mode_t mode) override;
+  int Fchmod(int fd, mode_t mode) override;
+  int Fchown(int fd, uid_t uid, gid_t gid) override;
+  int Rename(const char* from, const char* to) override;
+  int Unlink(const char* path) override;
+  int Access(const char* path, int mode) override;
+  int FcntlLock(int fd, int cmd, struct flock* lock) override;
+  int Flock(int fd, int operation) override;
+  int Dup(int fd) override;
+  int Ftruncate(int fd, off_t length) override;
+  int Fallocate(int fd, int mode, off_t offset, off_t len) override;
+  int SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags) override;
+  int ListDirectory(const char* path, std::vector<std::string>* names) override;
+  int RealPath(const char* path, std::string* out) override;
+
+ private:
+  struct Rule {
+    Op op;
+    int err;
+    std::string path_contains;
+    int countdown;  // Matching calls to let through first.
+    bool sticky;
+  };
+  // Records the call; returns the errno to fail it with, or 0.
+  int Check(Op op, std::string_view path, std::string_view other_path = {});
+  int CheckFd(Op op, int fd);
+  std::string PathOf(int fd) const;  // REQUIRES: mu_ held.
+
+  mutable std::mutex mu_;
+  std::vector<Rule> rules_;
+  std::vector<std::pair<Op, std::string>> calls_;
+  std::map<int, std::string> fd_paths_;
+  int injected_ = 0;
+};
+
+}  // namespace sqlsteward::testing
+
+#endif  // SQLSTEWARD_TESTS_SUPPORT_FAULT_ENV_H_
