@@ -7,7 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "cli.h"
+#include "common/cli.h"
 
 int main(int argc, char** argv) {
   namespace cli = sqlsteward::cli;

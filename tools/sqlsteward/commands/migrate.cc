@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
+#include "common/cli.h"
 #include "sqlsteward/migrator.h"
 #include "sqlsteward/sqlsteward.h"
 

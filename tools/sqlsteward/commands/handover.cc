@@ -23,7 +23,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "cli.h"
+#include "common/cli.h"
 #include "sqlsteward/instances.h"
 
 namespace sqlsteward::cli {

@@ -7,7 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "cli.h"
+#include "common/cli.h"
 #include "sqlsteward/snapshot.h"
 
 namespace sqlsteward::cli {

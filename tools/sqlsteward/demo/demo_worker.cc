@@ -31,8 +31,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "cli.h"
-#include "demo_protocol.h"
+#include "common/cli.h"
+#include "demo/demo_protocol.h"
 #include "sqlsteward/sqlsteward.h"
 
 namespace sqlsteward::cli {

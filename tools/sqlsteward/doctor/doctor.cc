@@ -54,7 +54,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "cli.h"
+#include "common/cli.h"
 #include "sqlsteward/instances.h"
 #include "sqlsteward/probe.h"
 

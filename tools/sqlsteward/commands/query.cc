@@ -31,7 +31,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "cli.h"
+#include "common/cli.h"
 #include "sqlsteward/sqlsteward.h"
 
 namespace sqlsteward::cli {

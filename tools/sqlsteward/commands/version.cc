@@ -10,7 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "cli.h"
+#include "common/cli.h"
 #include "sqlsteward/migrator.h"
 #include "sqlsteward/sqlsteward.h"
 

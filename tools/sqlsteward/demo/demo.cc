@@ -38,8 +38,8 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
-#include "cli.h"
-#include "demo_protocol.h"
+#include "common/cli.h"
+#include "demo/demo_protocol.h"
 #include "sqlsteward/sqlsteward.h"
 
 namespace sqlsteward::cli {
