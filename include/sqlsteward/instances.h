@@ -11,7 +11,8 @@
 // domain (another mount, VM or host); sharing is then unsafe.
 //
 // Thread safety: the functions here are safe for concurrent use; they open
-// the sidecar afresh on every call and never register an instance.
+// the sidecar afresh on every call, never register an instance and never
+// write anything but a handover request.
 #ifndef SQLSTEWARD_INSTANCES_H_
 #define SQLSTEWARD_INSTANCES_H_
 
@@ -79,6 +80,25 @@ Result<RegistryStatus> ReadRegistry(const std::string& db_path, bool observe_hea
 // Live instances other than the calling process's own: kThisDomain and
 // kOtherDomain entries of ReadRegistry.
 Result<std::vector<InstanceInfo>> OtherLiveInstances(const std::string& db_path);
+
+// The sidecar file of `db_path` checked as Database::Open checks it,
+// without changing it: its path and format version. kNotFound when there is
+// none (no instance has ever opened the database); kCorruption when it is
+// not a whole sidecar (a file another process is creating gets the same two
+// seconds Open gives it); kFailedPrecondition for another format version, a
+// symbolic link, a file that is not regular or has several hard links.
+struct SidecarInfo {
+  std::string path;
+  std::uint32_t format_version = 0;
+};
+Result<SidecarInfo> InspectSidecar(const std::string& db_path);
+
+// The write lock of `db_path` alone: whether another process holds it and,
+// from the holder record, who. Errors as InspectSidecar.
+Result<WriteLockStatus> ReadWriteLock(const std::string& db_path);
+
+// "pid 123 on host db1 since 2026-11-21T19:40:01Z (migration 0003_x)"
+std::string DescribeWriteLockHolder(const WriteLockStatus& holder);
 
 // Asks every live instance that owns the database (exclusive) — or, with
 // `all`, every live instance — to step down, and waits until each has

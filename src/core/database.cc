@@ -34,7 +34,8 @@
 #include "core/reader_pool.h"
 #include "probe/probes.h"
 #include "sidecar/registry.h"
-#include "sidecar/sidecar.h"
+#include "sidecar/sidecar_file.h"
+#include "sidecar/write_lock.h"
 #include "sqlsteward/probe.h"
 #include "core/write_queue.h"
 
@@ -207,7 +208,8 @@ constexpr auto kStaleEntryRetry = std::chrono::milliseconds(50);
 // here, and SQLite's open of it fails with ENOENT (kNotFound) until the
 // cache expires: that is retried, the lock released in between, for up to
 // kStaleEntryWait within the deadline.
-Result<std::unique_ptr<internal::Connection>> OpenWriter(internal::Sidecar& sidecar,
+Result<std::unique_ptr<internal::Connection>> OpenWriter(internal::WriteLock& write_lock,
+                                                         posix::Env* env,
                                                          const std::string& path,
                                                          const Options& opts,
                                                          Clock::time_point deadline,
@@ -215,11 +217,11 @@ Result<std::unique_ptr<internal::Connection>> OpenWriter(internal::Sidecar& side
   const Clock::time_point start = Clock::now();
   const Clock::time_point give_up = std::min(deadline, start + kStaleEntryWait);
   for (int attempt = 1;; ++attempt) {
-    SQLSTEWARD_RETURN_IF_ERROR(sidecar.AcquireWriteLock(deadline).WithContext("open " + path));
+    SQLSTEWARD_RETURN_IF_ERROR(write_lock.Acquire(deadline).WithContext("open " + path));
     auto writer = internal::Connection::Open(path, internal::Role::kWriter, opts, deadline, busy);
-    sidecar.ReleaseWriteLock();
+    write_lock.Release();
     if (writer.has_value() || writer.error().code() != StatusCode::kNotFound) return writer;
-    auto report = probe_internal::ProbeDirectoryCached(sidecar.env(), posix::DirName(path));
+    auto report = probe_internal::ProbeDirectoryCached(env, posix::DirName(path));
     if (!report.has_value() || report->kind == FsKind::kLocal ||
         report->kind == FsKind::kTmpfs || report->kind == FsKind::kOverlay) {
       return writer;
@@ -264,7 +266,8 @@ class Database::Impl {
   posix::Env* env = nullptr;
   std::uint64_t fork_generation = 0;
   internal::MetricsRecorder metrics;
-  std::unique_ptr<internal::Sidecar> sidecar;
+  std::unique_ptr<internal::SidecarFile> sidecar;
+  std::unique_ptr<internal::WriteLock> write_lock;
   std::unique_ptr<internal::Connection> writer;
   std::unique_ptr<internal::WriteQueue> queue;
   std::unique_ptr<internal::ReaderPool> readers;
@@ -328,6 +331,7 @@ Status Database::Impl::Close() {
   registry.reset();
   queue.reset();
   writer.reset();
+  write_lock.reset();
   sidecar.reset();
   return Status();
 }
@@ -368,9 +372,12 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
   if (!mode.has_value()) return std::move(mode).error();
   impl->options.journal_mode = *mode;
   if (!opts.vfs.empty()) SQLSTEWARD_RETURN_IF_ERROR(internal::VerifyVfsLocks(path, opts.vfs));
-  auto sidecar = internal::Sidecar::Open(impl->env, path, opts.on_warning);
+  auto sidecar = internal::SidecarFile::Open(impl->env, path, opts.on_warning);
   if (!sidecar.has_value()) return std::move(sidecar).error();
   impl->sidecar = std::move(sidecar).value();
+  auto write_lock = internal::WriteLock::Create(*impl->sidecar);
+  if (!write_lock.has_value()) return std::move(write_lock).error();
+  impl->write_lock = std::move(write_lock).value();
 
   auto deadline = DeadlineAfter(opts.write_timeout, std::chrono::milliseconds(30'000));
   internal::Registry::Config reg;
@@ -393,7 +400,8 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
   // asking us to hand over): it takes close_mu, so it sees either nothing
   // (and only marks the handle handed over) or the finished handle.
   std::unique_lock publish(impl->close_mu);
-  auto writer = OpenWriter(*impl->sidecar, path, opts, deadline, impl->metrics.busy_counter());
+  auto writer = OpenWriter(*impl->write_lock, impl->env, path, opts, deadline,
+                           impl->metrics.busy_counter());
   if (!writer.has_value()) return std::move(writer).error();
   impl->writer = std::move(writer).value();
   impl->journal_mode = impl->writer->journal_mode();
@@ -403,7 +411,7 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
     SQLSTEWARD_RETURN_IF_ERROR(TightenMode(impl->env, path + suffix, opts));
   }
 
-  impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->sidecar.get(),
+  impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->write_lock.get(),
                                                        opts, &impl->metrics);
   impl->readers = std::make_unique<internal::ReaderPool>(path, opts, &impl->metrics);
   publish.unlock();

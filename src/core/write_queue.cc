@@ -1,4 +1,5 @@
 #include "core/write_queue.h"
+#include "sidecar/format.h"
 
 #include <time.h>
 
@@ -21,9 +22,9 @@ Status Closed() {
 
 }  // namespace
 
-WriteQueue::WriteQueue(Connection* writer, Sidecar* sidecar, const Options& options,
+WriteQueue::WriteQueue(Connection* writer, WriteLock* write_lock, const Options& options,
                        MetricsRecorder* metrics)
-    : writer_(writer), sidecar_(sidecar), options_(options), metrics_(metrics) {}
+    : writer_(writer), write_lock_(write_lock), options_(options), metrics_(metrics) {}
 
 WriteQueue::~WriteQueue() { Shutdown(); }
 
@@ -210,11 +211,11 @@ void WriteQueue::FailExpired(Clock::time_point now, const Status& why) {
 
 Status WriteQueue::QueueTimeout() {
   if (waiting_for_lock_) {
-    auto holder = sidecar_->CurrentHolder();
+    auto holder = write_lock_->CurrentHolder();
     if (holder.has_value() && holder->has_value()) {
       return Status(StatusCode::kTimeout,
                     "write not started before its deadline: waiting for the write lock on " +
-                        sidecar_->path() + ", held by " + (*holder)->Describe(),
+                        write_lock_->path() + ", held by " + DescribeHolder(**holder),
                     "retry; if the holder is stuck, inspect or stop that process");
     }
   }
@@ -272,7 +273,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
 
   MetricsRecorder::Batch stats;
   auto lock_start = Clock::now();
-  Status st = sidecar_->AcquireWriteLock(deadline, purpose);
+  Status st = write_lock_->Acquire(deadline, purpose);
   auto lock_end = Clock::now();
   stats.lock_wait_us = MicrosBetween(lock_start, lock_end);
   if (st.ok() && RunRawJobIfFront(lock)) return;
@@ -280,7 +281,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
     writer_->set_busy_deadline(deadline);
     st = StepOnce("BEGIN IMMEDIATE");
     if (!st.ok()) {
-      sidecar_->ReleaseWriteLock();
+      write_lock_->Release();
       st = st.WithContext("BEGIN IMMEDIATE");
     }
   }
@@ -339,7 +340,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
                                           stats.wal_bytes >= options_.checkpoint_wal_bytes))) {
     checkpoint = CheckpointNow();
   }
-  sidecar_->ReleaseWriteLock();
+  write_lock_->Release();
 
   // Metrics first: once a caller has its acknowledgement, Metrics() shows
   // its batch. The batch's jobs are ours alone until Finish.
@@ -388,7 +389,7 @@ bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
   // A raw job (a restore) may have written the whole database into the WAL
   // without the commit hook seeing it: checkpoint while the lock is held.
   CheckpointNow().IgnoreError();
-  sidecar_->ReleaseWriteLock();
+  write_lock_->Release();
   lock.lock();
   Finish(job, std::move(st));
   return true;
@@ -412,9 +413,9 @@ void WriteQueue::Shutdown(const Status& reason) {
   // No leader can start any more: the writer is ours. Under the write lock,
   // as every checkpoint.
   if (first && writer_->journal_mode() == JournalMode::kWal &&
-      sidecar_->AcquireWriteLock(Clock::now() + std::chrono::seconds(1)).ok()) {
+      write_lock_->Acquire(Clock::now() + std::chrono::seconds(1)).ok()) {
     CheckpointNow().IgnoreError();
-    sidecar_->ReleaseWriteLock();
+    write_lock_->Release();
   }
 }
 

@@ -51,7 +51,7 @@
 
 #include "core/connection.h"
 #include "base/metrics_recorder.h"
-#include "sidecar/sidecar.h"
+#include "sidecar/write_lock.h"
 #include "sqlsteward/database.h"
 
 namespace sqlsteward::internal {
@@ -60,7 +60,7 @@ class WriteQueue {
  public:
   using Clock = std::chrono::steady_clock;
 
-  WriteQueue(Connection* writer, Sidecar* sidecar, const Options& options,
+  WriteQueue(Connection* writer, WriteLock* write_lock, const Options& options,
              MetricsRecorder* metrics);
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
@@ -151,7 +151,7 @@ class WriteQueue {
   void AsyncLoop();
 
   Connection* const writer_;
-  Sidecar* const sidecar_;
+  WriteLock* const write_lock_;
   const Options options_;
   MetricsRecorder* const metrics_;
 

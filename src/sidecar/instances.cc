@@ -1,18 +1,19 @@
+// The registry seen from outside (sqlsteward/instances.h): public entry
+// points, each opening the sidecar afresh through Env::Default().
 #include "sqlsteward/instances.h"
 
-#include <unistd.h>
-
-#include <cstring>
+#include <cerrno>
 
 #include "posix/env.h"
-#include "posix/file_lock.h"
-#include "sidecar/registry.h"
-#include "sidecar/sidecar.h"
+#include "sidecar/format.h"
+#include "sidecar/handover.h"
+#include "sidecar/process_identity.h"
+#include "sidecar/sidecar_file.h"
+#include "sidecar/slot_scan.h"
+#include "sidecar/write_lock.h"
 
 namespace sqlsteward {
 namespace {
-
-constexpr off_t kHolderOffset = 64;
 
 Result<posix::UniqueFd> OpenSidecar(posix::Env* env, const std::string& path, int flags) {
   int raw = env->Open(path.c_str(), flags | O_NOFOLLOW, 0);
@@ -20,6 +21,11 @@ Result<posix::UniqueFd> OpenSidecar(posix::Env* env, const std::string& path, in
     if (errno == ENOENT) {
       return Status(StatusCode::kNotFound, path + " does not exist",
                     "no sqlsteward instance has opened this database yet", 0, ENOENT);
+    }
+    if (errno == ELOOP) {
+      return Status(StatusCode::kFailedPrecondition, "sidecar " + path + " is a symbolic link",
+                    "remove the link; sqlsteward never follows links for its own files", 0,
+                    ELOOP);
     }
     return posix::ErrnoStatus(errno, "open", path);
   }
@@ -41,13 +47,14 @@ std::string_view InstanceDomainName(InstanceDomain domain) {
 Result<RegistryStatus> ReadRegistry(const std::string& db_path, bool observe_heartbeats) {
   posix::Env* env = posix::Env::Default();
   RegistryStatus status;
-  status.sidecar_path = db_path + "-steward";
-  auto fd = OpenSidecar(env, status.sidecar_path, O_RDONLY);
-  if (!fd.has_value()) return std::move(fd).error();
-  auto scan = internal::ScanSlots(env, status.sidecar_path, -1, observe_heartbeats,
-                                  Options().heartbeat_interval);
-  if (!scan.has_value()) return std::move(scan).error();
-  for (internal::SlotScan& s : *scan) {
+  status.sidecar_path = internal::SidecarPath(db_path);
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd,
+                              OpenSidecar(env, status.sidecar_path, O_RDONLY));
+  SQLSTEWARD_ASSIGN_OR_RETURN(
+      std::vector<internal::Slot> scan,
+      internal::ScanSlots(env, status.sidecar_path, -1, observe_heartbeats,
+                          Options().heartbeat_interval));
+  for (internal::Slot& s : scan) {
     if (s.info.ownership == Ownership::kExclusive &&
         (s.info.domain == InstanceDomain::kThisDomain ||
          s.info.domain == InstanceDomain::kOtherDomain)) {
@@ -55,26 +62,35 @@ Result<RegistryStatus> ReadRegistry(const std::string& db_path, bool observe_hea
     }
     status.instances.push_back(std::move(s.info));
   }
-  auto held = posix::RangeLockedByOther(env, fd->get(), internal::kWriteLockByte, 1,
-                                        posix::LockKind::kShared);
-  if (!held.has_value()) return std::move(held).error();
-  status.write_lock.held = *held;
-  if (*held) {
-    struct {
-      std::int32_t pid;
-      std::int32_t reserved;
-      std::int64_t since;
-      char host[64];
-      char purpose[64];
-    } rec = {};
-    if (env->Pread(fd->get(), &rec, sizeof rec, kHolderOffset) == sizeof rec) {
-      status.write_lock.pid = rec.pid;
-      status.write_lock.since_unix_ms = rec.since;
-      status.write_lock.host.assign(rec.host, strnlen(rec.host, sizeof rec.host));
-      status.write_lock.purpose.assign(rec.purpose, strnlen(rec.purpose, sizeof rec.purpose));
-    }
-  }
+  SQLSTEWARD_ASSIGN_OR_RETURN(status.write_lock,
+                              internal::ReadWriteLockState(env, fd.get(), status.sidecar_path));
   return status;
+}
+
+Result<SidecarInfo> InspectSidecar(const std::string& db_path) {
+  posix::Env* env = posix::Env::Default();
+  SidecarInfo info;
+  info.path = internal::SidecarPath(db_path);
+  // O_NONBLOCK: a FIFO planted under the name must not block the open.
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd,
+                              OpenSidecar(env, info.path, O_RDONLY | O_NONBLOCK));
+  struct stat st;
+  if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", info.path);
+  SQLSTEWARD_RETURN_IF_ERROR(internal::CheckSidecarStat(st, info.path));
+  SQLSTEWARD_ASSIGN_OR_RETURN(info.format_version,
+                              internal::ReadSidecarHeader(env, fd.get(), info.path));
+  return info;
+}
+
+Result<WriteLockStatus> ReadWriteLock(const std::string& db_path) {
+  posix::Env* env = posix::Env::Default();
+  const std::string path = internal::SidecarPath(db_path);
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, path, O_RDONLY | O_NONBLOCK));
+  return internal::ReadWriteLockState(env, fd.get(), path);
+}
+
+std::string DescribeWriteLockHolder(const WriteLockStatus& holder) {
+  return internal::DescribeHolder(holder);
 }
 
 Result<std::vector<InstanceInfo>> OtherLiveInstances(const std::string& db_path) {
@@ -97,22 +113,22 @@ Result<std::vector<InstanceInfo>> OtherLiveInstances(const std::string& db_path)
 Status RequestHandover(const std::string& db_path, std::chrono::milliseconds timeout, bool all) {
   posix::Env* env = posix::Env::Default();
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string path = db_path + "-steward";
-  auto fd = OpenSidecar(env, path, O_RDWR);
-  if (!fd.has_value()) return std::move(fd).error();
-  auto scan = internal::ScanSlots(env, path, fd->get(), false, Options().heartbeat_interval);
-  if (!scan.has_value()) return std::move(scan).error();
-  std::vector<internal::SlotScan> targets;
-  for (const internal::SlotScan& s : *scan) {
+  const std::string path = internal::SidecarPath(db_path);
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, path, O_RDWR));
+  SQLSTEWARD_ASSIGN_OR_RETURN(
+      std::vector<internal::Slot> scan,
+      internal::ScanSlots(env, path, fd.get(), false, Options().heartbeat_interval));
+  std::vector<internal::Slot> targets;
+  for (const internal::Slot& s : scan) {
     if (s.info.domain != InstanceDomain::kThisDomain) continue;
     if (all || s.info.ownership == Ownership::kExclusive) targets.push_back(s);
   }
-  for (const internal::SlotScan& t : targets) {
-    SQLSTEWARD_RETURN_IF_ERROR(internal::WriteHandoverRequest(env, fd->get(), path, t));
+  for (const internal::Slot& t : targets) {
+    SQLSTEWARD_RETURN_IF_ERROR(internal::WriteHandoverRequest(env, fd.get(), path, t));
   }
-  for (const internal::SlotScan& t : targets) {
+  for (const internal::Slot& t : targets) {
     SQLSTEWARD_RETURN_IF_ERROR(internal::WaitForSlotRelease(
-        env, fd->get(), t.info, deadline,
+        env, fd.get(), t.info, deadline,
         "no handover within " + std::to_string(timeout.count()) + " ms"));
   }
   return Status();

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "sidecar/process_identity.h"
 #include "sidecar/registry.h"
 #include "sqlsteward/database.h"
 #include "sqlsteward/instances.h"

@@ -1,0 +1,88 @@
+#include "sidecar/claim.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "base/time.h"
+#include "sidecar/process_identity.h"
+
+namespace sqlsteward::internal {
+namespace {
+
+// The claim file's text; "" when it cannot be read (being written, gone).
+std::string ReadClaim(posix::Env* env, const std::string& path) {
+  int fd = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
+  if (fd < 0) return {};
+  posix::UniqueFd guard(env, fd);
+  char buf[1024];
+  ssize_t n = env->Pread(fd, buf, sizeof buf, 0);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+Status RegistrationClaim::Lock(std::chrono::steady_clock::time_point deadline) {
+  const ProcessIdentity& self = ProcessIdentity::Self();
+  const std::uint64_t nonce = std::random_device()();
+  const std::string content = std::to_string(self.pid) + " " + std::to_string(self.start_ticks) +
+                              " " + std::to_string(self.pid_namespace) + " " + self.boot_id +
+                              " " + std::to_string(WallClockUnixMs()) + " " +
+                              std::to_string(nonce) + " " + self.host + "\n";
+  auto pause = std::chrono::microseconds(200);
+  while (true) {
+    int fd = env_->Open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      posix::UniqueFd guard(env_, fd);
+      if (env_->Pwrite(fd, content.data(), content.size(), 0) !=
+          static_cast<ssize_t>(content.size())) {
+        Status st = posix::ErrnoStatus(errno, "write", path_);
+        env_->Unlink(path_.c_str());
+        return st;
+      }
+      held_ = true;
+      return Status();
+    }
+    if (errno != EEXIST) return posix::ErrnoStatus(errno, "create", path_);
+    if (BreakIfStale()) continue;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status(StatusCode::kTimeout,
+                    "timed out waiting for " + path_ + ": another instance is registering",
+                    "retry; if it stays, the process that created the file is stuck");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5'000));
+  }
+}
+
+void RegistrationClaim::Unlock() {
+  if (!held_) return;
+  held_ = false;
+  env_->Unlink(path_.c_str());
+}
+
+bool RegistrationClaim::BreakIfStale() {
+  std::istringstream in(ReadClaim(env_, path_));
+  std::int32_t pid = 0;
+  std::uint64_t ticks = 0, ns = 0, nonce = 0;
+  std::int64_t created = 0;
+  std::string boot;
+  if (!(in >> pid >> ticks >> ns >> boot >> created >> nonce)) {
+    // Being written right now, or garbage: judge by age.
+    struct stat st;
+    if (env_->Lstat(path_.c_str(), &st) != 0) return errno == ENOENT;
+    created = std::int64_t{st.st_mtim.tv_sec} * 1000;
+    boot.clear();
+  }
+  const ProcessIdentity& self = ProcessIdentity::Self();
+  bool same_machine = boot == self.boot_id && ns == self.pid_namespace;
+  bool stale = (same_machine && !ProcessAlive(pid, ticks)) ||
+               WallClockUnixMs() - created > kClaimStaleMs;
+  if (!stale) return false;
+  env_->Unlink(path_.c_str());
+  return true;
+}
+
+}  // namespace sqlsteward::internal

@@ -1,0 +1,71 @@
+#include "sidecar/write_lock.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "base/time.h"
+#include "sidecar/format.h"
+#include "sidecar/process_identity.h"
+
+namespace sqlsteward::internal {
+
+WriteLock::WriteLock(const SidecarFile& file, std::unique_ptr<posix::DeadlineLock> lock)
+    : file_(file), lock_(std::move(lock)), host_(HostName()) {}
+
+Result<std::unique_ptr<WriteLock>> WriteLock::Create(const SidecarFile& file) {
+  auto lock = posix::DeadlineLock::Create(file.env(), file.fd(), kWriteLockByte, 1);
+  if (!lock.has_value()) return std::move(lock).error();
+  return std::unique_ptr<WriteLock>(new WriteLock(file, std::move(lock).value()));
+}
+
+Status WriteLock::Acquire(Clock::time_point deadline, std::string_view purpose) {
+  Status st = lock_->Acquire(deadline);
+  if (st.code() == StatusCode::kTimeout) {
+    std::string who = "another process";
+    auto holder = CurrentHolder();
+    if (holder.has_value() && holder->has_value()) who = DescribeHolder(**holder);
+    return Status(StatusCode::kTimeout,
+                  "timed out waiting for the write lock on " + path() + ", held by " + who,
+                  "retry; if the holder is stuck, inspect or stop it (the lock is released "
+                  "when its process exits)");
+  }
+  SQLSTEWARD_RETURN_IF_ERROR(st);
+  Status rec = WriteHolderRecord(purpose);
+  if (!rec.ok()) {
+    lock_->Release();
+    return rec;
+  }
+  return Status();
+}
+
+void WriteLock::Release() { lock_->Release(); }
+
+Status WriteLock::WriteHolderRecord(std::string_view purpose) {
+  const HolderRecord rec =
+      EncodeHolder(static_cast<std::int32_t>(getpid()), WallClockUnixMs(), host_, purpose);
+  if (file_.env()->Pwrite(file_.fd(), &rec, sizeof rec, kHolderOffset) != sizeof rec) {
+    return posix::ErrnoStatus(errno, "pwrite", path());
+  }
+  return Status();
+}
+
+Result<std::optional<WriteLockStatus>> WriteLock::CurrentHolder() const {
+  SQLSTEWARD_ASSIGN_OR_RETURN(WriteLockStatus state,
+                              ReadWriteLockState(file_.env(), file_.fd(), path()));
+  if (!state.held) return std::optional<WriteLockStatus>();
+  return std::optional<WriteLockStatus>(std::move(state));
+}
+
+Result<WriteLockStatus> ReadWriteLockState(posix::Env* env, int fd, const std::string& path) {
+  auto locked = posix::RangeLockedByOther(env, fd, kWriteLockByte, 1, posix::LockKind::kShared);
+  if (!locked.has_value()) return std::move(locked).error().WithContext(path);
+  WriteLockStatus state;
+  if (!*locked) return state;
+  HolderRecord rec = {};
+  if (env->Pread(fd, &rec, sizeof rec, kHolderOffset) == sizeof rec) state = DecodeHolder(rec);
+  state.held = true;
+  return state;
+}
+
+}  // namespace sqlsteward::internal
