@@ -1,4 +1,5 @@
 #include "core/connection.h"
+#include "base/strings.h"
 
 #include <cerrno>
 #include <cstring>
@@ -16,11 +17,6 @@ std::string_view SynchronousName(Synchronous s) {
     case Synchronous::kExtra: return "3";
   }
   return "2";
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return s;
 }
 
 bool IsBlank(const char* p) {
@@ -213,7 +209,7 @@ Status Connection::EnsureJournalMode(const Options& options) {
   auto current = PragmaValue("journal_mode");
   if (!current.has_value()) return std::move(current).error();
   std::string want = options.journal_mode == JournalMode::kWal ? "wal" : "delete";
-  std::string got = Lower(*current);
+  std::string got = AsciiLower(*current);
   if (got != want && role_ == Role::kWriter) {
     auto set = PragmaValue("journal_mode=" + want);
     if (!set.has_value()) {
@@ -224,7 +220,7 @@ Status Connection::EnsureJournalMode(const Options& options) {
                         " while other connections have the database open",
                     "stop the other processes using it, then open again", err.sqlite_code());
     }
-    got = Lower(*set);
+    got = AsciiLower(*set);
   }
   if (got != want) {
     return Status(StatusCode::kFailedPrecondition,
@@ -329,7 +325,7 @@ void Connection::ReturnStatement(sqlite3_stmt* stmt) {
 namespace {
 
 template <typename Tx, typename Fn>
-Status RunUserCode(bool* in_user_code, Tx& tx, const Fn& fn, std::string_view what) {
+Status CallUserCode(bool* in_user_code, Tx& tx, const Fn& fn, std::string_view what) {
   *in_user_code = true;
   Status st;
   try {
@@ -347,9 +343,22 @@ Status RunUserCode(bool* in_user_code, Tx& tx, const Fn& fn, std::string_view wh
 
 }  // namespace
 
+Status Connection::ExplainRefusal(Status st) {
+  // SQLite reports a statement the authorizer denied as "not authorized":
+  // say which rule of the statement policy refused it and what to do.
+  if ((st.sqlite_code() & 0xff) == SQLITE_AUTH && last_refusal_.has_value()) {
+    st = Status(StatusCode::kInvalidArgument,
+                std::string(st.message()) + ": " + last_refusal_->why, last_refusal_->hint,
+                st.sqlite_code());
+  }
+  last_refusal_.reset();
+  return st;
+}
+
 Status Connection::RunRead(const ReadFn& fn) {
   ReadTransaction tx(this);
-  Status st = RunUserCode(&in_user_code_, tx, fn, "read callback");
+  last_refusal_.reset();
+  Status st = ExplainRefusal(CallUserCode(&in_user_code_, tx, fn, "read callback"));
   if ((st.sqlite_code() & 0xff) == SQLITE_READONLY) {
     return Status(StatusCode::kInvalidArgument, std::string(st.message()),
                   "Read() callbacks run on read-only connections; write inside Write()",
@@ -360,7 +369,8 @@ Status Connection::RunRead(const ReadFn& fn) {
 
 Status Connection::RunJob(const WriteFn& fn) {
   Transaction tx(this);
-  return RunUserCode(&in_user_code_, tx, fn, "write job");
+  last_refusal_.reset();
+  return ExplainRefusal(CallUserCode(&in_user_code_, tx, fn, "write job"));
 }
 
 int Connection::BusyHandler(void* self, int count) {
@@ -381,24 +391,32 @@ int Connection::Authorizer(void* self, int action, const char* a, const char* b,
                            const char*) {
   auto* conn = static_cast<Connection*>(self);
   if (!conn->in_user_code_) return SQLITE_OK;
+  std::optional<Refusal> refusal;
   switch (action) {
     case SQLITE_TRANSACTION:  // BEGIN, COMMIT, ROLLBACK: the batch owns them.
-      return SQLITE_DENY;
+      refusal = TransactionControlRefusal();
+      break;
     case SQLITE_SAVEPOINT:  // a = BEGIN/RELEASE/ROLLBACK, b = name.
-      return b != nullptr && sqlite3_stricmp(b, kJobSavepoint) == 0 ? SQLITE_DENY : SQLITE_OK;
-    case SQLITE_PRAGMA: {  // a = name, b = the value being set, or NULL for a read.
-      if (a == nullptr) return SQLITE_OK;
-      std::string_view name(a);
-      if (name == "wal_checkpoint") return SQLITE_DENY;  // Only the leader checkpoints.
-      if (b == nullptr) return SQLITE_OK;
-      bool ours = name == "journal_mode" || name == "locking_mode" || name == "mmap_size" ||
-                  name == "wal_autocheckpoint" ||
-                  name == "query_only" || name == "busy_timeout" || name == "synchronous";
-      return ours ? SQLITE_DENY : SQLITE_OK;
-    }
+      if (b != nullptr && sqlite3_stricmp(b, kJobSavepoint) == 0) {
+        refusal = Refusal{std::string("the savepoint ") + kJobSavepoint + " is sqlsteward's own",
+                          "name your savepoints otherwise"};
+      }
+      break;
+    case SQLITE_ATTACH:
+      refusal = AttachRefusal("attach", SqlContext::kWriteJob);
+      break;
+    case SQLITE_DETACH:
+      refusal = AttachRefusal("detach", SqlContext::kWriteJob);
+      break;
+    case SQLITE_PRAGMA:  // a = name, b = the value being set, or NULL for a read.
+      if (a != nullptr) refusal = PragmaRefusal(AsciiLower(a), b != nullptr, SqlContext::kWriteJob);
+      break;
     default:
-      return SQLITE_OK;
+      break;
   }
+  if (!refusal.has_value()) return SQLITE_OK;
+  conn->last_refusal_ = std::move(refusal);
+  return SQLITE_DENY;
 }
 
 void Connection::SetTrace(std::function<void(std::string_view)> trace) {

@@ -6,8 +6,8 @@
 //     writer checkpoints, and only under the cross-process write lock;
 //   - keeps mmap_size = 0 (shared mmap amplifies WAL races between writers);
 //   - reads back every pragma it sets, because a VFS may refuse silently;
-//   - refuses transaction control (BEGIN/COMMIT/ROLLBACK) and journal or
-//     locking mode changes from application SQL through an authorizer.
+//   - refuses, through an authorizer, what the statement policy
+//     (statement_policy.h) refuses in application SQL.
 //
 // Thread safety: none. A connection is used by one thread at a time (the
 // write queue's leader, or the reader holding it from the pool).
@@ -22,9 +22,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/statement_policy.h"
 #include "sqlsteward/database.h"
 #include "sqlsteward/options.h"
 #include "sqlsteward/status.h"
@@ -91,6 +93,9 @@ class Connection {
   Result<std::string> PragmaValue(std::string_view name);
   Status EnsureJournalMode(const Options& options);
 
+  // A job's error from a statement the authorizer denied, explained.
+  Status ExplainRefusal(Status st);
+
   static int BusyHandler(void* self, int count);
   static int Authorizer(void* self, int action, const char* a, const char* b, const char* c,
                         const char* d);
@@ -111,6 +116,7 @@ class Connection {
   std::int64_t wal_frames_ = 0;
   std::int64_t page_size_ = 4096;
   bool in_user_code_ = false;
+  std::optional<Refusal> last_refusal_;  // Set by the authorizer.
   std::function<void(std::string_view)> trace_;
 };
 
