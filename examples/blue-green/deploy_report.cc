@@ -232,7 +232,7 @@ json Analyse(const RunInputs& in) {
                        {"deploy_windows", Summary(in_deploys)},
                        {"kill_windows", Summary(in_kills)}};
 
-  std::vector<double> takeover, pause, steady_gap, downtime, kill_gap, window_ms;
+  std::vector<double> takeover, pause, steady_gap, downtime, kill_gap, kill_open, window_ms;
   std::int64_t previous_end = 0;
   for (const Window& w : windows) {
     const double gap = LongestGapMs(ack_times, w.begin_us, w.end_us);
@@ -246,6 +246,7 @@ json Analyse(const RunInputs& in) {
       }
     } else {
       kill_gap.push_back(gap);
+      if (w.takeover_ms >= 0) kill_open.push_back(w.takeover_ms);
       std::int64_t first_new = INT64_MAX;
       for (const AckRecord& a : in.acks) {
         if (a.end_us > w.begin_us && a.served_by == w.new_instance) {
@@ -266,7 +267,9 @@ json Analyse(const RunInputs& in) {
                      {"window_ms", Summary(window_ms)},
                      {"goal_pause_p99_ms", kGoalPauseP99Ms},
                      {"goal_met", goal_met}};
-  run["kill"] = {{"downtime_ms", Summary(downtime)}, {"pause_ms", Summary(kill_gap)}};
+  run["kill"] = {{"downtime_ms", Summary(downtime)},
+                 {"pause_ms", Summary(kill_gap)},
+                 {"open_ms", Summary(kill_open)}};
   run["integrity_check"] = in.db.integrity;
   if (in.db.integrity != "ok") broken.push_back("integrity_check: " + in.db.integrity);
   run["guarantees_met"] = broken.empty();
@@ -325,6 +328,7 @@ void PrintText(const json& runs) {
       {"  switchover window length", [](const json& r) { return Dist(r["handover"]["window_ms"]); }},
       {"  goal p99 <= 100 ms", [](const json& r) { return r["deploys"].get<int>() == 0 ? std::string("-") : Cell(r["handover"]["goal_met"]); }},
       {"kill downtime ms p50/p99/max", [](const json& r) { return Dist(r["kill"]["downtime_ms"]); }},
+      {"  new version's open (service)", [](const json& r) { return Dist(r["kill"]["open_ms"]); }},
       {"integrity_check", [](const json& r) { return Cell(r["integrity_check"]); }},
       {"guarantees met", [](const json& r) { return Cell(r["guarantees_met"]); }},
   };
