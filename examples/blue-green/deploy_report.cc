@@ -192,6 +192,52 @@ json ProxySection(const RunInputs& in) {
           {"retried_by_first_status", first_status}, {"answered_5xx", client_5xx}};
 }
 
+// The "handover" and "kill" sections: per window, the longest stretch
+// without an acknowledgement, and what the deploy script and services logged.
+void SwitchoverSections(const RunInputs& in, const std::vector<Window>& windows,
+                        const std::vector<std::int64_t>& ack_times, std::int64_t first_us,
+                        json* run) {
+  std::vector<double> takeover, pause, steady_gap, downtime, kill_gap, kill_open, window_ms;
+  std::int64_t previous_end = 0;
+  for (const Window& w : windows) {
+    const double gap = LongestGapMs(ack_times, w.begin_us, w.end_us);
+    if (w.kind == 'd') {
+      pause.push_back(gap);
+      window_ms.push_back(static_cast<double>(w.end_us - w.begin_us) / 1000.0);
+      if (w.takeover_ms >= 0) takeover.push_back(w.takeover_ms);
+      const std::int64_t steady_from = std::max(previous_end, first_us);
+      if (steady_from < w.begin_us) {
+        steady_gap.push_back(LongestGapMs(ack_times, steady_from, w.begin_us));
+      }
+    } else {
+      kill_gap.push_back(gap);
+      if (w.takeover_ms >= 0) kill_open.push_back(w.takeover_ms);
+      std::int64_t first_new = INT64_MAX;
+      for (const AckRecord& a : in.acks) {
+        if (a.end_us > w.begin_us && a.served_by == w.new_instance) {
+          first_new = std::min(first_new, a.end_us);
+        }
+      }
+      if (first_new != INT64_MAX) {
+        downtime.push_back(static_cast<double>(first_new - w.begin_us) / 1000.0);
+      }
+    }
+    previous_end = w.end_us;
+  }
+  json pause_summary = Summary(pause);
+  const bool goal_met = !pause.empty() && pause_summary["p99"].get<double>() <= kGoalPauseP99Ms;
+  (*run)["handover"] = {{"takeover_ms", Summary(takeover)},
+                     {"pause_ms", pause_summary},
+                     {"pauses_ms", pause},
+                     {"steady_gap_ms", Summary(steady_gap)},
+                     {"window_ms", Summary(window_ms)},
+                     {"goal_pause_p99_ms", kGoalPauseP99Ms},
+                     {"goal_met", goal_met}};
+  (*run)["kill"] = {{"downtime_ms", Summary(downtime)},
+                 {"pause_ms", Summary(kill_gap)},
+                 {"open_ms", Summary(kill_open)}};
+}
+
 json Analyse(const RunInputs& in) {
   const bool naive = in.meta.count("mode") != 0 && in.meta.at("mode") == "naive";
   std::vector<std::string> broken;
@@ -232,44 +278,7 @@ json Analyse(const RunInputs& in) {
                        {"deploy_windows", Summary(in_deploys)},
                        {"kill_windows", Summary(in_kills)}};
 
-  std::vector<double> takeover, pause, steady_gap, downtime, kill_gap, kill_open, window_ms;
-  std::int64_t previous_end = 0;
-  for (const Window& w : windows) {
-    const double gap = LongestGapMs(ack_times, w.begin_us, w.end_us);
-    if (w.kind == 'd') {
-      pause.push_back(gap);
-      window_ms.push_back(static_cast<double>(w.end_us - w.begin_us) / 1000.0);
-      if (w.takeover_ms >= 0) takeover.push_back(w.takeover_ms);
-      const std::int64_t steady_from = std::max(previous_end, first_us);
-      if (steady_from < w.begin_us) {
-        steady_gap.push_back(LongestGapMs(ack_times, steady_from, w.begin_us));
-      }
-    } else {
-      kill_gap.push_back(gap);
-      if (w.takeover_ms >= 0) kill_open.push_back(w.takeover_ms);
-      std::int64_t first_new = INT64_MAX;
-      for (const AckRecord& a : in.acks) {
-        if (a.end_us > w.begin_us && a.served_by == w.new_instance) {
-          first_new = std::min(first_new, a.end_us);
-        }
-      }
-      if (first_new != INT64_MAX) {
-        downtime.push_back(static_cast<double>(first_new - w.begin_us) / 1000.0);
-      }
-    }
-    previous_end = w.end_us;
-  }
-  json pause_summary = Summary(pause);
-  const bool goal_met = !pause.empty() && pause_summary["p99"].get<double>() <= kGoalPauseP99Ms;
-  run["handover"] = {{"takeover_ms", Summary(takeover)},
-                     {"pause_ms", pause_summary},
-                     {"steady_gap_ms", Summary(steady_gap)},
-                     {"window_ms", Summary(window_ms)},
-                     {"goal_pause_p99_ms", kGoalPauseP99Ms},
-                     {"goal_met", goal_met}};
-  run["kill"] = {{"downtime_ms", Summary(downtime)},
-                 {"pause_ms", Summary(kill_gap)},
-                 {"open_ms", Summary(kill_open)}};
+  SwitchoverSections(in, windows, ack_times, first_us, &run);
   run["integrity_check"] = in.db.integrity;
   if (in.db.integrity != "ok") broken.push_back("integrity_check: " + in.db.integrity);
   run["guarantees_met"] = broken.empty();
