@@ -66,6 +66,17 @@ void OrderService::Route(httplib::Server& server) {
   });
 }
 
+// Every state change happens under mu_: a handler waiting for the store
+// checks the state under mu_ too, so it cannot miss the wake-up.
+template <typename Change>
+void OrderService::SetState(Change change) {
+  {
+    std::lock_guard lock(mu_);
+    change();
+  }
+  state_changed_.notify_all();
+}
+
 void OrderService::SetStore(std::unique_ptr<OrderStore> store, double takeover_ms) {
   SetState([&] {
     store_ = std::move(store);
@@ -94,17 +105,6 @@ void OrderService::MarkStopping() {
   });
 }
 
-// Every state change happens under mu_: a handler waiting for the store
-// checks the state under mu_ too, so it cannot miss the wake-up.
-template <typename Change>
-void OrderService::SetState(Change change) {
-  {
-    std::lock_guard lock(mu_);
-    change();
-  }
-  state_changed_.notify_all();
-}
-
 Status OrderService::CloseStore() {
   std::shared_ptr<OrderStore> store;
   {
@@ -128,12 +128,10 @@ std::shared_ptr<OrderStore> OrderService::StoreOrRefuse(httplib::Response& res) 
       break;
     case ServiceState::kHandedOver:
       Refuse(res, 503, "unavailable",
-             "this version handed the database over to pid " +
-                 std::to_string(successor));
+             "this version handed the database over to pid " + std::to_string(successor));
       break;
     default:
-      Refuse(res, 503, "unavailable",
-             std::string("this version is ") + ServiceStateName(now));
+      Refuse(res, 503, "unavailable", std::string("this version is ") + ServiceStateName(now));
   }
   return nullptr;
 }
