@@ -42,9 +42,6 @@ namespace internal {
 struct DatabaseAccess;
 }
 
-using WriteFn = std::function<Status(Transaction&)>;
-using ReadFn = std::function<Status(ReadTransaction&)>;
-
 class Database {
  public:
   // Opens or creates the database at `path`. Returns a typed error and never

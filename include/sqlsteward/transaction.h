@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -155,6 +156,10 @@ class Transaction : public ReadTransaction {
   explicit Transaction(internal::Connection* conn) : ReadTransaction(conn) {}
   ~Transaction() = default;
 };
+
+// A write job (Database::Write) and a read callback (Database::Read).
+using WriteFn = std::function<Status(Transaction&)>;
+using ReadFn = std::function<Status(ReadTransaction&)>;
 
 }  // namespace sqlsteward
 

@@ -90,7 +90,7 @@ void HistogramAdd(Histogram* h, std::uint64_t value) {
 
 void MetricsRecorder::RecordBatch(const Batch& batch,
                                   std::span<const std::uint64_t> job_latency_us) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (std::uint64_t us : job_latency_us) HistogramAdd(&snap_.write_latency_us, us);
   snap_.write_batches++;
   snap_.write_jobs += batch.jobs;
@@ -101,13 +101,13 @@ void MetricsRecorder::RecordBatch(const Batch& batch,
 }
 
 void MetricsRecorder::RecordCheckpoint(bool incomplete) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   snap_.checkpoints++;
   if (incomplete) snap_.checkpoints_incomplete++;
 }
 
 void MetricsRecorder::RecordError(StatusCode code) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto name = StatusCodeName(code);
   auto it = snap_.errors_by_code.find(name);
   if (it == snap_.errors_by_code.end()) {
@@ -118,7 +118,7 @@ void MetricsRecorder::RecordError(StatusCode code) {
 }
 
 MetricsSnapshot MetricsRecorder::Snapshot() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   MetricsSnapshot snap = snap_;
   snap.reads = reads_.load(std::memory_order_relaxed);
   snap.sqlite_busy_handler_calls = busy_calls_.load(std::memory_order_relaxed);

@@ -7,9 +7,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <span>
 
+#include "base/mutex.h"
 #include "sqlsteward/metrics.h"
 #include "sqlsteward/status.h"
 
@@ -37,8 +37,8 @@ class MetricsRecorder {
   MetricsSnapshot Snapshot() const;
 
  private:
-  mutable std::mutex mu_;
-  MetricsSnapshot snap_;
+  mutable Mutex mu_;
+  MetricsSnapshot snap_ GUARDED_BY(mu_);
   std::atomic<std::uint64_t> reads_{0};
   std::atomic<std::uint64_t> busy_calls_{0};
 };

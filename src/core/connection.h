@@ -27,9 +27,9 @@
 #include <string_view>
 
 #include "core/statement_policy.h"
-#include "sqlsteward/database.h"
 #include "sqlsteward/options.h"
 #include "sqlsteward/status.h"
+#include "sqlsteward/transaction.h"
 
 namespace sqlsteward::internal {
 

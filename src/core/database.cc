@@ -23,9 +23,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
-#include <mutex>
 #include <thread>
 
+#include "base/mutex.h"
 #include "core/connection.h"
 #include "core/database_access.h"
 #include "base/metrics_recorder.h"
@@ -57,7 +57,7 @@ void InstallForkHandler() {
 // Serialises our own create-and-close of new database files within the
 // process: close() drops every POSIX lock the process holds on the file, so
 // no SQLite connection of ours may be using it meanwhile.
-std::mutex g_create_mu;
+Mutex g_create_mu;
 
 Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout,
                                 std::chrono::milliseconds fallback) {
@@ -110,7 +110,7 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
       return Status(StatusCode::kNotFound, path + " does not exist",
                     "check the path, or open with Options::create_if_missing = true", 0, ENOENT);
     }
-    std::lock_guard lock(g_create_mu);
+    MutexLock lock(&g_create_mu);
     int fd = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
     if (fd < 0 && errno != EEXIST) {
       return posix::ErrnoStatus(errno, "create", path,
@@ -275,7 +275,11 @@ class Database::Impl {
   std::unique_ptr<internal::Registry> registry;
   JournalMode journal_mode = JournalMode::kWal;
 
-  std::mutex close_mu;
+  // Held across the handle's transitions: publishing the writer and queue
+  // in Open, a step-down, Close. Outermost lock of the handle (docs/
+  // design.md, "Lock order"): it may be held while waiting for the write
+  // lock, never the other way round.
+  Mutex close_mu;
   std::atomic<bool> closed{false};
   std::atomic<std::int32_t> handed_over_to{0};
 
@@ -298,9 +302,9 @@ class Database::Impl {
   }
   // Finishes the running batch; the queue checkpoints under the write lock
   // as it shuts down. REQUIRES: close_mu held.
-  void DrainWrites(const Status& reason);
-  void StepDown(std::int32_t successor);
-  Status Close();
+  void DrainWrites(const Status& reason) REQUIRES(close_mu);
+  void StepDown(std::int32_t successor) EXCLUDES(close_mu);
+  Status Close() EXCLUDES(close_mu);
 };
 
 void Database::Impl::DrainWrites(const Status& reason) {
@@ -309,7 +313,7 @@ void Database::Impl::DrainWrites(const Status& reason) {
 
 void Database::Impl::StepDown(std::int32_t successor) {
   {
-    std::lock_guard lock(close_mu);
+    MutexLock lock(&close_mu);
     if (closed.load(std::memory_order_acquire)) return;
     handed_over_to.store(successor, std::memory_order_release);
     DrainWrites(HandedOverStatus(successor));
@@ -320,7 +324,7 @@ void Database::Impl::StepDown(std::int32_t successor) {
 
 Status Database::Impl::Close() {
   {
-    std::lock_guard lock(close_mu);
+    MutexLock lock(&close_mu);
     if (closed.exchange(true, std::memory_order_acq_rel)) return Status();
     DrainWrites(Status());
     if (readers) readers->Close();
@@ -399,22 +403,23 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
   // The registry's heartbeat thread may already call StepDown (a successor
   // asking us to hand over): it takes close_mu, so it sees either nothing
   // (and only marks the handle handed over) or the finished handle.
-  std::unique_lock publish(impl->close_mu);
-  auto writer = OpenWriter(*impl->write_lock, impl->env, path, opts, deadline,
-                           impl->metrics.busy_counter());
-  if (!writer.has_value()) return std::move(writer).error();
-  impl->writer = std::move(writer).value();
-  impl->journal_mode = impl->writer->journal_mode();
-  // SQLite created -wal/-shm with the database's mode; tighten any that
-  // predate us.
-  for (const char* suffix : {"-wal", "-shm"}) {
-    SQLSTEWARD_RETURN_IF_ERROR(TightenMode(impl->env, path + suffix, opts));
-  }
+  {
+    MutexLock publish(&impl->close_mu);
+    auto writer = OpenWriter(*impl->write_lock, impl->env, path, opts, deadline,
+                             impl->metrics.busy_counter());
+    if (!writer.has_value()) return std::move(writer).error();
+    impl->writer = std::move(writer).value();
+    impl->journal_mode = impl->writer->journal_mode();
+    // SQLite created -wal/-shm with the database's mode; tighten any that
+    // predate us.
+    for (const char* suffix : {"-wal", "-shm"}) {
+      SQLSTEWARD_RETURN_IF_ERROR(TightenMode(impl->env, path + suffix, opts));
+    }
 
-  impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->write_lock.get(),
-                                                       opts, &impl->metrics);
-  impl->readers = std::make_unique<internal::ReaderPool>(path, opts, &impl->metrics);
-  publish.unlock();
+    impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->write_lock.get(),
+                                                         opts, &impl->metrics);
+    impl->readers = std::make_unique<internal::ReaderPool>(path, opts, &impl->metrics);
+  }
   std::unique_ptr<Database> db(new Database(std::move(impl)));
   if (db->impl_->options.after_open) {
     SQLSTEWARD_RETURN_IF_ERROR(db->impl_->options.after_open(*db).WithContext("after_open"));

@@ -18,7 +18,7 @@ ReaderPool::ReaderPool(std::string path, const Options& options, MetricsRecorder
     : path_(std::move(path)), options_(options), metrics_(metrics) {}
 
 Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   while (true) {
     if (closed_) {
       return Status(StatusCode::kUnavailable, "the database handle is closed",
@@ -31,19 +31,19 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
     }
     if (static_cast<int>(all_.size()) + opening_ < options_.reader_connections) {
       ++opening_;
-      lock.unlock();
+      mu_.Unlock();
       auto conn = Connection::Open(path_, Role::kReader, options_, deadline,
                                    metrics_->busy_counter());
-      lock.lock();
+      mu_.Lock();
       --opening_;
       if (!conn.has_value()) {
-        cv_.notify_one();
+        cv_.Signal();
         return std::move(conn).error().WithContext("open reader connection");
       }
       all_.push_back(std::move(conn).value());
       return all_.back().get();
     }
-    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty()) {
+    if (!cv_.WaitUntil(&mu_, deadline) && idle_.empty()) {
       return Status(StatusCode::kTimeout,
                     "all " + std::to_string(options_.reader_connections) +
                         " reader connections stayed busy until the deadline",
@@ -54,12 +54,12 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
 }
 
 void ReaderPool::Return(Connection* conn) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   idle_.push_back(conn);
   if (closed_) {
-    cv_.notify_all();  // Close() waits for the last one.
+    cv_.SignalAll();  // Close() waits for the last one.
   } else {
-    cv_.notify_one();
+    cv_.Signal();
   }
 }
 
@@ -85,13 +85,13 @@ Status ReaderPool::Run(const ReadFn& fn, Clock::time_point deadline) {
 }
 
 void ReaderPool::Close() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   closed_ = true;
-  cv_.notify_all();
-  cv_.wait(lock, [&] { return idle_.size() == all_.size() && opening_ == 0; });
+  cv_.SignalAll();
+  while (idle_.size() != all_.size() || opening_ != 0) cv_.Wait(&mu_);
   idle_.clear();
   all_.clear();
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 

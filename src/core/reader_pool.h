@@ -10,12 +10,11 @@
 #define SQLSTEWARD_CORE_READER_POOL_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "core/connection.h"
 #include "base/metrics_recorder.h"
 
@@ -29,24 +28,24 @@ class ReaderPool {
   ReaderPool(const ReaderPool&) = delete;
   ReaderPool& operator=(const ReaderPool&) = delete;
 
-  Status Run(const ReadFn& fn, Clock::time_point deadline);
+  Status Run(const ReadFn& fn, Clock::time_point deadline) EXCLUDES(mu_);
   // Waits for running reads, then closes every connection.
-  void Close();
+  void Close() EXCLUDES(mu_);
 
  private:
-  Result<Connection*> Acquire(Clock::time_point deadline);
-  void Return(Connection* conn);
+  Result<Connection*> Acquire(Clock::time_point deadline) EXCLUDES(mu_);
+  void Return(Connection* conn) EXCLUDES(mu_);
 
   const std::string path_;
   const Options options_;
   MetricsRecorder* const metrics_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> all_;
-  std::vector<Connection*> idle_;
-  int opening_ = 0;
-  bool closed_ = false;
+  Mutex mu_;
+  CondVar cv_;  // A connection was returned, or an open failed, or Close.
+  std::vector<std::unique_ptr<Connection>> all_ GUARDED_BY(mu_);
+  std::vector<Connection*> idle_ GUARDED_BY(mu_);
+  int opening_ GUARDED_BY(mu_) = 0;  // Opens in progress, mu_ let go.
+  bool closed_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace sqlsteward::internal

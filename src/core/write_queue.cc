@@ -91,19 +91,27 @@ Status WriteQueue::SubmitAndWait(Job* job) {
   // Shared with whoever wakes this caller: it may post after we returned.
   auto me = std::make_shared<Waiter>();
   job->waiter = me;
-  std::unique_lock lock(mu_);
-  if (closed_) return closed_reason_.ok() ? Closed() : closed_reason_;
+  mu_.Lock();
+  if (closed_) {
+    Status refused = closed_reason_.ok() ? Closed() : closed_reason_;
+    mu_.Unlock();
+    return refused;
+  }
   Enqueue(job);
-  while (!job->done.load(std::memory_order_acquire)) {
+  while (true) {
+    if (job->done.load(std::memory_order_acquire)) {
+      mu_.Unlock();
+      break;
+    }
     if (!leader_active_) {
       // Leads until this job is done, then wakes the next leader.
-      std::shared_ptr<Waiter> next = Lead(lock, job);
-      lock.unlock();
+      std::shared_ptr<Waiter> next = Lead(job);
+      mu_.Unlock();
       if (next != nullptr) next->Wake();
       break;
     }
     const bool taken = job->taken;
-    lock.unlock();
+    mu_.Unlock();
     // A taken job is in the running batch: it finishes, whatever its
     // deadline says.
     bool woken = true;
@@ -113,7 +121,7 @@ Status WriteQueue::SubmitAndWait(Job* job) {
       woken = me->WaitUntil(job->deadline);
     }
     if (job->done.load(std::memory_order_acquire)) break;
-    lock.lock();
+    mu_.Lock();
     if (!woken && !job->taken && leader_active_ && !job->done.load(std::memory_order_relaxed)) {
       queue_.erase(std::find(queue_.begin(), queue_.end(), job));
       job->status = QueueTimeout();
@@ -131,7 +139,7 @@ std::future<Status> WriteQueue::SubmitAsync(WriteFn fn, Clock::time_point deadli
   job->deadline = deadline;
   job->promise.emplace();
   std::future<Status> future = job->promise->get_future();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (closed_) {
     job->promise->set_value(closed_reason_.ok() ? Closed() : closed_reason_);
     delete job;
@@ -139,27 +147,26 @@ std::future<Status> WriteQueue::SubmitAsync(WriteFn fn, Clock::time_point deadli
   }
   Enqueue(job);
   if (!async_thread_.joinable()) async_thread_ = std::thread(&WriteQueue::AsyncLoop, this);
-  if (!leader_active_) async_cv_.notify_one();
+  if (!leader_active_) async_cv_.Signal();
   return future;
 }
 
 void WriteQueue::AsyncLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   while (true) {
-    async_cv_.wait(lock, [&] { return stop_async_ || (!leader_active_ && !queue_.empty()); });
+    while (!stop_async_ && (leader_active_ || queue_.empty())) async_cv_.Wait(&mu_);
     if (!leader_active_ && !queue_.empty()) {
-      if (std::shared_ptr<Waiter> next = Lead(lock, nullptr)) next->Wake();
+      if (std::shared_ptr<Waiter> next = Lead(nullptr)) next->Wake();
       continue;
     }
     if (stop_async_) return;
   }
 }
 
-std::shared_ptr<WriteQueue::Waiter> WriteQueue::Lead(std::unique_lock<std::mutex>& lock,
-                                                     Job* self) {
+std::shared_ptr<WriteQueue::Waiter> WriteQueue::Lead(Job* self) {
   leader_active_ = true;
   while (self != nullptr ? !self->done.load(std::memory_order_relaxed) : !queue_.empty()) {
-    RunBatch(lock);
+    RunBatch();
   }
   leader_active_ = false;
   return HandOff();
@@ -167,12 +174,12 @@ std::shared_ptr<WriteQueue::Waiter> WriteQueue::Lead(std::unique_lock<std::mutex
 
 std::shared_ptr<WriteQueue::Waiter> WriteQueue::HandOff() {
   if (queue_.empty()) {
-    idle_cv_.notify_all();
+    idle_cv_.SignalAll();
     return nullptr;
   }
   Job* front = queue_.front();
   if (front->promise.has_value()) {
-    async_cv_.notify_one();
+    async_cv_.Signal();
     return nullptr;
   }
   return front->waiter;
@@ -261,7 +268,7 @@ Status WriteQueue::CheckpointNow() {
   return Status();
 }
 
-void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
+void WriteQueue::RunBatch() {
   FailExpired(Clock::now(), Status(StatusCode::kTimeout, "write not started before its deadline",
                                    "retry with a longer WriteOptions::timeout"));
   if (queue_.empty()) return;
@@ -269,14 +276,16 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   auto deadline = queue_.front()->deadline;
   std::string purpose = queue_.front()->exclusive ? queue_.front()->purpose : std::string();
   waiting_for_lock_ = true;
-  lock.unlock();
+  mu_.Unlock();
 
   MetricsRecorder::Batch stats;
   auto lock_start = Clock::now();
   Status st = write_lock_->Acquire(deadline, purpose);
   auto lock_end = Clock::now();
   stats.lock_wait_us = MicrosBetween(lock_start, lock_end);
-  if (st.ok() && RunRawJobIfFront(lock)) return;
+  mu_.Lock();
+  if (st.ok() && RunRawJobIfFront()) return;
+  mu_.Unlock();
   if (st.ok()) {
     writer_->set_busy_deadline(deadline);
     st = StepOnce("BEGIN IMMEDIATE");
@@ -285,7 +294,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
       st = st.WithContext("BEGIN IMMEDIATE");
     }
   }
-  lock.lock();
+  mu_.Lock();
   waiting_for_lock_ = false;
   if (!st.ok()) {
     if (st.code() == StatusCode::kTimeout) {
@@ -317,12 +326,12 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
       want_checkpoint = true;
       continue;
     }
-    lock.unlock();
+    mu_.Unlock();
     job->status = RunInSavepoint(job, &broken);
-    lock.lock();
+    mu_.Lock();
     if (job->exclusive) break;
   }
-  lock.unlock();
+  mu_.Unlock();
 
   // A savepoint that could not be rolled back leaves the transaction in an
   // unknown state: the whole batch is rolled back and every job told so.
@@ -351,7 +360,7 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   stats.jobs = batch.size();
   metrics_->RecordBatch(stats, latencies);
 
-  lock.lock();
+  mu_.Lock();
   std::vector<std::shared_ptr<Waiter>> wakes;
   wakes.reserve(batch.size());
   for (Job* job : batch) {
@@ -363,22 +372,18 @@ void WriteQueue::RunBatch(std::unique_lock<std::mutex>& lock) {
   }
   // The callers read their results without mu_; waking them after it is
   // let go spares each a sleep on it.
-  lock.unlock();
+  mu_.Unlock();
   for (const std::shared_ptr<Waiter>& waiter : wakes) waiter->Wake();
-  lock.lock();
+  mu_.Lock();
 }
 
-bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
-  lock.lock();
-  if (queue_.empty() || queue_.front()->raw_fn == nullptr) {
-    lock.unlock();
-    return false;
-  }
+bool WriteQueue::RunRawJobIfFront() {
+  if (queue_.empty() || queue_.front()->raw_fn == nullptr) return false;
   Job* job = queue_.front();
   queue_.pop_front();
   job->taken = true;
   waiting_for_lock_ = false;
-  lock.unlock();
+  mu_.Unlock();
   writer_->set_busy_deadline(job->deadline);
   Status st = (*job->raw_fn)(*writer_);
   if (st.ok() && !writer_->autocommit()) {
@@ -390,25 +395,25 @@ bool WriteQueue::RunRawJobIfFront(std::unique_lock<std::mutex>& lock) {
   // without the commit hook seeing it: checkpoint while the lock is held.
   CheckpointNow().IgnoreError();
   write_lock_->Release();
-  lock.lock();
+  mu_.Lock();
   Finish(job, std::move(st));
   return true;
 }
 
 void WriteQueue::Shutdown(const Status& reason) {
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   if (!closed_) closed_reason_ = reason;
   closed_ = true;
   if (!reason.ok()) FailExpired(Clock::time_point::max(), reason);
   if (!leader_active_ && !queue_.empty()) {
     if (std::shared_ptr<Waiter> next = HandOff()) next->Wake();
   }
-  idle_cv_.wait(lock, [&] { return queue_.empty() && !leader_active_; });
+  while (!queue_.empty() || leader_active_) idle_cv_.Wait(&mu_);
   stop_async_ = true;
-  async_cv_.notify_all();
+  async_cv_.SignalAll();
   const bool first = !shut_down_;
   shut_down_ = true;
-  lock.unlock();
+  mu_.Unlock();
   if (async_thread_.joinable()) async_thread_.join();
   // No leader can start any more: the writer is ours. Under the write lock,
   // as every checkpoint.

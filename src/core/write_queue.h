@@ -31,7 +31,7 @@
 //     once, which keeps SQLite's WAL-reset race (3.7.0-3.51.2) from
 //     triggering among them.
 //   - Lock order: mu_ is never held while waiting for the write lock, for
-//     SQLite, or while running a job.
+//     SQLite, or while running a job (docs/design.md, "Lock order").
 #ifndef SQLSTEWARD_CORE_WRITE_QUEUE_H_
 #define SQLSTEWARD_CORE_WRITE_QUEUE_H_
 
@@ -39,7 +39,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -49,10 +48,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "core/connection.h"
 #include "base/metrics_recorder.h"
 #include "sidecar/write_lock.h"
-#include "sqlsteward/database.h"
+#include "sqlsteward/transaction.h"
 
 namespace sqlsteward::internal {
 
@@ -66,8 +66,8 @@ class WriteQueue {
   WriteQueue& operator=(const WriteQueue&) = delete;
   ~WriteQueue();
 
-  Status Submit(const WriteFn& fn, Clock::time_point deadline);
-  std::future<Status> SubmitAsync(WriteFn fn, Clock::time_point deadline);
+  Status Submit(const WriteFn& fn, Clock::time_point deadline) EXCLUDES(mu_);
+  std::future<Status> SubmitAsync(WriteFn fn, Clock::time_point deadline) EXCLUDES(mu_);
   // Runs fn in a batch of its own, with `purpose` recorded with the write
   // lock's holder (see DatabaseAccess::WriteExclusive).
   Status SubmitExclusive(const WriteFn& fn, Clock::time_point deadline, std::string purpose);
@@ -84,7 +84,7 @@ class WriteQueue {
   // queued jobs still run and new ones get kUnavailable; otherwise (a
   // handover) queued jobs that have not started fail with `reason`, as do
   // new ones. Idempotent.
-  void Shutdown(const Status& reason = Status());
+  void Shutdown(const Status& reason = Status()) EXCLUDES(mu_);
 
  private:
   // What a waiting caller sleeps on, one per sync job. Shared, not on the
@@ -126,45 +126,47 @@ class WriteQueue {
     std::optional<std::promise<Status>> promise;  // Async jobs (heap, owned here).
   };
 
-  Status SubmitAndWait(Job* job);
-  void Enqueue(Job* job);  // REQUIRES: mu_ held.
+  Status SubmitAndWait(Job* job) EXCLUDES(mu_);
+  void Enqueue(Job* job) REQUIRES(mu_);
   // Leads until `self` is done (or, for the async thread, the queue is
-  // empty); returns the caller to wake as the next leader, if any.
-  std::shared_ptr<Waiter> Lead(std::unique_lock<std::mutex>& lock, Job* self);
-  void RunBatch(std::unique_lock<std::mutex>& lock);
+  // empty); returns the caller to wake as the next leader, if any. mu_ is
+  // let go while a batch waits for locks, runs jobs and commits.
+  std::shared_ptr<Waiter> Lead(Job* self) REQUIRES(mu_);
+  void RunBatch() REQUIRES(mu_);
   Status RunInSavepoint(Job* job, bool* batch_broken);
-  // With the write lock held and mu_ not: runs the front job if it is a raw
-  // one, releases the lock and returns true with mu_ held; otherwise returns
-  // false with mu_ not held.
-  bool RunRawJobIfFront(std::unique_lock<std::mutex>& lock);
+  // With the write lock held: when the front job is a raw one, runs it
+  // (mu_ let go meanwhile), releases the write lock and returns true.
+  bool RunRawJobIfFront() REQUIRES(mu_);
   Status CheckpointNow();
   Status StepOnce(const char* sql);
   // Completes a job. A sync job's Waiter is appended to `wakes` when given
   // (to be released once mu_ is let go), else released at once.
-  void Finish(Job* job, Status status,
-              std::vector<std::shared_ptr<Waiter>>* wakes = nullptr);  // REQUIRES: mu_
-  void FailExpired(Clock::time_point now, const Status& why);          // REQUIRES: mu_
+  void Finish(Job* job, Status status, std::vector<std::shared_ptr<Waiter>>* wakes = nullptr)
+      REQUIRES(mu_);
+  void FailExpired(Clock::time_point now, const Status& why) REQUIRES(mu_);
   // Passes leadership on: notifies the async thread, or returns the sync
   // caller to wake.
-  std::shared_ptr<Waiter> HandOff();  // REQUIRES: mu_
-  Status QueueTimeout();                                                        // REQUIRES: mu_
-  void AsyncLoop();
+  std::shared_ptr<Waiter> HandOff() REQUIRES(mu_);
+  Status QueueTimeout() REQUIRES(mu_);
+  void AsyncLoop() EXCLUDES(mu_);
 
   Connection* const writer_;
   WriteLock* const write_lock_;
   const Options options_;
   MetricsRecorder* const metrics_;
 
-  std::mutex mu_;
-  std::deque<Job*> queue_;
-  bool leader_active_ = false;
-  bool waiting_for_lock_ = false;
-  bool closed_ = false;
-  bool shut_down_ = false;  // The final checkpoint ran (or was tried).
-  Status closed_reason_;  // Returned to jobs submitted after Shutdown.
-  std::condition_variable idle_cv_;
-  std::condition_variable async_cv_;
-  bool stop_async_ = false;
+  Mutex mu_;
+  std::deque<Job*> queue_ GUARDED_BY(mu_);
+  bool leader_active_ GUARDED_BY(mu_) = false;
+  bool waiting_for_lock_ GUARDED_BY(mu_) = false;
+  bool closed_ GUARDED_BY(mu_) = false;
+  bool shut_down_ GUARDED_BY(mu_) = false;  // The final checkpoint ran (or was tried).
+  Status closed_reason_ GUARDED_BY(mu_);    // Returned to jobs submitted after Shutdown.
+  CondVar idle_cv_;   // Signalled when the queue is empty and no leader runs.
+  CondVar async_cv_;  // Wakes the async leader.
+  bool stop_async_ GUARDED_BY(mu_) = false;
+  // Started under mu_ by the first SubmitAsync; joined by Shutdown once no
+  // SubmitAsync can start it any more.
   std::thread async_thread_;
 };
 

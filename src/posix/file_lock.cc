@@ -67,21 +67,21 @@ struct DeadlineLock::Shared {
   off_t len;
   LockKind kind;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool want = false;        // The owner is waiting for the waiter's grant.
-  bool waiting = false;     // The waiter is blocked in F_OFD_SETLKW.
-  bool granted = false;     // Granted to the waiter, not yet claimed.
-  bool stop = false;        // The owner is gone.
-  bool thread_started = false;
-  Status error;             // A failed F_OFD_SETLKW, for the owner.
+  Mutex mu;
+  CondVar cv;
+  bool want GUARDED_BY(mu) = false;     // The owner is waiting for the waiter's grant.
+  bool waiting GUARDED_BY(mu) = false;  // The waiter is blocked in F_OFD_SETLKW.
+  bool granted GUARDED_BY(mu) = false;  // Granted to the waiter, not yet claimed.
+  bool stop GUARDED_BY(mu) = false;     // The owner is gone.
+  bool thread_started GUARDED_BY(mu) = false;
+  Status error GUARDED_BY(mu);  // A failed F_OFD_SETLKW, for the owner.
 
   ~Shared() { env->Close(fd); }
 };
 
 Result<std::unique_ptr<DeadlineLock>> DeadlineLock::Create(Env* env, int fd, off_t start,
                                                            off_t len, LockKind kind) {
-  int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  int own = env->Dup(fd);
   if (own < 0) return ErrnoStatus(errno, "fcntl(F_DUPFD_CLOEXEC)", "sidecar");
   auto shared = std::make_shared<Shared>();
   shared->env = env;
@@ -96,53 +96,52 @@ DeadlineLock::DeadlineLock(std::shared_ptr<Shared> shared) : shared_(std::move(s
 
 DeadlineLock::~DeadlineLock() {
   if (held_) Release();
-  std::lock_guard lock(shared_->mu);
+  MutexLock lock(&shared_->mu);
   shared_->stop = true;
   shared_->want = false;
   if (shared_->granted) {
     shared_->granted = false;
     UnlockRange(shared_->env, shared_->fd, shared_->start, shared_->len).IgnoreError();
   }
-  shared_->cv.notify_all();
+  shared_->cv.SignalAll();
   // A waiter blocked in the kernel keeps `shared_` alive and exits once it is
   // granted; nothing here waits for another process.
 }
 
 Status DeadlineLock::Acquire(Clock::time_point deadline) {
-  std::unique_lock lock(shared_->mu);
-  if (shared_->granted) {  // Granted to the waiter after an earlier timeout.
-    shared_->granted = false;
+  Shared& sh = *shared_;
+  MutexLock lock(&sh.mu);
+  if (sh.granted) {  // Granted to the waiter after an earlier timeout.
+    sh.granted = false;
     held_ = true;
     return Status();
   }
-  if (!shared_->waiting) {
-    lock.unlock();
-    auto got = TryLockRange(shared_->env, shared_->fd, shared_->start, shared_->len,
-                            shared_->kind);
+  if (!sh.waiting) {
+    sh.mu.Unlock();
+    auto got = TryLockRange(sh.env, sh.fd, sh.start, sh.len, sh.kind);
+    sh.mu.Lock();
     if (!got.has_value()) return got.error();
     if (*got) {
       held_ = true;
       return Status();
     }
-    lock.lock();
   }
-  shared_->want = true;
-  shared_->error = Status();
-  if (!shared_->thread_started) {
-    shared_->thread_started = true;
+  sh.want = true;
+  sh.error = Status();
+  if (!sh.thread_started) {
+    sh.thread_started = true;
     std::thread(&DeadlineLock::WaiterLoop, shared_).detach();
   }
-  shared_->cv.notify_all();
-  bool done = shared_->cv.wait_until(lock, deadline, [&] {
-    return shared_->granted || !shared_->error.ok();
-  });
-  shared_->want = false;
-  if (shared_->granted) {
-    shared_->granted = false;
+  sh.cv.SignalAll();
+  while (!sh.granted && sh.error.ok() && sh.cv.WaitUntil(&sh.mu, deadline)) {
+  }
+  sh.want = false;
+  if (sh.granted) {
+    sh.granted = false;
     held_ = true;
     return Status();
   }
-  if (done) return shared_->error;
+  if (!sh.error.ok()) return sh.error;
   return Status(StatusCode::kTimeout, "deadline passed waiting for the lock");
 }
 
@@ -153,25 +152,26 @@ void DeadlineLock::Release() {
 }
 
 void DeadlineLock::WaiterLoop(std::shared_ptr<Shared> shared) {
-  std::unique_lock lock(shared->mu);
+  Shared& sh = *shared;
+  MutexLock lock(&sh.mu);
   while (true) {
-    shared->cv.wait(lock, [&] { return shared->stop || (shared->want && !shared->granted); });
-    if (shared->stop) return;
-    shared->waiting = true;
-    lock.unlock();
-    Status st = WaitLockRange(shared->env, shared->fd, shared->start, shared->len, shared->kind);
-    lock.lock();
-    shared->waiting = false;
+    while (!sh.stop && !(sh.want && !sh.granted)) sh.cv.Wait(&sh.mu);
+    if (sh.stop) return;
+    sh.waiting = true;
+    sh.mu.Unlock();
+    Status st = WaitLockRange(sh.env, sh.fd, sh.start, sh.len, sh.kind);
+    sh.mu.Lock();
+    sh.waiting = false;
     if (!st.ok()) {
-      shared->error = std::move(st);
-    } else if (shared->want && !shared->stop) {
-      shared->granted = true;
+      sh.error = std::move(st);
+    } else if (sh.want && !sh.stop) {
+      sh.granted = true;
     } else {
       // Nobody wants it any more: let the next process in the kernel's queue
       // have it.
-      UnlockRange(shared->env, shared->fd, shared->start, shared->len).IgnoreError();
+      UnlockRange(sh.env, sh.fd, sh.start, sh.len).IgnoreError();
     }
-    shared->cv.notify_all();
+    sh.cv.SignalAll();
   }
 }
 

@@ -12,10 +12,9 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "posix/env.h"
 #include "sqlsteward/status.h"
 
@@ -45,7 +44,8 @@ Result<bool> RangeLockedByOther(Env* env, int fd, off_t start, off_t len, LockKi
 // wants it by the time it is granted, the waiter releases it.
 //
 // Thread safety: Acquire/Release must be called by one thread at a time
-// (the write queue's leader); Held() from any thread.
+// (the write queue's leader). The state shared with the waiter thread is
+// guarded by its own mutex, innermost of all (docs/design.md).
 class DeadlineLock {
  public:
   using Clock = std::chrono::steady_clock;

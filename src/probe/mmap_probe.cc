@@ -63,8 +63,6 @@ class Mapping {
 // The child's slot and ours, one cache line apart.
 constexpr std::size_t kChildSlot = 0;
 constexpr std::size_t kParentSlot = 8;
-constexpr off_t kPosixLockByte = 0;
-constexpr off_t kOfdLockByte = 1;
 
 }  // namespace
 
