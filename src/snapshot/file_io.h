@@ -1,6 +1,7 @@
 // Whole-buffer reads and writes and directory listings through posix::Env,
-// with errors as Status. Every byte the snapshotter itself reads or writes
-// (manifests, checksums, the copy's header) goes through these.
+// with errors as Status, for the files the snapshotter reads and writes
+// itself (manifests, the bytes it hashes, the copy's header) rather than
+// through SQLite.
 //
 // Thread safety: every function is safe for concurrent use.
 #ifndef SQLSTEWARD_SNAPSHOT_FILE_IO_H_
