@@ -23,7 +23,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "snapshot/snapshot_files.h"
+#include "snapshot/writer_vfs.h"
 
 namespace sqlsteward::internal {
 namespace {

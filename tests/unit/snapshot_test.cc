@@ -19,7 +19,11 @@
 #include "core/database_access.h"
 #include "posix/env.h"
 #include "base/sha256.h"
-#include "snapshot/snapshot_files.h"
+#include "snapshot/entry_points.h"
+#include "snapshot/manifest.h"
+#include "snapshot/names.h"
+#include "snapshot/sqlite_util.h"
+#include "snapshot/temp_file.h"
 #include "support/fault_env.h"
 #include "sqlsteward/sqlsteward.h"
 #include "support/snapshot_fixtures.h"
@@ -461,6 +465,41 @@ TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
   auto snap = Snapshot(db, snaps);
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   EXPECT_EQ(ListDir(snaps).size(), 2u);
+}
+
+// The entry points without a Database handle do their file operations
+// through the Env they are given (the public ones pass the default): the
+// snapshot, retention's reads of manifests, verify and restore.
+TEST(SnapshotTest, EntryPointsWithoutAHandleUseTheGivenEnv) {
+  using Op = testing::FaultEnv::Op;
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  {
+    auto db = OpenDb(db_path);
+    ASSERT_NE(db, nullptr);
+    SeedBank(*db, 10, 50);
+  }
+  testing::FaultEnv faults;  // Outlives the databases the calls open.
+  SnapshotOptions keep_one;
+  keep_one.keep = 1;
+  auto first = internal::Snapshot(&faults, db_path, dir.File("snaps"), keep_one, Options());
+  ASSERT_TRUE(first.has_value()) << testing::Describe(first);
+  auto second = internal::Snapshot(&faults, db_path, dir.File("snaps"), keep_one, Options());
+  ASSERT_TRUE(second.has_value()) << testing::Describe(second);
+  EXPECT_EQ(second->removed, std::vector<std::string>{first->path});
+  EXPECT_GE(faults.Calls(Op::kOpen, first->manifest_path), 1);
+
+  faults.Fail(Op::kPread, EIO, second->path);
+  EXPECT_THAT(internal::VerifySnapshot(&faults, second->path, VerifyOptions()),
+              StatusIs(StatusCode::kIOError));
+  SQLSTEWARD_EXPECT_OK(internal::VerifySnapshot(&faults, second->path, VerifyOptions()));
+
+  faults.Fail(Op::kPread, EIO, second->manifest_path);
+  EXPECT_THAT(internal::Restore(&faults, second->path, db_path, RestoreOptions(), Options()),
+              StatusIs(StatusCode::kIOError));
+  auto restored = internal::Restore(&faults, second->path, db_path, RestoreOptions(), Options());
+  ASSERT_TRUE(restored.has_value()) << testing::Describe(restored);
+  EXPECT_GE(faults.Calls(Op::kRename, restored->pre_restore.path), 1);
 }
 
 TEST(SnapshotTest, ManifestJsonRoundTripsAwkwardText) {

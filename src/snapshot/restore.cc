@@ -1,0 +1,285 @@
+// Restore copies a verified snapshot into the live database through the
+// writer's connection (WithWriterConnection): one write transaction that every
+// other connection sees as a commit (the backup bumps the schema cookie),
+// atomic — a failed step rolls it back — and never a rename under open
+// connections (sqlite.org/howtocorrupt.html, section 2). Before that, in
+// the same job, the current content is snapshotted aside as
+// `<name>-pre-restore-...`.
+//
+// Order: verify the snapshot (nothing is touched before it is known good);
+// refuse while other instances are live (or, from a path, ask them to hand
+// over); then, under the write lock: keep the current content aside, copy
+// the snapshot in, check the result.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/time.h"
+#include "core/connection.h"
+#include "core/database_access.h"
+#include "posix/fs.h"
+#include "snapshot/backup.h"
+#include "snapshot/create.h"
+#include "snapshot/entry_points.h"
+#include "snapshot/integrity.h"
+#include "snapshot/names.h"
+#include "snapshot/progress.h"
+#include "snapshot/sqlite_util.h"
+#include "snapshot/temp_file.h"
+#include "snapshot/verify.h"
+#include "sqlsteward/database.h"
+#include "sqlsteward/instances.h"
+#include "sqlsteward/snapshot.h"
+
+namespace sqlsteward {
+
+namespace internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string DescribeInstances(const std::vector<InstanceInfo>& instances) {
+  std::string out;
+  for (const InstanceInfo& info : instances) {
+    if (!out.empty()) out += ", ";
+    out += "pid " + std::to_string(info.pid) + " on " +
+           (info.host.empty() ? std::string("an unknown host") : info.host) + " (" +
+           (info.ownership == Ownership::kExclusive ? "exclusive" : "shared") +
+           (info.domain == InstanceDomain::kOtherDomain ? ", another lock domain" : "") + ")";
+  }
+  return out;
+}
+
+Status RefuseLiveInstances(const std::string& db_path, bool offer_take_over) {
+  SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<InstanceInfo> others, OtherLiveInstances(db_path));
+  if (others.empty()) return Status();
+  return Status(StatusCode::kFailedPrecondition,
+                "restore refused: " + std::to_string(others.size()) + " other instance" +
+                    (others.size() == 1 ? " has " : "s have ") + db_path +
+                    " open: " + DescribeInstances(others),
+                offer_take_over
+                    ? "stop them first, or let them hand over: `sqlsteward restore --take-over` "
+                      "(RestoreOptions::take_over) or `sqlsteward handover --all DB`"
+                    : "stop them first, or have them hand over (`sqlsteward handover --all DB`)");
+}
+
+// One restore of a verified snapshot into `db`, and what it has done so far.
+struct RestoreRun {
+  Database& db;
+  const std::string& snapshot_path;
+  const RestoreOptions& options;
+  Reporter* reporter;
+  RestoreResult* result;
+  std::string db_abs;   // The database's absolute path, for messages and manifests.
+  std::string pre_dir;  // Where the pre-restore snapshot goes.
+  Clock::time_point deadline;
+
+  const SnapshotManifest& manifest() const { return result->verified.manifest; }
+};
+
+// The live database at the state before the restore, as size and shape.
+struct LiveFacts {
+  std::int64_t pages = 0;
+  std::int64_t page_size = 0;
+  std::int64_t objects = 0;  // Rows of sqlite_master.
+};
+
+Result<LiveFacts> ReadLiveFacts(const RestoreRun& r, sqlite3* writer) {
+  LiveFacts live;
+  SQLSTEWARD_ASSIGN_OR_RETURN(live.pages, QueryInt(writer, "PRAGMA page_count", r.db_abs));
+  SQLSTEWARD_ASSIGN_OR_RETURN(live.page_size, QueryInt(writer, "PRAGMA page_size", r.db_abs));
+  if (r.db.journal_mode() == JournalMode::kWal && live.page_size != r.manifest().page_size &&
+      live.pages > 0) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "restore refused: the snapshot's page size is " +
+                      std::to_string(r.manifest().page_size) + " bytes and " + r.db_abs +
+                      "'s is " + std::to_string(live.page_size) + "; WAL mode cannot change it",
+                  "restore into a new path (no database there yet), then move it into "
+                  "place while nothing has it open");
+  }
+  SQLSTEWARD_ASSIGN_OR_RETURN(live.objects,
+                              QueryInt(writer, "SELECT count(*) FROM sqlite_master", r.db_abs));
+  return live;
+}
+
+// The pre-restore copy: the live database, read through the writer's
+// connection (the write lock is held), into the pre-restore temporary.
+Status CopyLiveDatabase(const RestoreRun& r, sqlite3* writer, const LiveFacts& live,
+                        TempSnapshot& temp, CopyOutcome* outcome) {
+  outcome->created_unix_ms = WallClockUnixMs();
+  SQLSTEWARD_RETURN_IF_ERROR(temp.Preallocate(live.pages * live.page_size));
+  BackupRun run;
+  SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
+  run.source = writer;
+  run.pages_per_step = r.options.pages_per_step;
+  run.phase = SnapshotPhase::kPreRestore;
+  run.deadline = r.deadline;
+  run.reporter = r.reporter;
+  run.page_size = live.page_size;
+  run.after_step = [&temp] { temp.StartWriteback(); };
+  BackupOutcome backup;
+  return RunBackup(run, &backup);
+}
+
+// Keeps the current content aside as <name>-pre-restore-<...>.db.
+Result<SnapshotResult> KeepPreRestore(const RestoreRun& r, sqlite3* writer,
+                                      const LiveFacts& live) {
+  SnapshotJob job;
+  job.env = DatabaseAccess::Env(r.db);
+  job.dest_dir = r.pre_dir;
+  job.prefix = DefaultName(r.db_abs) + std::string(kPreRestoreInfix);
+  job.kind = "pre-restore";
+  job.source = r.db_abs;
+  job.source_mode = r.db.journal_mode();
+  job.integrity = IntegrityCheck::kQuick;
+  job.background_priority = false;  // We hold the write lock: be quick.
+  job.copy = [&](TempSnapshot& temp, CopyOutcome* outcome) -> Status {
+    return CopyLiveDatabase(r, writer, live, temp, outcome);
+  };
+  return CreateSnapshot(job, r.reporter);
+}
+
+// Copies the snapshot into the live database; returns the pages copied.
+Result<std::int64_t> CopySnapshotIn(const RestoreRun& r, sqlite3* writer) {
+  SQLSTEWARD_ASSIGN_OR_RETURN(SqliteHandle source, OpenSnapshotFile(r.snapshot_path));
+  BackupRun run;
+  run.dest = writer;
+  run.source = source.get();
+  run.pages_per_step = r.options.pages_per_step;
+  run.phase = SnapshotPhase::kRestore;
+  run.deadline = r.deadline;
+  run.reporter = r.reporter;
+  run.page_size = r.manifest().page_size;
+  BackupOutcome backup;
+  SQLSTEWARD_RETURN_IF_ERROR(RunBackup(run, &backup).WithContext(
+      "restore " + r.snapshot_path + " into " + r.db_abs + " (the database is unchanged)"));
+  return backup.pages;
+}
+
+// The integrity check of the restored database; a failure says where the
+// previous content is kept.
+Status CheckAfterRestore(const RestoreRun& r, sqlite3* writer, std::int64_t pages) {
+  const std::int64_t page_size = r.manifest().page_size;
+  r.reporter->Begin(SnapshotPhase::kIntegrityCheck, pages, page_size);
+  Status check = RunIntegrityCheck(writer, r.options.after_integrity, r.db_abs);
+  if (!check.ok()) {
+    const std::string& pre = r.result->pre_restore.path;
+    return Status(check.code(), std::string(check.message()) + " (after the restore)",
+                  pre.empty() ? std::string(check.hint())
+                              : "the previous database is kept in " + pre +
+                                    "; restore it with `sqlsteward restore " + pre + " " +
+                                    r.db_abs + "`",
+                  check.sqlite_code());
+  }
+  r.reporter->End(SnapshotPhase::kIntegrityCheck, pages, pages);
+  return Status();
+}
+
+// The job run with the writer's connection, under the write lock.
+Status RestoreUnderWriteLock(const RestoreRun& r, sqlite3* writer) {
+  SQLSTEWARD_ASSIGN_OR_RETURN(LiveFacts live, ReadLiveFacts(r, writer));
+  // A database with no schema yet (new, or never written) has
+  // nothing worth keeping.
+  if (live.pages > 1 || live.objects > 0) {
+    auto pre = KeepPreRestore(r, writer, live);
+    if (!pre.has_value()) {
+      return std::move(pre).error().WithContext(
+          "restore refused: could not keep the current database aside");
+    }
+    r.result->pre_restore = std::move(pre).value();
+  }
+  SQLSTEWARD_ASSIGN_OR_RETURN(r.result->pages_restored, CopySnapshotIn(r, writer));
+  if (r.options.after_integrity != IntegrityCheck::kNone) {
+    SQLSTEWARD_RETURN_IF_ERROR(CheckAfterRestore(r, writer, r.result->pages_restored));
+  }
+  // The restore left the whole database in the WAL: the write queue
+  // checkpoints after this job, under the write lock.
+  return Status();
+}
+
+Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_path,
+                                      VerifyResult verified, const RestoreOptions& options,
+                                      Reporter* reporter, Clock::time_point start) {
+  SQLSTEWARD_RETURN_IF_ERROR(RefuseLiveInstances(db.path(), /*offer_take_over=*/false));
+  RestoreResult result;
+  result.verified = std::move(verified);
+  const RestoreRun run{
+      .db = db,
+      .snapshot_path = snapshot_path,
+      .options = options,
+      .reporter = reporter,
+      .result = &result,
+      .db_abs = AbsolutePath(db.path()),
+      .pre_dir = options.pre_restore_dir.empty() ? posix::DirName(snapshot_path)
+                                                 : options.pre_restore_dir,
+      .deadline = Clock::now() + options.timeout,
+  };
+  Status restored = DatabaseAccess::WithWriterConnection(
+      db, [&](Connection& conn) { return RestoreUnderWriteLock(run, conn.handle()); },
+      run.deadline, "restore");
+  if (!restored.ok()) return restored;
+  result.total_time = Clock::now() - start;
+  return result;
+}
+
+// Verify first: nothing is touched before the snapshot is known good.
+Result<VerifyResult> VerifyBeforeRestore(posix::Env* env, const std::string& snapshot_path,
+                                         const RestoreOptions& options, Reporter* reporter) {
+  auto verified = Verify(env, snapshot_path, options.verify_integrity, reporter);
+  if (!verified.has_value()) {
+    return std::move(verified).error().WithContext("restore refused");
+  }
+  return verified;
+}
+
+}  // namespace
+
+Result<RestoreResult> Restore(posix::Env* env, const std::string& snapshot_path,
+                              const std::string& db_path, const RestoreOptions& options,
+                              Options open_options) {
+  const auto start = Clock::now();
+  Reporter reporter(options.progress, options.progress_interval);
+  SQLSTEWARD_ASSIGN_OR_RETURN(VerifyResult verified,
+                              VerifyBeforeRestore(env, snapshot_path, options, &reporter));
+  Status alone = RefuseLiveInstances(db_path, /*offer_take_over=*/true);
+  if (!alone.ok()) {
+    if (!options.take_over || alone.code() != StatusCode::kFailedPrecondition) return alone;
+    SQLSTEWARD_RETURN_IF_ERROR(RequestHandover(db_path, options.handover_timeout, /*all=*/true)
+                                   .WithContext("restore: hand over " + db_path));
+  }
+  open_options.ownership = Ownership::kExclusive;
+  open_options.take_over = false;
+  auto db = DatabaseAccess::OpenWithEnv(db_path, open_options, env);
+  if (!db.has_value()) return std::move(db).error().WithContext("restore: open " + db_path);
+  auto result =
+      RestoreVerified(**db, snapshot_path, std::move(verified), options, &reporter, start);
+  Status closed = (*db)->Close();
+  if (result.has_value() && !closed.ok()) return closed;
+  return result;
+}
+
+}  // namespace internal
+
+Result<RestoreResult> Restore(Database& db, const std::string& snapshot_path,
+                              const RestoreOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  internal::Reporter reporter(options.progress, options.progress_interval);
+  SQLSTEWARD_ASSIGN_OR_RETURN(
+      VerifyResult verified,
+      internal::VerifyBeforeRestore(internal::DatabaseAccess::Env(db), snapshot_path, options,
+                                    &reporter));
+  return internal::RestoreVerified(db, snapshot_path, std::move(verified), options, &reporter,
+                                   start);
+}
+
+Result<RestoreResult> Restore(const std::string& snapshot_path, const std::string& db_path,
+                              const RestoreOptions& options, Options open_options) {
+  return internal::Restore(posix::Env::Default(), snapshot_path, db_path, options,
+                           std::move(open_options));
+}
+
+}  // namespace sqlsteward
