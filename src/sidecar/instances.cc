@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "posix/env.h"
+#include "sidecar/instances.h"
 #include "sidecar/format.h"
 #include "sidecar/handover.h"
 #include "sidecar/process_identity.h"
@@ -44,17 +45,19 @@ std::string_view InstanceDomainName(InstanceDomain domain) {
   return "unknown";
 }
 
-Result<RegistryStatus> ReadRegistry(const std::string& db_path, bool observe_heartbeats) {
-  posix::Env* env = posix::Env::Default();
+namespace internal {
+
+Result<RegistryStatus> ReadRegistry(posix::Env* env, const std::string& db_path,
+                                    bool observe_heartbeats) {
   RegistryStatus status;
-  status.sidecar_path = internal::SidecarPath(db_path);
+  status.sidecar_path = SidecarPath(db_path);
   SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd,
                               OpenSidecar(env, status.sidecar_path, O_RDONLY));
   SQLSTEWARD_ASSIGN_OR_RETURN(
-      std::vector<internal::Slot> scan,
-      internal::ScanSlots(env, status.sidecar_path, -1, observe_heartbeats,
+      std::vector<Slot> scan,
+      ScanSlots(env, status.sidecar_path, -1, observe_heartbeats,
                           Options().heartbeat_interval));
-  for (internal::Slot& s : scan) {
+  for (Slot& s : scan) {
     if (s.info.ownership == Ownership::kExclusive &&
         (s.info.domain == InstanceDomain::kThisDomain ||
          s.info.domain == InstanceDomain::kOtherDomain)) {
@@ -63,8 +66,14 @@ Result<RegistryStatus> ReadRegistry(const std::string& db_path, bool observe_hea
     status.instances.push_back(std::move(s.info));
   }
   SQLSTEWARD_ASSIGN_OR_RETURN(status.write_lock,
-                              internal::ReadWriteLockState(env, fd.get(), status.sidecar_path));
+                              ReadWriteLockState(env, fd.get(), status.sidecar_path));
   return status;
+}
+
+}  // namespace internal
+
+Result<RegistryStatus> ReadRegistry(const std::string& db_path, bool observe_heartbeats) {
+  return internal::ReadRegistry(posix::Env::Default(), db_path, observe_heartbeats);
 }
 
 Result<SidecarInfo> InspectSidecar(const std::string& db_path) {
@@ -93,13 +102,15 @@ std::string DescribeWriteLockHolder(const WriteLockStatus& holder) {
   return internal::DescribeHolder(holder);
 }
 
-Result<std::vector<InstanceInfo>> OtherLiveInstances(const std::string& db_path) {
-  auto status = ReadRegistry(db_path, /*observe_heartbeats=*/true);
+namespace internal {
+
+Result<std::vector<InstanceInfo>> OtherLiveInstances(posix::Env* env, const std::string& db_path) {
+  auto status = ReadRegistry(env, db_path, /*observe_heartbeats=*/true);
   if (!status.has_value()) {
     if (status.error().code() == StatusCode::kNotFound) return std::vector<InstanceInfo>();
     return std::move(status).error();
   }
-  const internal::ProcessIdentity& self = internal::ProcessIdentity::Self();
+  const ProcessIdentity& self = ProcessIdentity::Self();
   std::vector<InstanceInfo> live;
   for (InstanceInfo& info : status->instances) {
     bool alive = info.domain == InstanceDomain::kThisDomain ||
@@ -110,28 +121,38 @@ Result<std::vector<InstanceInfo>> OtherLiveInstances(const std::string& db_path)
   return live;
 }
 
-Status RequestHandover(const std::string& db_path, std::chrono::milliseconds timeout, bool all) {
-  posix::Env* env = posix::Env::Default();
+Status RequestHandover(posix::Env* env, const std::string& db_path,
+                       std::chrono::milliseconds timeout, bool all) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  const std::string path = internal::SidecarPath(db_path);
+  const std::string path = SidecarPath(db_path);
   SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, path, O_RDWR));
   SQLSTEWARD_ASSIGN_OR_RETURN(
-      std::vector<internal::Slot> scan,
-      internal::ScanSlots(env, path, fd.get(), false, Options().heartbeat_interval));
-  std::vector<internal::Slot> targets;
-  for (const internal::Slot& s : scan) {
+      std::vector<Slot> scan,
+      ScanSlots(env, path, fd.get(), false, Options().heartbeat_interval));
+  std::vector<Slot> targets;
+  for (const Slot& s : scan) {
     if (s.info.domain != InstanceDomain::kThisDomain) continue;
     if (all || s.info.ownership == Ownership::kExclusive) targets.push_back(s);
   }
-  for (const internal::Slot& t : targets) {
-    SQLSTEWARD_RETURN_IF_ERROR(internal::WriteHandoverRequest(env, fd.get(), path, t));
+  for (const Slot& t : targets) {
+    SQLSTEWARD_RETURN_IF_ERROR(WriteHandoverRequest(env, fd.get(), path, t));
   }
-  for (const internal::Slot& t : targets) {
-    SQLSTEWARD_RETURN_IF_ERROR(internal::WaitForSlotRelease(
+  for (const Slot& t : targets) {
+    SQLSTEWARD_RETURN_IF_ERROR(WaitForSlotRelease(
         env, fd.get(), t.info, deadline,
         "no handover within " + std::to_string(timeout.count()) + " ms"));
   }
   return Status();
+}
+
+}  // namespace internal
+
+Result<std::vector<InstanceInfo>> OtherLiveInstances(const std::string& db_path) {
+  return internal::OtherLiveInstances(posix::Env::Default(), db_path);
+}
+
+Status RequestHandover(const std::string& db_path, std::chrono::milliseconds timeout, bool all) {
+  return internal::RequestHandover(posix::Env::Default(), db_path, timeout, all);
 }
 
 }  // namespace sqlsteward

@@ -22,6 +22,7 @@
 #include "core/connection.h"
 #include "core/database_access.h"
 #include "posix/fs.h"
+#include "sidecar/instances.h"
 #include "snapshot/backup.h"
 #include "snapshot/create.h"
 #include "snapshot/entry_points.h"
@@ -54,8 +55,9 @@ std::string DescribeInstances(const std::vector<InstanceInfo>& instances) {
   return out;
 }
 
-Status RefuseLiveInstances(const std::string& db_path, bool offer_take_over) {
-  SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<InstanceInfo> others, OtherLiveInstances(db_path));
+Status RefuseLiveInstances(posix::Env* env, const std::string& db_path, bool offer_take_over) {
+  SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<InstanceInfo> others,
+                              internal::OtherLiveInstances(env, db_path));
   if (others.empty()) return Status();
   return Status(StatusCode::kFailedPrecondition,
                 "restore refused: " + std::to_string(others.size()) + " other instance" +
@@ -204,7 +206,8 @@ Status RestoreUnderWriteLock(const RestoreRun& r, sqlite3* writer) {
 Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_path,
                                       VerifyResult verified, const RestoreOptions& options,
                                       Reporter* reporter, Clock::time_point start) {
-  SQLSTEWARD_RETURN_IF_ERROR(RefuseLiveInstances(db.path(), /*offer_take_over=*/false));
+  SQLSTEWARD_RETURN_IF_ERROR(
+      RefuseLiveInstances(DatabaseAccess::Env(db), db.path(), /*offer_take_over=*/false));
   RestoreResult result;
   result.verified = std::move(verified);
   const RestoreRun run{
@@ -245,10 +248,11 @@ Result<RestoreResult> Restore(posix::Env* env, const std::string& snapshot_path,
   Reporter reporter(options.progress, options.progress_interval);
   SQLSTEWARD_ASSIGN_OR_RETURN(VerifyResult verified,
                               VerifyBeforeRestore(env, snapshot_path, options, &reporter));
-  Status alone = RefuseLiveInstances(db_path, /*offer_take_over=*/true);
+  Status alone = RefuseLiveInstances(env, db_path, /*offer_take_over=*/true);
   if (!alone.ok()) {
     if (!options.take_over || alone.code() != StatusCode::kFailedPrecondition) return alone;
-    SQLSTEWARD_RETURN_IF_ERROR(RequestHandover(db_path, options.handover_timeout, /*all=*/true)
+    SQLSTEWARD_RETURN_IF_ERROR(internal::RequestHandover(env, db_path, options.handover_timeout,
+                                                         /*all=*/true)
                                    .WithContext("restore: hand over " + db_path));
   }
   open_options.ownership = Ownership::kExclusive;
