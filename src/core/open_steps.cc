@@ -1,0 +1,207 @@
+#include "core/open_steps.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include "base/mutex.h"
+#include "posix/fs.h"
+#include "probe/probes.h"
+#include "sqlsteward/probe.h"
+
+namespace sqlsteward::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Serialises our own create-and-close of new database files within the
+// process: close() drops every POSIX lock the process holds on the file, so
+// no SQLite connection of ours may be using it meanwhile.
+Mutex g_create_mu;
+
+}  // namespace
+
+// Tightens an existing file to 0600; absent files are fine.
+Status TightenMode(posix::Env* env, const std::string& path, const Options& options) {
+  struct stat st;
+  if (env->Lstat(path.c_str(), &st) != 0) {
+    return errno == ENOENT ? Status() : posix::ErrnoStatus(errno, "stat", path);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return Status(StatusCode::kFailedPrecondition, path + " is a symbolic link",
+                  "sqlsteward never follows links for the database's own files; replace the "
+                  "link with the file");
+  }
+  if ((st.st_mode & 0077) == 0) return Status();
+  if (env->ChmodNoFollow(path.c_str(), 0600) != 0) {
+    if (errno == ENOENT) return Status();  // Removed meanwhile (a -journal at commit).
+    if (errno != EPERM) return posix::ErrnoStatus(errno, "chmod", path);
+    if (options.on_warning) {
+      options.on_warning("cannot chmod " + path + " to 0600 (EPERM, likely a user namespace)");
+    }
+    return Status();
+  }
+  if (options.on_warning) options.on_warning("tightened " + path + " to mode 0600");
+  return Status();
+}
+
+Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options) {
+  std::string dir = posix::DirName(path);
+  struct stat st;
+  if (env->Stat(dir.c_str(), &st) != 0) {  // A link to a directory is fine.
+    if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
+    if (!options.create_if_missing) {
+      return Status(StatusCode::kNotFound, "directory " + dir + " does not exist",
+                    "create it, or open with Options::create_if_missing = true", 0, ENOENT);
+    }
+    SQLSTEWARD_RETURN_IF_ERROR(
+        posix::MakeDirectories(env, dir, "choose a database path inside a directory"));
+  } else if (!S_ISDIR(st.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, dir + " is not a directory",
+                  "choose a database path inside a directory", 0, ENOTDIR);
+  }
+
+  if (env->Lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", path);
+    if (!options.create_if_missing) {
+      return Status(StatusCode::kNotFound, path + " does not exist",
+                    "check the path, or open with Options::create_if_missing = true", 0, ENOENT);
+    }
+    MutexLock lock(&g_create_mu);
+    int fd = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      return posix::ErrnoStatus(errno, "create", path,
+                                "the directory must be writable by this process");
+    }
+    if (fd >= 0) {
+      // fchmod: the umask may have cleared bits we asked for, never added any;
+      // this keeps the mode exactly 0600.
+      env->Fchmod(fd, 0600);
+      env->Close(fd);
+      SQLSTEWARD_RETURN_IF_ERROR(posix::SyncDirectory(env, dir));
+    }
+    if (env->Lstat(path.c_str(), &st) != 0) return posix::ErrnoStatus(errno, "stat", path);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return Status(StatusCode::kFailedPrecondition, path + " is a symbolic link",
+                  "open the file it points to directly: SQLite names its -wal and -journal "
+                  "after the path, so two names for one database break locking");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, path + " is a directory",
+                  "give the path of a database file, e.g. " + path + "/app.db", 0, EISDIR);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, path + " is not a regular file",
+                  "give the path of a database file");
+  }
+  if (st.st_nlink > 1) {
+    return Status(StatusCode::kFailedPrecondition,
+                  path + " has " + std::to_string(st.st_nlink) + " hard links",
+                  "remove the other links: SQLite keys its journal and locks by name, so a "
+                  "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
+  }
+  if (env->Access(path.c_str(), R_OK | W_OK) != 0) {
+    return posix::ErrnoStatus(errno, "access", path,
+                              "the database must be readable and writable by this process; "
+                              "fix its owner or mode");
+  }
+  if (env->Access(dir.c_str(), W_OK | X_OK) != 0) {
+    return posix::ErrnoStatus(errno, "access", dir,
+                              "SQLite creates -wal, -shm and -journal files beside the "
+                              "database: the directory must be writable");
+  }
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    SQLSTEWARD_RETURN_IF_ERROR(TightenMode(env, path + suffix, options));
+  }
+  return Status();
+}
+
+// Resolves Options::journal_mode against what the filesystem can be trusted
+// with (see probe.h).
+Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
+                                      const Options& options) {
+  auto report = probe_internal::ProbeDirectoryCached(env, posix::DirName(path));
+  if (!report.has_value()) return std::move(report).error().WithContext("probe filesystem");
+  JournalPolicy policy = ChoosePolicy(*report);
+  JournalMode mode = options.journal_mode;
+  if (mode == JournalMode::kAuto) mode = policy.allow_wal ? JournalMode::kWal : JournalMode::kDelete;
+  if (options.unsafe_ignore_filesystem_probe) {
+    if (!policy.allow_multi_process || (mode == JournalMode::kWal && !policy.allow_wal)) {
+      options.on_warning("unsafe_ignore_filesystem_probe overrides: " + policy.reason);
+    }
+    return mode;
+  }
+  if (!policy.allow_multi_process) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "sharing " + path + " is unsafe on this filesystem: " + policy.reason,
+                  "move the database to a local disk (ext4, xfs, btrfs) that every process "
+                  "reaches through the same mount");
+  }
+  if (mode == JournalMode::kWal && !policy.allow_wal) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "WAL is unsafe for " + path + ": " + policy.reason,
+                  "use JournalMode::kAuto (a rollback journal here), or move the database to a "
+                  "local disk");
+  }
+  if (mode == JournalMode::kDelete && !policy.allow_rollback) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "a rollback journal is unsafe for " + path + ": " + policy.reason,
+                  "move the database to a local disk");
+  }
+  return mode;
+}
+
+// How long Open waits out a file of the database that this host's
+// directory-entry cache still shows after another mount or host removed
+// it (see OpenWriter). FUSE's default entry_timeout is 1 s.
+constexpr auto kStaleEntryWait = std::chrono::seconds(5);
+constexpr auto kStaleEntryRetry = std::chrono::milliseconds(50);
+
+// The writer's connection, opened under the cross-process write lock (its
+// first read may roll back a hot journal). On a filesystem whose clients
+// cache directory entries (FUSE, virtiofs, network filesystems), a
+// -journal just deleted through another mount can still look present
+// here, and SQLite's open of it fails with ENOENT (kNotFound) until the
+// cache expires: that is retried, the lock released in between, for up to
+// kStaleEntryWait within the deadline.
+Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock,
+                                                         posix::Env* env,
+                                                         const std::string& path,
+                                                         const Options& opts,
+                                                         Clock::time_point deadline,
+                                                         std::atomic<std::uint64_t>* busy) {
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point give_up = std::min(deadline, start + kStaleEntryWait);
+  for (int attempt = 1;; ++attempt) {
+    SQLSTEWARD_RETURN_IF_ERROR(write_lock.Acquire(deadline).WithContext("open " + path));
+    auto writer = Connection::Open(path, Role::kWriter, opts, deadline, busy);
+    write_lock.Release();
+    if (writer.has_value() || writer.error().code() != StatusCode::kNotFound) return writer;
+    auto report = probe_internal::ProbeDirectoryCached(env, posix::DirName(path));
+    if (!report.has_value() || report->kind == FsKind::kLocal ||
+        report->kind == FsKind::kTmpfs || report->kind == FsKind::kOverlay) {
+      return writer;
+    }
+    if (Clock::now() + kStaleEntryRetry >= give_up) {
+      const Status& error = writer.error();
+      return Status(StatusCode::kNotFound,
+                    std::string(error.message()) + " (" + std::to_string(attempt) +
+                        " attempts in " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           Clock::now() - start)
+                                           .count()) +
+                        " ms)",
+                    "the database exists, but a file beside it (its -journal) could not be "
+                    "opened: on " + std::string(FsKindName(report->kind)) +
+                        " a file removed through another mount or host can stay listed in "
+                        "this host's directory-entry cache; retry, or mount with a shorter "
+                        "entry cache (FUSE entry_timeout, NFS actimeo)",
+                    error.sqlite_code(), error.sys_errno());
+    }
+    std::this_thread::sleep_for(kStaleEntryRetry);
+  }
+}
+
+}  // namespace sqlsteward::internal

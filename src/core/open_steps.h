@@ -1,0 +1,58 @@
+// The steps Database::Open takes before and around SQLite, each refusing
+// with a typed error:
+//   - the parent directory exists (created 0700 when allowed) and is a
+//     directory;
+//   - the database path is not a symbolic link, a directory or a file with
+//     several hard links (another name would mean other -wal/-journal names
+//     and locks that do not meet: sqlite.org/howtocorrupt.html);
+//   - a new database file is created by us with O_EXCL, mode 0600, and the
+//     directory is fsynced; SQLite then creates -wal/-shm/-journal with the
+//     database's mode;
+//   - existing files looser than 0600 are tightened (EPERM, as in a user
+//     namespace, is a warning);
+//   - the sidecar is opened, then the writer connection under the
+//     cross-process write lock (so a journal-mode change never races another
+//     sqlsteward writer); reader connections open lazily.
+//
+// Thread safety: every function is safe for concurrent use.
+#ifndef SQLSTEWARD_CORE_OPEN_STEPS_H_
+#define SQLSTEWARD_CORE_OPEN_STEPS_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/connection.h"
+#include "posix/env.h"
+#include "sidecar/write_lock.h"
+#include "sqlsteward/options.h"
+#include "sqlsteward/status.h"
+
+namespace sqlsteward::internal {
+
+// Tightens an existing file to 0600; absent files are fine. EPERM (a user
+// namespace) is a warning through options.on_warning.
+Status TightenMode(posix::Env* env, const std::string& path, const Options& options);
+
+// The directory, the database file and its companions, as the list above
+// says, before SQLite opens anything.
+Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options);
+
+// Resolves Options::journal_mode against what the filesystem can be trusted
+// with (sqlsteward/probe.h).
+Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
+                                      const Options& options);
+
+// The writer's connection, opened under the cross-process write lock (its
+// first read may roll back a hot journal), waiting out a stale directory
+// entry on filesystems that cache them.
+Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock, posix::Env* env,
+                                               const std::string& path, const Options& opts,
+                                               std::chrono::steady_clock::time_point deadline,
+                                               std::atomic<std::uint64_t>* busy);
+
+}  // namespace sqlsteward::internal
+
+#endif  // SQLSTEWARD_CORE_OPEN_STEPS_H_
