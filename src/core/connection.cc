@@ -1,4 +1,5 @@
 #include "core/connection.h"
+#include "base/status_builders.h"
 #include "base/strings.h"
 
 #include <cerrno>
@@ -141,7 +142,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Ro
   sqlite3_busy_handler(db, &Connection::BusyHandler, conn.get());
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   if (sqlite3_db_readonly(db, "main") == 1) {
-    return Status(StatusCode::kPermissionDenied, path + " can only be opened read-only",
+    return PermissionDenied(path + " can only be opened read-only",
                   "make the file and its directory writable by this process");
   }
   SQLSTEWARD_RETURN_IF_ERROR(conn->Configure(options));
@@ -168,8 +169,7 @@ Status VerifyVfsLocks(const std::string& path, const std::string& vfs) {
   } else {
     rc = sqlite3_exec(second, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) {
-      result = Status(StatusCode::kFailedPrecondition,
-                      "the SQLite VFS \"" + vfs + "\" takes no locks: two connections "
+      result = FailedPrecondition("the SQLite VFS \"" + vfs + "\" takes no locks: two connections "
                       "held the write lock at once, so sharing the database would corrupt it",
                       "use SQLite's default VFS (leave Options::vfs empty)");
     }
@@ -215,16 +215,14 @@ Status Connection::EnsureJournalMode(const Options& options) {
     if (!set.has_value()) {
       Status err = std::move(set).error();
       if (err.code() != StatusCode::kTimeout) return err;
-      return Status(StatusCode::kFailedPrecondition,
-                    "cannot change journal_mode from " + got + " to " + want +
+      return FailedPrecondition("cannot change journal_mode from " + got + " to " + want +
                         " while other connections have the database open",
                     "stop the other processes using it, then open again", err.sqlite_code());
     }
     got = AsciiLower(*set);
   }
   if (got != want) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "journal_mode " + want + " was refused: the database stays in " + got,
+    return FailedPrecondition("journal_mode " + want + " was refused: the database stays in " + got,
                   want == "wal"
                       ? "WAL needs shared memory that every process sees; on this filesystem "
                         "use JournalMode::kDelete, or move the database to a local disk"
@@ -263,8 +261,7 @@ Status Connection::SetPragma(std::string_view name, std::string_view value,
   auto got = PragmaValue(name);
   if (!got.has_value()) return std::move(got).error();
   if (*got != expect) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "PRAGMA " + std::string(name) + " reads back " + *got + " after setting " +
+    return FailedPrecondition("PRAGMA " + std::string(name) + " reads back " + *got + " after setting " +
                       std::string(value),
                   "the SQLite build or VFS refuses this setting; report it with `sqlsteward "
                   "doctor` output");
@@ -296,14 +293,13 @@ Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql) {
     return SqliteStatus(rc, db_, "prepare \"" + std::string(sql.substr(0, 120)) + "\"");
   }
   if (stmt == nullptr) {
-    return Status(StatusCode::kInvalidArgument, "no SQL statement in \"" + std::string(sql) + "\"",
+    return InvalidArgument("no SQL statement in \"" + std::string(sql) + "\"",
                   "pass exactly one statement");
   }
   std::string rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
   if (!IsBlank(rest.c_str())) {
     sqlite3_finalize(stmt);
-    return Status(StatusCode::kInvalidArgument,
-                  "more than one statement in \"" + std::string(sql.substr(0, 120)) + "\"",
+    return InvalidArgument("more than one statement in \"" + std::string(sql.substr(0, 120)) + "\"",
                   "Prepare/Exec take one statement; use Transaction::ExecScript for several");
   }
   if (cacheable) cache_.emplace(std::string(sql), CachedStatement{stmt, true});
@@ -331,10 +327,10 @@ Status CallUserCode(bool* in_user_code, Tx& tx, const Fn& fn, std::string_view w
   try {
     st = fn(tx);
   } catch (const std::exception& e) {
-    st = Status(StatusCode::kInternal, std::string(what) + " threw: " + e.what(),
+    st = Internal(std::string(what) + " threw: " + e.what(),
                 "its changes were rolled back; return a Status instead of throwing");
   } catch (...) {
-    st = Status(StatusCode::kInternal, std::string(what) + " threw a non-std exception",
+    st = Internal(std::string(what) + " threw a non-std exception",
                 "its changes were rolled back; return a Status instead of throwing");
   }
   *in_user_code = false;
@@ -347,8 +343,7 @@ Status Connection::ExplainRefusal(Status st) {
   // SQLite reports a statement the authorizer denied as "not authorized":
   // say which rule of the statement policy refused it and what to do.
   if ((st.sqlite_code() & 0xff) == SQLITE_AUTH && last_refusal_.has_value()) {
-    st = Status(StatusCode::kInvalidArgument,
-                std::string(st.message()) + ": " + last_refusal_->why, last_refusal_->hint,
+    st = InvalidArgument(std::string(st.message()) + ": " + last_refusal_->why, last_refusal_->hint,
                 st.sqlite_code());
   }
   last_refusal_.reset();
@@ -360,7 +355,7 @@ Status Connection::RunRead(const ReadFn& fn) {
   last_refusal_.reset();
   Status st = ExplainRefusal(CallUserCode(&in_user_code_, tx, fn, "read callback"));
   if ((st.sqlite_code() & 0xff) == SQLITE_READONLY) {
-    return Status(StatusCode::kInvalidArgument, std::string(st.message()),
+    return InvalidArgument(std::string(st.message()),
                   "Read() callbacks run on read-only connections; write inside Write()",
                   st.sqlite_code());
   }

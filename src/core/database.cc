@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "base/status_builders.h"
 #include "core/connection.h"
 #include "core/open_steps.h"
 #include "core/database_access.h"
@@ -49,14 +50,13 @@ Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout,
 }
 
 Status ForkedStatus() {
-  return Status(StatusCode::kFailedPrecondition,
-                "this Database handle was opened by the parent process before fork()",
+  return FailedPrecondition("this Database handle was opened by the parent process before fork()",
                 "open a new handle in the child; an inherited handle would share the "
                 "parent's locks and file descriptors");
 }
 
 Status ClosedStatus() {
-  return Status(StatusCode::kUnavailable, "the database handle is closed", "open a new handle");
+  return Unavailable("the database handle is closed", "open a new handle");
 }
 
 }  // namespace
@@ -97,8 +97,7 @@ class Database::Impl {
     return Status();
   }
   static Status HandedOverStatus(std::int32_t successor) {
-    return Status(StatusCode::kUnavailable,
-                  "this instance handed the database over to pid " + std::to_string(successor),
+    return Unavailable("this instance handed the database over to pid " + std::to_string(successor),
                   "retry the request on the new instance (e.g. answer 503 and let the client "
                   "retry); nothing of this write was applied");
   }
@@ -152,12 +151,11 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
                                                                         posix::Env* env) {
   InstallForkHandler();
   if (path.empty()) {
-    return Status(StatusCode::kInvalidArgument, "empty database path",
+    return InvalidArgument("empty database path",
                   "give the path of a database file");
   }
   if (options.reader_connections < 1 || options.max_batch_jobs < 1) {
-    return Status(StatusCode::kInvalidArgument,
-                  "reader_connections and max_batch_jobs must be at least 1",
+    return InvalidArgument("reader_connections and max_batch_jobs must be at least 1",
                   "use the defaults unless measured otherwise");
   }
   auto impl = std::make_unique<Database::Impl>();

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "base/status_builders.h"
 #include "posix/fs.h"
 #include "probe/probes.h"
 #include "sqlsteward/probe.h"
@@ -29,7 +30,7 @@ Status TightenMode(posix::Env* env, const std::string& path, const Options& opti
     return errno == ENOENT ? Status() : posix::ErrnoStatus(errno, "stat", path);
   }
   if (S_ISLNK(st.st_mode)) {
-    return Status(StatusCode::kFailedPrecondition, path + " is a symbolic link",
+    return FailedPrecondition(path + " is a symbolic link",
                   "sqlsteward never follows links for the database's own files; replace the "
                   "link with the file");
   }
@@ -52,20 +53,20 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
   if (env->Stat(dir.c_str(), &st) != 0) {  // A link to a directory is fine.
     if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
     if (!options.create_if_missing) {
-      return Status(StatusCode::kNotFound, "directory " + dir + " does not exist",
+      return NotFound("directory " + dir + " does not exist",
                     "create it, or open with Options::create_if_missing = true", 0, ENOENT);
     }
     SQLSTEWARD_RETURN_IF_ERROR(
         posix::MakeDirectories(env, dir, "choose a database path inside a directory"));
   } else if (!S_ISDIR(st.st_mode)) {
-    return Status(StatusCode::kInvalidArgument, dir + " is not a directory",
+    return InvalidArgument(dir + " is not a directory",
                   "choose a database path inside a directory", 0, ENOTDIR);
   }
 
   if (env->Lstat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", path);
     if (!options.create_if_missing) {
-      return Status(StatusCode::kNotFound, path + " does not exist",
+      return NotFound(path + " does not exist",
                     "check the path, or open with Options::create_if_missing = true", 0, ENOENT);
     }
     MutexLock lock(&g_create_mu);
@@ -84,21 +85,20 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
     if (env->Lstat(path.c_str(), &st) != 0) return posix::ErrnoStatus(errno, "stat", path);
   }
   if (S_ISLNK(st.st_mode)) {
-    return Status(StatusCode::kFailedPrecondition, path + " is a symbolic link",
+    return FailedPrecondition(path + " is a symbolic link",
                   "open the file it points to directly: SQLite names its -wal and -journal "
                   "after the path, so two names for one database break locking");
   }
   if (S_ISDIR(st.st_mode)) {
-    return Status(StatusCode::kInvalidArgument, path + " is a directory",
+    return InvalidArgument(path + " is a directory",
                   "give the path of a database file, e.g. " + path + "/app.db", 0, EISDIR);
   }
   if (!S_ISREG(st.st_mode)) {
-    return Status(StatusCode::kInvalidArgument, path + " is not a regular file",
+    return InvalidArgument(path + " is not a regular file",
                   "give the path of a database file");
   }
   if (st.st_nlink > 1) {
-    return Status(StatusCode::kFailedPrecondition,
-                  path + " has " + std::to_string(st.st_nlink) + " hard links",
+    return FailedPrecondition(path + " has " + std::to_string(st.st_nlink) + " hard links",
                   "remove the other links: SQLite keys its journal and locks by name, so a "
                   "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
   }
@@ -134,20 +134,17 @@ Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
     return mode;
   }
   if (!policy.allow_multi_process) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "sharing " + path + " is unsafe on this filesystem: " + policy.reason,
+    return FailedPrecondition("sharing " + path + " is unsafe on this filesystem: " + policy.reason,
                   "move the database to a local disk (ext4, xfs, btrfs) that every process "
                   "reaches through the same mount");
   }
   if (mode == JournalMode::kWal && !policy.allow_wal) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "WAL is unsafe for " + path + ": " + policy.reason,
+    return FailedPrecondition("WAL is unsafe for " + path + ": " + policy.reason,
                   "use JournalMode::kAuto (a rollback journal here), or move the database to a "
                   "local disk");
   }
   if (mode == JournalMode::kDelete && !policy.allow_rollback) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "a rollback journal is unsafe for " + path + ": " + policy.reason,
+    return FailedPrecondition("a rollback journal is unsafe for " + path + ": " + policy.reason,
                   "move the database to a local disk");
   }
   return mode;
@@ -186,8 +183,7 @@ Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock,
     }
     if (Clock::now() + kStaleEntryRetry >= give_up) {
       const Status& error = writer.error();
-      return Status(StatusCode::kNotFound,
-                    std::string(error.message()) + " (" + std::to_string(attempt) +
+      return NotFound(std::string(error.message()) + " (" + std::to_string(attempt) +
                         " attempts in " +
                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                            Clock::now() - start)

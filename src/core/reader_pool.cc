@@ -1,4 +1,5 @@
 #include "core/reader_pool.h"
+#include "base/status_builders.h"
 
 namespace sqlsteward::internal {
 namespace {
@@ -21,7 +22,7 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
   MutexLock lock(&mu_);
   while (true) {
     if (closed_) {
-      return Status(StatusCode::kUnavailable, "the database handle is closed",
+      return Unavailable("the database handle is closed",
                     "open a new handle");
     }
     if (!idle_.empty()) {
@@ -44,8 +45,7 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
       return all_.back().get();
     }
     if (!cv_.WaitUntil(&mu_, deadline) && idle_.empty()) {
-      return Status(StatusCode::kTimeout,
-                    "all " + std::to_string(options_.reader_connections) +
+      return Timeout("all " + std::to_string(options_.reader_connections) +
                         " reader connections stayed busy until the deadline",
                     "raise Options::reader_connections or ReadOptions::timeout, or make "
                     "reads shorter");

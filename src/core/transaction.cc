@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include "base/status_builders.h"
 #include "core/connection.h"
 
 namespace sqlsteward {
@@ -139,7 +140,7 @@ Result<std::optional<std::int64_t>> ReadTransaction::FirstInt64(Statement& stmt,
   auto row = stmt.Step();
   if (!row.has_value()) return std::move(row).error();
   if (!*row) {
-    return Status(StatusCode::kNotFound, "no row from \"" + std::string(sql.substr(0, 120)) + "\"");
+    return NotFound("no row from \"" + std::string(sql.substr(0, 120)) + "\"");
   }
   if (stmt.ColumnIsNull(0)) return std::optional<std::int64_t>();
   return std::optional<std::int64_t>(stmt.ColumnInt64(0));
@@ -150,7 +151,7 @@ Result<std::optional<std::string>> ReadTransaction::FirstText(Statement& stmt,
   auto row = stmt.Step();
   if (!row.has_value()) return std::move(row).error();
   if (!*row) {
-    return Status(StatusCode::kNotFound, "no row from \"" + std::string(sql.substr(0, 120)) + "\"");
+    return NotFound("no row from \"" + std::string(sql.substr(0, 120)) + "\"");
   }
   if (stmt.ColumnIsNull(0)) return std::optional<std::string>();
   return std::optional<std::string>(std::string(stmt.ColumnText(0)));

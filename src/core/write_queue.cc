@@ -1,4 +1,5 @@
 #include "core/write_queue.h"
+#include "base/status_builders.h"
 #include "sidecar/format.h"
 
 #include <time.h>
@@ -16,7 +17,7 @@ std::uint64_t MicrosBetween(std::chrono::steady_clock::time_point a,
 }
 
 Status Closed() {
-  return Status(StatusCode::kUnavailable, "the database handle is closed",
+  return Unavailable("the database handle is closed",
                 "open a new handle; writes queued before Close() were completed");
 }
 
@@ -220,14 +221,12 @@ Status WriteQueue::QueueTimeout() {
   if (waiting_for_lock_) {
     auto holder = write_lock_->CurrentHolder();
     if (holder.has_value() && holder->has_value()) {
-      return Status(StatusCode::kTimeout,
-                    "write not started before its deadline: waiting for the write lock on " +
+      return Timeout("write not started before its deadline: waiting for the write lock on " +
                         write_lock_->path() + ", held by " + DescribeHolder(**holder),
                     "retry; if the holder is stuck, inspect or stop that process");
     }
   }
-  return Status(StatusCode::kTimeout,
-                "write not started before its deadline (" + std::to_string(queue_.size()) +
+  return Timeout("write not started before its deadline (" + std::to_string(queue_.size()) +
                     " jobs queued in this process)",
                 "retry with a longer WriteOptions::timeout, or make jobs shorter");
 }
@@ -269,7 +268,7 @@ Status WriteQueue::CheckpointNow() {
 }
 
 void WriteQueue::RunBatch() {
-  FailExpired(Clock::now(), Status(StatusCode::kTimeout, "write not started before its deadline",
+  FailExpired(Clock::now(), Timeout("write not started before its deadline",
                                    "retry with a longer WriteOptions::timeout"));
   if (queue_.empty()) return;
   // Wait for the locks as long as the job at the front may wait.
@@ -316,7 +315,7 @@ void WriteQueue::RunBatch() {
     if (job->exclusive && !batch.empty()) break;  // It gets the next batch.
     queue_.pop_front();
     if (job->deadline <= Clock::now() && !job->checkpoint) {
-      Finish(job, Status(StatusCode::kTimeout, "write not started before its deadline",
+      Finish(job, Timeout("write not started before its deadline",
                          "retry with a longer WriteOptions::timeout"));
       continue;
     }
@@ -335,8 +334,7 @@ void WriteQueue::RunBatch() {
 
   // A savepoint that could not be rolled back leaves the transaction in an
   // unknown state: the whole batch is rolled back and every job told so.
-  Status commit = broken ? Status(StatusCode::kAborted,
-                                  "the batch was rolled back: a failed job's savepoint could "
+  Status commit = broken ? Aborted("the batch was rolled back: a failed job's savepoint could "
                                   "not be rolled back",
                                   "retry the write")
                          : StepOnce("COMMIT").WithContext("COMMIT");
@@ -387,7 +385,7 @@ bool WriteQueue::RunRawJobIfFront() {
   writer_->set_busy_deadline(job->deadline);
   Status st = (*job->raw_fn)(*writer_);
   if (st.ok() && !writer_->autocommit()) {
-    st = Status(StatusCode::kInternal, "a raw writer job left a transaction open",
+    st = Internal("a raw writer job left a transaction open",
                 "the transaction was rolled back");
   }
   if (!writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();

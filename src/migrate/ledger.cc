@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "base/status_builders.h"
 #include "base/strings.h"
 
 namespace sqlsteward::internal {
@@ -30,8 +31,7 @@ Result<Ledger> ReadLedger(ReadTransaction& tx) {
       !columns.contains("applied_at")) {
     std::string have;
     for (const auto& [name, unused] : columns) have += (have.empty() ? "" : ", ") + name;
-    return Status(StatusCode::kFailedPrecondition,
-                  "the table schema_migrations exists but is not a migration ledger sqlsteward "
+    return FailedPrecondition("the table schema_migrations exists but is not a migration ledger sqlsteward "
                   "understands (columns: " +
                       have + ")",
                   "it needs version, name and applied_at (and checksum, which sqlsteward adds); "
@@ -76,8 +76,7 @@ Result<Plan> MakePlan(const Ledger& ledger, const std::vector<Prepared>& known) 
     auto it = applied.find(p.migration->version);
     if (it == applied.end()) {
       if (p.migration->version < ledger.max_version) {
-        return Status(StatusCode::kFailedPrecondition,
-                      "migration " + p.label +
+        return FailedPrecondition("migration " + p.label +
                           " was never applied, but the database is "
                           "already at version " +
                           std::to_string(ledger.max_version),
@@ -91,16 +90,14 @@ Result<Plan> MakePlan(const Ledger& ledger, const std::vector<Prepared>& known) 
     if (!row.checksum.has_value()) {
       plan.fill_checksums.push_back(&p);
     } else if (*row.checksum != p.checksum) {
-      return Status(StatusCode::kFailedPrecondition,
-                    "checksum mismatch: migration " + p.label + " was applied with checksum " +
+      return FailedPrecondition("checksum mismatch: migration " + p.label + " was applied with checksum " +
                         *row.checksum + ", but its text now has " + p.checksum,
                     "an applied migration must not change: restore its original text and put "
                     "the change in a new migration");
     }
   }
   if (!ledger.rows.empty() && ledger.max_version < first - 1) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "the database is at version " + std::to_string(ledger.max_version) +
+    return FailedPrecondition("the database is at version " + std::to_string(ledger.max_version) +
                       ", but the first migration this binary has is " + known.front().label,
                   "apply the missing migrations with a binary that has them first");
   }

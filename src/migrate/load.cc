@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "migrate/prepare.h"
+#include "base/status_builders.h"
 #include "migrate/sql_text.h"
 #include "sqlsteward/migrator.h"
 
@@ -50,8 +51,7 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
                            : std::string();
     if (!sql_suffix || digits < 4 || digits >= file.size() || file[digits] != '_' ||
         !internal::ValidMigrationName(name)) {
-      return Status(StatusCode::kInvalidArgument,
-                    "migration file " + dir + "/" + file + " is not named NNNN_name.sql",
+      return InvalidArgument("migration file " + dir + "/" + file + " is not named NNNN_name.sql",
                     name_hint);
     }
     std::int64_t version = 0;
@@ -60,13 +60,11 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
       if (version > kMaxMigrationVersion) break;
     }
     if (version < 1 || version > kMaxMigrationVersion) {
-      return Status(StatusCode::kInvalidArgument,
-                    "migration file " + dir + "/" + file + ": version out of range",
+      return InvalidArgument("migration file " + dir + "/" + file + ": version out of range",
                     "versions are 1 up to 2147483647");
     }
     if (auto dup = files.find(version); dup != files.end()) {
-      return Status(StatusCode::kInvalidArgument,
-                    "duplicate migration version " + std::to_string(version) + " in " + dir + ": " +
+      return InvalidArgument("duplicate migration version " + std::to_string(version) + " in " + dir + ": " +
                         dup->second + " and " + file,
                     "give each migration its own number");
     }
@@ -74,27 +72,25 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
     std::ostringstream text;
     text << in.rdbuf();
     if (!in.good() && !in.eof()) {
-      return Status(StatusCode::kIOError, "cannot read migration file " + dir + "/" + file,
+      return IOError("cannot read migration file " + dir + "/" + file,
                     "check its permissions");
     }
     if (IsBlank(text.str())) {
-      return Status(StatusCode::kInvalidArgument,
-                    "migration file " + dir + "/" + file + " contains no SQL statement",
+      return InvalidArgument("migration file " + dir + "/" + file + " contains no SQL statement",
                     "write the migration, or make it an explicit no-op such as SELECT 1;");
     }
     files[version] = file;
     out.push_back(Migration{version, std::move(name), text.str(), nullptr});
   }
   if (ec) {
-    return Status(StatusCode::kIOError, "cannot list " + dir + ": " + ec.message(), "", 0,
+    return IOError("cannot list " + dir + ": " + ec.message(), "", 0,
                   ec.value());
   }
   std::sort(out.begin(), out.end(),
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   for (std::size_t i = 1; i < out.size(); ++i) {
     if (out[i].version != out[i - 1].version + 1) {
-      return Status(StatusCode::kInvalidArgument,
-                    "gap in migration files in " + dir + ": " + files[out[i - 1].version] +
+      return InvalidArgument("gap in migration files in " + dir + ": " + files[out[i - 1].version] +
                         " is followed by " + files[out[i].version] + " (version " +
                         std::to_string(out[i - 1].version + 1) + " is missing)",
                     "number migrations without gaps; a removed migration must stay (make it a "

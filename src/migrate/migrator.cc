@@ -37,6 +37,7 @@
 #include <optional>
 
 #include "base/sha256.h"
+#include "base/status_builders.h"
 #include "core/database_access.h"
 #include "migrate/ledger.h"
 #include "migrate/prepare.h"
@@ -65,10 +66,10 @@ Status ApplyOne(Transaction& tx, const Prepared& p) {
     try {
       st = p.migration->step(tx);
     } catch (const std::exception& e) {
-      st = Status(StatusCode::kInternal, std::string("the step threw: ") + e.what(),
+      st = Internal(std::string("the step threw: ") + e.what(),
                   "every migration of the run was rolled back; return a Status instead");
     } catch (...) {
-      st = Status(StatusCode::kInternal, "the step threw a non-std exception",
+      st = Internal("the step threw a non-std exception",
                   "every migration of the run was rolled back; return a Status instead");
     }
     if (!st.ok()) return st.WithContext("migration " + p.label + " (step)");

@@ -1,4 +1,5 @@
 #include "posix/file_lock.h"
+#include "base/status_builders.h"
 
 #include <unistd.h>
 
@@ -142,7 +143,7 @@ Status DeadlineLock::Acquire(Clock::time_point deadline) {
     return Status();
   }
   if (!sh.error.ok()) return sh.error;
-  return Status(StatusCode::kTimeout, "deadline passed waiting for the lock");
+  return Timeout("deadline passed waiting for the lock");
 }
 
 void DeadlineLock::Release() {

@@ -1,4 +1,5 @@
 #include "posix/fs.h"
+#include "base/status_builders.h"
 
 #include <cerrno>
 
@@ -20,7 +21,7 @@ Status MakeDirectories(Env* env, const std::string& dir, std::string_view not_a_
       // A link to a directory is a normal deployment choice; check the target.
       if (env->Stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status();
     }
-    return Status(StatusCode::kInvalidArgument, dir + " exists and is not a directory",
+    return InvalidArgument(dir + " exists and is not a directory",
                   std::string(not_a_directory_hint), 0, ENOTDIR);
   }
   if (errno != ENOENT) return ErrnoStatus(errno, "stat", dir);

@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "posix/env.h"
+#include "base/status_builders.h"
 #include "sqlsteward/status.h"
 
 namespace sqlsteward::probe_internal {
@@ -93,8 +94,7 @@ class Child {
       if (ready < 0 && errno == EINTR) continue;
       if (ready < 0) return posix::ErrnoStatus(errno, "poll", "probe child socket");
       if (ready == 0) {
-        return Status(StatusCode::kTimeout,
-                      "probe child " + std::to_string(pid_) + " did not answer within " +
+        return Timeout("probe child " + std::to_string(pid_) + " did not answer within " +
                           std::to_string(timeout.count()) + " ms",
                       "the filesystem may be hung or very slow; check the mount and retry");
       }
@@ -144,7 +144,7 @@ class Child {
     if (WIFSIGNALED(wstatus)) term_signal_ = WTERMSIG(wstatus);
     std::string how = WIFSIGNALED(wstatus) ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
                                            : "exit status " + std::to_string(WEXITSTATUS(wstatus));
-    return Status(StatusCode::kInternal, "probe child " + std::to_string(pid) + " " + how);
+    return Internal("probe child " + std::to_string(pid) + " " + how);
   }
 
  private:

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "probe/child.h"
+#include "base/status_builders.h"
 #include "probe/probes.h"
 
 namespace sqlsteward::probe_internal {
@@ -75,7 +76,7 @@ Result<MmapProbeResult> RunMmapProbe(posix::Env* env, const ProbeFile& file,
   ssize_t wrote = env->Pwrite(file.fd(), zeros.data(), len, 0);
   if (wrote < 0) return posix::ErrnoStatus(errno, "pwrite", file.path());
   if (static_cast<std::size_t>(wrote) != len) {
-    return Status(StatusCode::kIOError, "pwrite(" + file.path() + "): short write");
+    return IOError("pwrite(" + file.path() + "): short write");
   }
 
   MmapProbeResult result;

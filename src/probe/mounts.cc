@@ -1,4 +1,5 @@
 #include "probe/mounts.h"
+#include "base/status_builders.h"
 
 #include <sys/statfs.h>
 
@@ -136,7 +137,7 @@ Result<std::string> ReadProcFile(posix::Env* env, const char* path) {
   for (;;) {
     std::size_t old_size = text.size();
     if (old_size > kLimit) {
-      return Status(StatusCode::kResourceExhausted, std::string(path) + " is larger than 64 MiB");
+      return ResourceExhausted(std::string(path) + " is larger than 64 MiB");
     }
     text.resize(old_size + kChunk);
     ssize_t got = env->Pread(fd, text.data() + old_size, kChunk, static_cast<off_t>(old_size));
@@ -238,8 +239,7 @@ using probe_internal::ParseMountLine;
 
 Result<MountInfo> FindMount(std::string_view mountinfo_text, std::string_view path) {
   if (path.empty() || path[0] != '/') {
-    return Status(StatusCode::kInvalidArgument,
-                  "FindMount needs an absolute path, got '" + std::string(path) + "'");
+    return InvalidArgument("FindMount needs an absolute path, got '" + std::string(path) + "'");
   }
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
 
@@ -255,7 +255,7 @@ Result<MountInfo> FindMount(std::string_view mountinfo_text, std::string_view pa
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     std::optional<MountInfo> mount = ParseMountLine(line);
     if (!mount) {
-      return Status(StatusCode::kInvalidArgument, "mountinfo line " + std::to_string(line_number) +
+      return InvalidArgument("mountinfo line " + std::to_string(line_number) +
                                                       " does not parse: '" + std::string(line) +
                                                       "'");
     }
@@ -266,7 +266,7 @@ Result<MountInfo> FindMount(std::string_view mountinfo_text, std::string_view pa
     }
   }
   if (!best) {
-    return Status(StatusCode::kNotFound, "no mount in mountinfo holds " + std::string(path));
+    return NotFound("no mount in mountinfo holds " + std::string(path));
   }
   return std::move(*best);
 }

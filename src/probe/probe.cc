@@ -35,6 +35,7 @@
 #include <map>
 
 #include "base/mutex.h"
+#include "base/status_builders.h"
 #include "probe/mounts.h"
 #include "probe/probes.h"
 
@@ -47,7 +48,7 @@ Result<posix::UniqueFd> OpenDirectory(posix::Env* env, const std::string& dir) {
   if (fd >= 0) return posix::UniqueFd(env, fd);
   int err = errno;
   if (err == ENOTDIR) {
-    return Status(StatusCode::kInvalidArgument, "probe: " + dir + " is not a directory", {}, 0,
+    return InvalidArgument("probe: " + dir + " is not a directory", {}, 0,
                   err);
   }
   if (err == ENOENT) {
@@ -83,7 +84,7 @@ Result<CacheKey> DirectoryKey(posix::Env* env, const std::string& dir) {
 }  // namespace
 
 Result<ProbeReport> ProbeDirectory(posix::Env* env, const std::string& dir) {
-  if (dir.empty()) return Status(StatusCode::kInvalidArgument, "probe: empty directory path");
+  if (dir.empty()) return InvalidArgument("probe: empty directory path");
   SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd dir_fd, OpenDirectory(env, dir));
   ProbeReport report;
   if (env->RealPath(dir.c_str(), &report.directory) != 0) {
@@ -107,7 +108,7 @@ Result<ProbeReport> ProbeDirectory(posix::Env* env, const std::string& dir) {
 }
 
 Result<ProbeReport> ProbeDirectoryCached(posix::Env* env, const std::string& dir) {
-  if (dir.empty()) return Status(StatusCode::kInvalidArgument, "probe: empty directory path");
+  if (dir.empty()) return InvalidArgument("probe: empty directory path");
   SQLSTEWARD_ASSIGN_OR_RETURN(CacheKey key, DirectoryKey(env, dir));
   ProbeCache& cache = Cache();
   {

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "probe/child.h"
+#include "base/status_builders.h"
 #include "probe/probes.h"
 
 namespace sqlsteward::probe_internal {
@@ -26,8 +27,7 @@ Result<ProbeFile> ProbeFile::Create(posix::Env* env, const std::string& dir) {
                                 "directory; make the directory writable by this user");
     }
   }
-  return Status(StatusCode::kInternal,
-                "probe: no unused probe file name in " + dir + " after 8 tries");
+  return Internal("probe: no unused probe file name in " + dir + " after 8 tries");
 }
 
 ProbeFile::ProbeFile(ProbeFile&& other) noexcept

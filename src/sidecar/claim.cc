@@ -6,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/status_builders.h"
 #include "base/time.h"
 #include "sidecar/process_identity.h"
 
@@ -48,8 +49,7 @@ Status RegistrationClaim::Lock(std::chrono::steady_clock::time_point deadline) {
     if (errno != EEXIST) return posix::ErrnoStatus(errno, "create", path_);
     if (BreakIfStale()) continue;
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status(StatusCode::kTimeout,
-                    "timed out waiting for " + path_ + ": another instance is registering",
+      return Timeout("timed out waiting for " + path_ + ": another instance is registering",
                     "retry; if it stays, the process that created the file is stuck");
     }
     std::this_thread::sleep_for(pause);

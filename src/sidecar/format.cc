@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/status_builders.h"
 #include "base/time.h"
 
 namespace sqlsteward::internal {
@@ -21,8 +22,7 @@ void CopyFixed(std::string_view text, char (&out)[N]) {
 }
 
 Status Malformed(const std::string& path, int slot, const std::string& what) {
-  return Status(StatusCode::kCorruption,
-                path + ": instance slot " + std::to_string(slot) + " is malformed (" + what + ")",
+  return Corruption(path + ": instance slot " + std::to_string(slot) + " is malformed (" + what + ")",
                 "stop every instance of the database, then remove the sidecar; it is recreated");
 }
 
@@ -54,15 +54,14 @@ bool HeaderWhole(std::string_view head, std::int64_t file_size) {
 Result<std::uint32_t> CheckHeader(std::string_view head, std::int64_t file_size,
                                   const std::string& path) {
   if (!HeaderWhole(head, file_size)) {
-    return Status(StatusCode::kCorruption, path + " is not a sqlsteward sidecar file",
+    return Corruption(path + " is not a sqlsteward sidecar file",
                   "if no sqlsteward process uses the database, move the file aside; "
                   "it is recreated on the next open");
   }
   std::uint32_t version = 0;
   std::memcpy(&version, head.data() + 8, 4);
   if (version != kSidecarVersion) {
-    return Status(StatusCode::kFailedPrecondition,
-                  path + " has sidecar format version " + std::to_string(version) +
+    return FailedPrecondition(path + " has sidecar format version " + std::to_string(version) +
                       ", this build understands version " + std::to_string(kSidecarVersion),
                   "use the sqlsteward version that created it, or stop every instance and "
                   "remove the sidecar");

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "base/status_builders.h"
 #include "base/time.h"
 #include "posix/file_lock.h"
 #include "sidecar/process_identity.h"
@@ -33,7 +34,7 @@ Status WaitForSlotRelease(posix::Env* env, int fd, const InstanceInfo& info,
   Status st = (*lock)->Acquire(deadline);
   (*lock)->Release();
   if (st.code() == StatusCode::kTimeout) {
-    return Status(StatusCode::kTimeout, why + ": " + DescribeInstance(info) + " is still running",
+    return Timeout(why + ": " + DescribeInstance(info) + " is still running",
                   "retry later, or stop it");
   }
   return st;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "base/status_builders.h"
 #include "posix/env.h"
 #include "sidecar/instances.h"
 #include "sidecar/format.h"
@@ -20,11 +21,11 @@ Result<posix::UniqueFd> OpenSidecar(posix::Env* env, const std::string& path, in
   int raw = env->Open(path.c_str(), flags | O_NOFOLLOW, 0);
   if (raw < 0) {
     if (errno == ENOENT) {
-      return Status(StatusCode::kNotFound, path + " does not exist",
+      return NotFound(path + " does not exist",
                     "no sqlsteward instance has opened this database yet", 0, ENOENT);
     }
     if (errno == ELOOP) {
-      return Status(StatusCode::kFailedPrecondition, "sidecar " + path + " is a symbolic link",
+      return FailedPrecondition("sidecar " + path + " is a symbolic link",
                     "remove the link; sqlsteward never follows links for its own files", 0,
                     ELOOP);
     }

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <random>
 
+#include "base/status_builders.h"
 #include "base/time.h"
 #include "posix/file_lock.h"
 #include "sidecar/claim.h"
@@ -84,8 +85,7 @@ Result<bool> Registry::TryRegister(std::vector<Slot>* blockers) {
       continue;
     }
     if (info.domain == InstanceDomain::kOtherDomain) {
-      return Status(StatusCode::kFailedPrecondition,
-                    db_path_ + " is in use by " + DescribeInstance(info) +
+      return FailedPrecondition(db_path_ + " is in use by " + DescribeInstance(info) +
                         " through another lock domain: its locks are not visible here, "
                         "so sharing the file would corrupt it or lose writes",
                     "use the database through one mount only: run every process on the "
@@ -96,8 +96,7 @@ Result<bool> Registry::TryRegister(std::vector<Slot>* blockers) {
   }
   for (const Slot& s : live) {
     if (config_.wal && !self.SameMachineAs(s.info)) {
-      return Status(StatusCode::kFailedPrecondition,
-                    db_path_ + " is open in WAL mode by " + DescribeInstance(s.info) +
+      return FailedPrecondition(db_path_ + " is open in WAL mode by " + DescribeInstance(s.info) +
                         " on another machine: WAL's shared memory does not span machines",
                     "use JournalMode::kDelete for a database shared between hosts, or run "
                     "every instance on one host");
@@ -118,7 +117,7 @@ Status Registry::Refuse(const InstanceInfo& b) const {
                         ? db_path_ + " is owned exclusively by " + DescribeInstance(b)
                         : "cannot open " + db_path_ + " exclusively: it is open in " +
                               DescribeInstance(b);
-  return Status(StatusCode::kUnavailable, why,
+  return Unavailable(why,
                 "wait for it to exit (Options::wait_for_owner), or ask it to hand over "
                 "(Options::take_over, `sqlsteward handover`)");
 }
@@ -150,8 +149,7 @@ Status Registry::ClaimSlot(const std::vector<Slot>& live) {
     slot_ = i;
     return Status();
   }
-  return Status(StatusCode::kResourceExhausted,
-                "all " + std::to_string(kMaxSlots) + " instance slots of " + sidecar_path_ +
+  return ResourceExhausted("all " + std::to_string(kMaxSlots) + " instance slots of " + sidecar_path_ +
                     " are in use",
                 "close some instances; each open Database handle takes one slot");
 }

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/status_builders.h"
 #include "posix/fs.h"
 #include "sidecar/format.h"
 
@@ -21,7 +22,7 @@ Result<std::unique_ptr<SidecarFile>> SidecarFile::Open(posix::Env* env, const st
   }
   if (raw < 0) {
     if (errno == ELOOP) {
-      return Status(StatusCode::kFailedPrecondition, "sidecar " + path + " is a symbolic link",
+      return FailedPrecondition("sidecar " + path + " is a symbolic link",
                     "remove the link; sqlsteward never follows links for its own files", 0,
                     ELOOP);
     }
@@ -41,12 +42,11 @@ Result<std::unique_ptr<SidecarFile>> SidecarFile::Open(posix::Env* env, const st
 
 Status CheckSidecarStat(const struct stat& st, const std::string& path) {
   if (!S_ISREG(st.st_mode)) {
-    return Status(StatusCode::kFailedPrecondition, "sidecar " + path + " is not a regular file",
+    return FailedPrecondition("sidecar " + path + " is not a regular file",
                   "move it aside; sqlsteward recreates it");
   }
   if (st.st_nlink > 1) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "sidecar " + path + " has " + std::to_string(st.st_nlink) + " hard links",
+    return FailedPrecondition("sidecar " + path + " has " + std::to_string(st.st_nlink) + " hard links",
                   "remove the other links: processes opening another name would not see "
                   "each other's locks");
   }

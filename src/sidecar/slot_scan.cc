@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 
+#include "base/status_builders.h"
 #include "posix/file_lock.h"
 #include "sidecar/process_identity.h"
 #include "sqlsteward/probe.h"
@@ -87,11 +88,11 @@ Result<std::vector<SlotRecord>> ReadSlotsFresh(posix::Env* env, const std::strin
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<void, FreeDeleter> buf(std::aligned_alloc(4096, kBytes));
-  if (buf == nullptr) return Status(StatusCode::kResourceExhausted, "out of memory");
+  if (buf == nullptr) return ResourceExhausted("out of memory");
   ssize_t n = env->Pread(fd.get(), buf.get(), kBytes, kSlotBase);
   if (n < 0) return posix::ErrnoStatus(errno, "pread", path);
   if (static_cast<std::size_t>(n) != kBytes) {
-    return Status(StatusCode::kCorruption, path + " is shorter than its instance slots",
+    return Corruption(path + " is shorter than its instance slots",
                   "if no sqlsteward process uses the database, move the file aside");
   }
   std::vector<SlotRecord> slots(kMaxSlots);

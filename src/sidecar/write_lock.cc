@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "base/status_builders.h"
 #include "base/time.h"
 #include "sidecar/format.h"
 #include "sidecar/process_identity.h"
@@ -25,8 +26,7 @@ Status WriteLock::Acquire(Clock::time_point deadline, std::string_view purpose) 
     std::string who = "another process";
     auto holder = CurrentHolder();
     if (holder.has_value() && holder->has_value()) who = DescribeHolder(**holder);
-    return Status(StatusCode::kTimeout,
-                  "timed out waiting for the write lock on " + path() + ", held by " + who,
+    return Timeout("timed out waiting for the write lock on " + path() + ", held by " + who,
                   "retry; if the holder is stuck, inspect or stop it (the lock is released "
                   "when its process exits)");
   }

@@ -4,6 +4,7 @@
 #include <string>
 #include <thread>
 
+#include "base/status_builders.h"
 #include "core/connection.h"
 
 namespace sqlsteward::internal {
@@ -36,8 +37,7 @@ Status RunBackup(const BackupRun& run, BackupOutcome* out) {
         ++out->restarts;
         if (run.max_restarts >= 0 && out->restarts > run.max_restarts) {
           sqlite3_backup_finish(backup);
-          return Status(StatusCode::kAborted,
-                        "the source changed " + std::to_string(out->restarts) +
+          return Aborted("the source changed " + std::to_string(out->restarts) +
                             " times during the copy",
                         "retry when writes are fewer");
         }
@@ -55,13 +55,12 @@ Status RunBackup(const BackupRun& run, BackupOutcome* out) {
       // does so when writers keep the database locked, as for restarts.
       if (run.max_restarts >= 0 && now - busy_since > kBusyGiveUp) {
         sqlite3_backup_finish(backup);
-        return Status(StatusCode::kAborted, "the source stayed locked by writers",
+        return Aborted("the source stayed locked by writers",
                       "retry when writes are fewer");
       }
       if (now >= run.deadline) {
         sqlite3_backup_finish(backup);
-        return Status(StatusCode::kTimeout,
-                      "the database stayed locked past the deadline during the copy",
+        return Timeout("the database stayed locked past the deadline during the copy",
                       "a long transaction outside sqlsteward holds SQLite's lock; retry, or "
                       "raise the timeout",
                       rc);

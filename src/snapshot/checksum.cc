@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "base/sha256.h"
+#include "base/status_builders.h"
 #include "snapshot/file_io.h"
 
 namespace sqlsteward::internal {
@@ -31,8 +32,7 @@ Result<std::string> HashFile(posix::Env* env, int fd, const std::string& path,
   }
   reporter->End(SnapshotPhase::kChecksum, total_pages, total_pages);
   if (offset != size) {
-    return Status(StatusCode::kCorruption,
-                  "size mismatch: " + path + " changed size while it was read (" +
+    return Corruption("size mismatch: " + path + " changed size while it was read (" +
                       std::to_string(offset) + " bytes read, " + std::to_string(size) +
                       " expected)",
                   "something else is writing the file; snapshots must not be modified");

@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/status_builders.h"
 #include "base/time.h"
 #include "posix/fs.h"
 #include "snapshot/checksum.h"
@@ -129,12 +130,12 @@ Result<CheckedCopy> SyncCheckAndHash(const SnapshotJob& job, TempSnapshot& temp,
     synced = temp.Sync();
     reporter->End(SnapshotPhase::kSync, 0, 0);
   });
-  Result<FileFacts> facts = Status(StatusCode::kInternal, "not run");
+  Result<FileFacts> facts = Internal("not run");
   std::thread checker([&] {
     lower();
     facts = CheckCopy(temp.path(), job.integrity, reporter);
   });
-  Result<std::string> sha = Status(StatusCode::kInternal, "not run");
+  Result<std::string> sha = Internal("not run");
   std::thread hasher([&] {
     lower();
     sha = HashFile(job.env, temp.fd(), temp.path(), size, 0, reporter);
@@ -146,8 +147,7 @@ Result<CheckedCopy> SyncCheckAndHash(const SnapshotJob& job, TempSnapshot& temp,
   if (!facts.has_value()) return std::move(facts).error().WithContext("check the copy");
   if (!sha.has_value()) return std::move(sha).error();
   if (facts->page_size * facts->page_count != size) {
-    return Status(StatusCode::kInternal,
-                  "the copy has " + std::to_string(size) + " bytes, its header says " +
+    return Internal("the copy has " + std::to_string(size) + " bytes, its header says " +
                       std::to_string(facts->page_count) + " pages of " +
                       std::to_string(facts->page_size),
                   "this is a bug in sqlsteward; please report it");

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/status_builders.h"
 #include "core/connection.h"
 #include "snapshot/sqlite_util.h"
 
@@ -37,8 +38,7 @@ Status RunIntegrityCheck(sqlite3* db, IntegrityCheck check, std::string_view wha
   if (rc != SQLITE_DONE) {
     const int code = sqlite3_extended_errcode(db);
     if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) {
-      return Status(StatusCode::kCorruption,
-                    "integrity check failed: " + std::string(what) + ": " + sqlite3_errmsg(db),
+      return Corruption("integrity check failed: " + std::string(what) + ": " + sqlite3_errmsg(db),
                     hint, code);
     }
     return SqliteStatus(code, db,
@@ -50,7 +50,7 @@ Status RunIntegrityCheck(sqlite3* db, IntegrityCheck check, std::string_view wha
     if (i > 0) message += "; ";
     message += rows[i];
   }
-  return Status(StatusCode::kCorruption, std::move(message), hint, SQLITE_CORRUPT);
+  return Corruption(std::move(message), hint, SQLITE_CORRUPT);
 }
 
 }  // namespace internal
@@ -68,8 +68,7 @@ Result<IntegrityCheck> ParseIntegrityCheck(std::string_view name) {
   for (IntegrityCheck c : {IntegrityCheck::kNone, IntegrityCheck::kQuick, IntegrityCheck::kFull}) {
     if (name == IntegrityCheckName(c)) return c;
   }
-  return Status(StatusCode::kInvalidArgument,
-                "unknown integrity check \"" + std::string(name) + "\"",
+  return InvalidArgument("unknown integrity check \"" + std::string(name) + "\"",
                 "use one of: quick, full, none");
 }
 

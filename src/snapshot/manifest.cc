@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "base/status_builders.h"
 #include "core/connection.h"
 #include "snapshot/file_io.h"
 #include "snapshot/names.h"
@@ -19,7 +20,7 @@ namespace internal {
 namespace {
 
 Status Malformed(std::string_view where, const std::string& why) {
-  return Status(StatusCode::kCorruption, "manifest malformed: " + std::string(where) + ": " + why,
+  return Corruption("manifest malformed: " + std::string(where) + ": " + why,
                 "the manifest is damaged or not a sqlsteward manifest; without it the "
                 "snapshot cannot be verified: use another snapshot");
 }
@@ -97,8 +98,7 @@ Status CheckFormat(FieldReader& fields, std::string_view where) {
   if (f.text != kManifestFormat) return Malformed(where, "format is \"" + f.text + "\"");
   SQLSTEWARD_RETURN_IF_ERROR(fields.Read("format_version", "integer", &f));
   if (f.integer != kManifestFormatVersion) {
-    return Status(StatusCode::kFailedPrecondition,
-                  std::string(where) + " has manifest format version " +
+    return FailedPrecondition(std::string(where) + " has manifest format version " +
                       std::to_string(f.integer) + "; this sqlsteward reads version " +
                       std::to_string(kManifestFormatVersion),
                   "use the sqlsteward version that wrote the snapshot, or a newer one");
@@ -189,7 +189,7 @@ Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manife
   int raw = env->Open(manifest_path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
   if (raw < 0) {
     if (errno == ENOENT) {
-      return Status(StatusCode::kNotFound, "manifest " + manifest_path + " does not exist",
+      return NotFound("manifest " + manifest_path + " does not exist",
                     "a snapshot cannot be verified without its manifest; copy the "
                     ".manifest.json file along with the .db file",
                     0, ENOENT);
@@ -202,8 +202,7 @@ Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manife
   SQLSTEWARD_RETURN_IF_ERROR(
       ReadAt(env, fd.get(), text.data(), text.size(), 0, manifest_path, &got));
   if (got > kMaxManifestBytes) {
-    return Status(StatusCode::kCorruption,
-                  "manifest malformed: " + manifest_path + ": larger than " +
+    return Corruption("manifest malformed: " + manifest_path + ": larger than " +
                       std::to_string(kMaxManifestBytes) + " bytes",
                   "the manifest is damaged or not a sqlsteward manifest; use another snapshot");
   }

@@ -1,4 +1,5 @@
 #include "snapshot/names.h"
+#include "base/status_builders.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -52,8 +53,7 @@ std::int64_t NextSequence(const std::vector<std::string>& names, const std::stri
 
 Status CheckName(const std::string& name) {
   if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
-    return Status(StatusCode::kInvalidArgument,
-                  "invalid snapshot name \"" + name + "\"",
+    return InvalidArgument("invalid snapshot name \"" + name + "\"",
                   "a name is a file name prefix: not empty, no '/', not starting with '.'");
   }
   return Status();

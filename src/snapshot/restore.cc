@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/time.h"
+#include "base/status_builders.h"
 #include "core/connection.h"
 #include "core/database_access.h"
 #include "posix/fs.h"
@@ -59,8 +60,7 @@ Status RefuseLiveInstances(posix::Env* env, const std::string& db_path, bool off
   SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<InstanceInfo> others,
                               internal::OtherLiveInstances(env, db_path));
   if (others.empty()) return Status();
-  return Status(StatusCode::kFailedPrecondition,
-                "restore refused: " + std::to_string(others.size()) + " other instance" +
+  return FailedPrecondition("restore refused: " + std::to_string(others.size()) + " other instance" +
                     (others.size() == 1 ? " has " : "s have ") + db_path +
                     " open: " + DescribeInstances(others),
                 offer_take_over
@@ -96,8 +96,7 @@ Result<LiveFacts> ReadLiveFacts(const RestoreRun& r, sqlite3* writer) {
   SQLSTEWARD_ASSIGN_OR_RETURN(live.page_size, QueryInt(writer, "PRAGMA page_size", r.db_abs));
   if (r.db.journal_mode() == JournalMode::kWal && live.page_size != r.manifest().page_size &&
       live.pages > 0) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "restore refused: the snapshot's page size is " +
+    return FailedPrecondition("restore refused: the snapshot's page size is " +
                       std::to_string(r.manifest().page_size) + " bytes and " + r.db_abs +
                       "'s is " + std::to_string(live.page_size) + "; WAL mode cannot change it",
                   "restore into a new path (no database there yet), then move it into "

@@ -26,6 +26,7 @@
 #include <memory>
 #include <utility>
 
+#include "base/status_builders.h"
 #include "base/time.h"
 #include "core/connection.h"
 #include "core/database_access.h"
@@ -144,7 +145,7 @@ Result<SnapshotResult> Snapshot(posix::Env* env, const std::string& db_path,
   open_options.create_if_missing = false;
   struct stat st;
   if (env->Stat(db_path.c_str(), &st) != 0 && errno == ENOENT) {
-    return Status(StatusCode::kNotFound, "database " + db_path + " does not exist",
+    return NotFound("database " + db_path + " does not exist",
                   "check the path", 0, ENOENT);
   }
   SQLSTEWARD_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
@@ -162,7 +163,7 @@ Result<SnapshotResult> Snapshot(Database& db, const std::string& dest_dir,
   const std::string name = options.name.empty() ? internal::DefaultName(db.path()) : options.name;
   SQLSTEWARD_RETURN_IF_ERROR(internal::CheckName(name));
   if (options.keep < 0) {
-    return Status(StatusCode::kInvalidArgument, "keep must be 0 (all) or more",
+    return InvalidArgument("keep must be 0 (all) or more",
                   "pass the number of snapshots to keep");
   }
   internal::Reporter reporter(options.progress, options.progress_interval);

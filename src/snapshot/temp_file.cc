@@ -10,6 +10,7 @@
 #include <random>
 #include <utility>
 
+#include "base/status_builders.h"
 #include "core/connection.h"
 #include "snapshot/file_io.h"
 #include "snapshot/names.h"
@@ -83,7 +84,7 @@ Result<std::unique_ptr<TempSnapshot>> TempSnapshot::Create(posix::Env* env,
     }
     return temp;
   }
-  return Status(StatusCode::kInternal, "could not create a temporary file in " + dir,
+  return Internal("could not create a temporary file in " + dir,
                 "this is a bug in sqlsteward; please report it");
 }
 
@@ -167,7 +168,7 @@ Status TempSnapshot::ResetWalHeader() {
   SQLSTEWARD_RETURN_IF_ERROR(ReadAt(env_, fd_.get(), header, sizeof header, 0, path_, &got));
   if (got == 0) return Status();  // An empty database.
   if (got < sizeof header || std::memcmp(header, "SQLite format 3", 16) != 0) {
-    return Status(StatusCode::kInternal, "the copy in " + path_ + " has no SQLite header",
+    return Internal("the copy in " + path_ + " has no SQLite header",
                   "this is a bug in sqlsteward; please report it");
   }
   if (header[18] != 2 && header[19] != 2) return Status();

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "base/status_builders.h"
 #include "snapshot/checksum.h"
 #include "snapshot/entry_points.h"
 #include "snapshot/integrity.h"
@@ -37,8 +38,7 @@ Status CheckHeader(sqlite3* db, const std::string& snapshot_path, const Snapshot
                            ? std::to_string(*page_count) + " pages of " +
                                  std::to_string(*page_size) + " bytes"
                            : "no readable header";
-    return Status(StatusCode::kCorruption,
-                  "header mismatch: " + snapshot_path + " has " + seen +
+    return Corruption("header mismatch: " + snapshot_path + " has " + seen +
                       ", its manifest says " + std::to_string(m.page_count) + " pages of " +
                       std::to_string(m.page_size) + " bytes",
                   kDamagedHint);
@@ -58,7 +58,7 @@ Result<VerifyResult> Verify(posix::Env* env, const std::string& snapshot_path,
   int raw = env->Open(snapshot_path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
   if (raw < 0) {
     if (errno == ENOENT) {
-      return Status(StatusCode::kNotFound, "snapshot " + snapshot_path + " does not exist",
+      return NotFound("snapshot " + snapshot_path + " does not exist",
                     "check the path; `ls` the snapshot directory for *.db files", 0, ENOENT);
     }
     return posix::ErrnoStatus(errno, "open", snapshot_path);
@@ -70,16 +70,14 @@ Result<VerifyResult> Verify(posix::Env* env, const std::string& snapshot_path,
   struct stat st;
   if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "stat", snapshot_path);
   if (st.st_size != m.size_bytes) {
-    return Status(StatusCode::kCorruption,
-                  "size mismatch: " + snapshot_path + " has " + std::to_string(st.st_size) +
+    return Corruption("size mismatch: " + snapshot_path + " has " + std::to_string(st.st_size) +
                       " bytes, its manifest says " + std::to_string(m.size_bytes),
                   kDamagedHint);
   }
   SQLSTEWARD_ASSIGN_OR_RETURN(
       std::string sha, HashFile(env, fd.get(), snapshot_path, m.size_bytes, m.page_size, reporter));
   if (sha != m.sha256) {
-    return Status(StatusCode::kCorruption,
-                  "checksum mismatch: the sha256 of " + snapshot_path + " is " + sha +
+    return Corruption("checksum mismatch: the sha256 of " + snapshot_path + " is " + sha +
                       ", its manifest says " + m.sha256,
                   kDamagedHint);
   }
