@@ -10,16 +10,15 @@
 #include <string>
 #include <utility>
 
-#include "sqlsteward/status.h"
 #include "base/status_builders.h"
+#include "sqlsteward/status.h"
 
 namespace sqlsteward {
 
-#define SQLSTEWARD_STATUS_BUILDER_(Name, Code)                                              \
-  inline Status Name(std::string message, std::string hint = {}, int sqlite_code = 0,        \
-                     int sys_errno = 0) {                                                    \
-    return Status(StatusCode::Code, std::move(message), std::move(hint), sqlite_code,        \
-                  sys_errno);                                                                \
+#define SQLSTEWARD_STATUS_BUILDER_(Name, Code)                                                    \
+  inline Status Name(std::string message, std::string hint = {}, int sqlite_code = 0,             \
+                     int sys_errno = 0) {                                                         \
+    return Status(StatusCode::Code, std::move(message), std::move(hint), sqlite_code, sys_errno); \
   }
 
 SQLSTEWARD_STATUS_BUILDER_(InvalidArgument, kInvalidArgument)

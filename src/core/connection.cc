@@ -1,21 +1,26 @@
 #include "core/connection.h"
-#include "base/status_builders.h"
-#include "base/strings.h"
 
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <thread>
 
+#include "base/status_builders.h"
+#include "base/strings.h"
+
 namespace sqlsteward::internal {
 namespace {
 
 std::string_view SynchronousName(Synchronous s) {
   switch (s) {
-    case Synchronous::kOff: return "0";
-    case Synchronous::kNormal: return "1";
-    case Synchronous::kFull: return "2";
-    case Synchronous::kExtra: return "3";
+    case Synchronous::kOff:
+      return "0";
+    case Synchronous::kNormal:
+      return "1";
+    case Synchronous::kFull:
+      return "2";
+    case Synchronous::kExtra:
+      return "3";
   }
   return "2";
 }
@@ -56,8 +61,9 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view context) {
         hint = "the snapshot went stale; run the transaction again";
       } else {
         code = StatusCode::kTimeout;
-        hint = "a connection outside sqlsteward (another program, or the sqlite3 shell in a "
-               "transaction) holds SQLite's lock; retry, or end that transaction";
+        hint =
+            "a connection outside sqlsteward (another program, or the sqlite3 shell in a "
+            "transaction) holds SQLite's lock; retry, or end that transaction";
       }
       break;
     case SQLITE_LOCKED:
@@ -70,8 +76,9 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view context) {
       break;
     case SQLITE_CONSTRAINT:
       code = StatusCode::kConstraint;
-      hint = "the data violates a constraint of the schema; change the data, retrying as-is "
-             "fails again";
+      hint =
+          "the data violates a constraint of the schema; change the data, retrying as-is "
+          "fails again";
       break;
     case SQLITE_CORRUPT:
       code = StatusCode::kCorruption;
@@ -98,8 +105,9 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view context) {
     case SQLITE_READONLY:
     case SQLITE_PERM:
       code = StatusCode::kPermissionDenied;
-      hint = "the database, its directory or its -wal/-shm files are not writable by this "
-             "process; fix owner and modes";
+      hint =
+          "the database, its directory or its -wal/-shm files are not writable by this "
+          "process; fix owner and modes";
       break;
     case SQLITE_CANTOPEN:
       code = sys_errno == EACCES || sys_errno == EPERM ? StatusCode::kPermissionDenied
@@ -109,8 +117,9 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view context) {
       break;
     case SQLITE_AUTH:
       code = StatusCode::kInvalidArgument;
-      hint = "sqlsteward owns transaction control, journal and locking modes: a job already "
-             "runs inside a transaction (use SAVEPOINT to nest)";
+      hint =
+          "sqlsteward owns transaction control, journal and locking modes: a job already "
+          "runs inside a transaction (use SAVEPOINT to nest)";
       break;
     case SQLITE_ERROR:
     case SQLITE_RANGE:
@@ -143,7 +152,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Ro
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   if (sqlite3_db_readonly(db, "main") == 1) {
     return PermissionDenied(path + " can only be opened read-only",
-                  "make the file and its directory writable by this process");
+                            "make the file and its directory writable by this process");
   }
   SQLSTEWARD_RETURN_IF_ERROR(conn->Configure(options));
   sqlite3_set_authorizer(db, &Connection::Authorizer, conn.get());
@@ -169,9 +178,11 @@ Status VerifyVfsLocks(const std::string& path, const std::string& vfs) {
   } else {
     rc = sqlite3_exec(second, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) {
-      result = FailedPrecondition("the SQLite VFS \"" + vfs + "\" takes no locks: two connections "
-                      "held the write lock at once, so sharing the database would corrupt it",
-                      "use SQLite's default VFS (leave Options::vfs empty)");
+      result = FailedPrecondition(
+          "the SQLite VFS \"" + vfs +
+              "\" takes no locks: two connections "
+              "held the write lock at once, so sharing the database would corrupt it",
+          "use SQLite's default VFS (leave Options::vfs empty)");
     }
     sqlite3_exec(second, "ROLLBACK", nullptr, nullptr, nullptr);
     sqlite3_exec(first, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -216,15 +227,16 @@ Status Connection::EnsureJournalMode(const Options& options) {
       Status err = std::move(set).error();
       if (err.code() != StatusCode::kTimeout) return err;
       return FailedPrecondition("cannot change journal_mode from " + got + " to " + want +
-                        " while other connections have the database open",
-                    "stop the other processes using it, then open again", err.sqlite_code());
+                                    " while other connections have the database open",
+                                "stop the other processes using it, then open again",
+                                err.sqlite_code());
     }
     got = AsciiLower(*set);
   }
   if (got != want) {
-    return FailedPrecondition("journal_mode " + want + " was refused: the database stays in " + got,
-                  want == "wal"
-                      ? "WAL needs shared memory that every process sees; on this filesystem "
+    return FailedPrecondition(
+        "journal_mode " + want + " was refused: the database stays in " + got,
+        want == "wal" ? "WAL needs shared memory that every process sees; on this filesystem "
                         "use JournalMode::kDelete, or move the database to a local disk"
                       : "another connection keeps the database in WAL; close it first");
   }
@@ -261,10 +273,11 @@ Status Connection::SetPragma(std::string_view name, std::string_view value,
   auto got = PragmaValue(name);
   if (!got.has_value()) return std::move(got).error();
   if (*got != expect) {
-    return FailedPrecondition("PRAGMA " + std::string(name) + " reads back " + *got + " after setting " +
-                      std::string(value),
-                  "the SQLite build or VFS refuses this setting; report it with `sqlsteward "
-                  "doctor` output");
+    return FailedPrecondition(
+        "PRAGMA " + std::string(name) + " reads back " + *got + " after setting " +
+            std::string(value),
+        "the SQLite build or VFS refuses this setting; report it with `sqlsteward "
+        "doctor` output");
   }
   return Status();
 }
@@ -294,13 +307,14 @@ Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql) {
   }
   if (stmt == nullptr) {
     return InvalidArgument("no SQL statement in \"" + std::string(sql) + "\"",
-                  "pass exactly one statement");
+                           "pass exactly one statement");
   }
   std::string rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
   if (!IsBlank(rest.c_str())) {
     sqlite3_finalize(stmt);
-    return InvalidArgument("more than one statement in \"" + std::string(sql.substr(0, 120)) + "\"",
-                  "Prepare/Exec take one statement; use Transaction::ExecScript for several");
+    return InvalidArgument(
+        "more than one statement in \"" + std::string(sql.substr(0, 120)) + "\"",
+        "Prepare/Exec take one statement; use Transaction::ExecScript for several");
   }
   if (cacheable) cache_.emplace(std::string(sql), CachedStatement{stmt, true});
   return stmt;
@@ -328,10 +342,10 @@ Status CallUserCode(bool* in_user_code, Tx& tx, const Fn& fn, std::string_view w
     st = fn(tx);
   } catch (const std::exception& e) {
     st = Internal(std::string(what) + " threw: " + e.what(),
-                "its changes were rolled back; return a Status instead of throwing");
+                  "its changes were rolled back; return a Status instead of throwing");
   } catch (...) {
     st = Internal(std::string(what) + " threw a non-std exception",
-                "its changes were rolled back; return a Status instead of throwing");
+                  "its changes were rolled back; return a Status instead of throwing");
   }
   *in_user_code = false;
   return st;
@@ -344,7 +358,7 @@ Status Connection::ExplainRefusal(Status st) {
   // say which rule of the statement policy refused it and what to do.
   if ((st.sqlite_code() & 0xff) == SQLITE_AUTH && last_refusal_.has_value()) {
     st = InvalidArgument(std::string(st.message()) + ": " + last_refusal_->why, last_refusal_->hint,
-                st.sqlite_code());
+                         st.sqlite_code());
   }
   last_refusal_.reset();
   return st;
@@ -356,8 +370,8 @@ Status Connection::RunRead(const ReadFn& fn) {
   Status st = ExplainRefusal(CallUserCode(&in_user_code_, tx, fn, "read callback"));
   if ((st.sqlite_code() & 0xff) == SQLITE_READONLY) {
     return InvalidArgument(std::string(st.message()),
-                  "Read() callbacks run on read-only connections; write inside Write()",
-                  st.sqlite_code());
+                           "Read() callbacks run on read-only connections; write inside Write()",
+                           st.sqlite_code());
   }
   return st;
 }

@@ -16,18 +16,18 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/metrics_recorder.h"
 #include "base/mutex.h"
 #include "base/status_builders.h"
 #include "core/connection.h"
-#include "core/open_steps.h"
 #include "core/database_access.h"
-#include "base/metrics_recorder.h"
-#include "posix/env.h"
+#include "core/open_steps.h"
 #include "core/reader_pool.h"
+#include "core/write_queue.h"
+#include "posix/env.h"
 #include "sidecar/registry.h"
 #include "sidecar/sidecar_file.h"
 #include "sidecar/write_lock.h"
-#include "core/write_queue.h"
 
 namespace sqlsteward {
 namespace {
@@ -51,13 +51,11 @@ Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout,
 
 Status ForkedStatus() {
   return FailedPrecondition("this Database handle was opened by the parent process before fork()",
-                "open a new handle in the child; an inherited handle would share the "
-                "parent's locks and file descriptors");
+                            "open a new handle in the child; an inherited handle would share the "
+                            "parent's locks and file descriptors");
 }
 
-Status ClosedStatus() {
-  return Unavailable("the database handle is closed", "open a new handle");
-}
+Status ClosedStatus() { return Unavailable("the database handle is closed", "open a new handle"); }
 
 }  // namespace
 
@@ -98,8 +96,8 @@ class Database::Impl {
   }
   static Status HandedOverStatus(std::int32_t successor) {
     return Unavailable("this instance handed the database over to pid " + std::to_string(successor),
-                  "retry the request on the new instance (e.g. answer 503 and let the client "
-                  "retry); nothing of this write was applied");
+                       "retry the request on the new instance (e.g. answer 503 and let the client "
+                       "retry); nothing of this write was applied");
   }
   // Finishes the running batch; the queue checkpoints under the write lock
   // as it shuts down. REQUIRES: close_mu held.
@@ -141,8 +139,7 @@ Status Database::Impl::Close() {
   return Status();
 }
 
-Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
-                                                 const Options& options) {
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const Options& options) {
   return internal::DatabaseAccess::OpenWithEnv(path, options, posix::Env::Default());
 }
 
@@ -151,12 +148,11 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
                                                                         posix::Env* env) {
   InstallForkHandler();
   if (path.empty()) {
-    return InvalidArgument("empty database path",
-                  "give the path of a database file");
+    return InvalidArgument("empty database path", "give the path of a database file");
   }
   if (options.reader_connections < 1 || options.max_batch_jobs < 1) {
     return InvalidArgument("reader_connections and max_batch_jobs must be at least 1",
-                  "use the defaults unless measured otherwise");
+                           "use the defaults unless measured otherwise");
   }
   auto impl = std::make_unique<Database::Impl>();
   impl->env = env;
@@ -193,10 +189,9 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
   reg.wal = opts.journal_mode == JournalMode::kWal;
   Database::Impl* raw = impl.get();
   reg.on_step_down = [raw](std::int32_t successor) { raw->StepDown(successor); };
-  auto registry = internal::Registry::Register(impl->env, path, std::move(reg),
-                                               std::max(deadline, Clock::now() +
-                                                                      opts.wait_for_owner +
-                                                                      opts.handover_timeout));
+  auto registry = internal::Registry::Register(
+      impl->env, path, std::move(reg),
+      std::max(deadline, Clock::now() + opts.wait_for_owner + opts.handover_timeout));
   if (!registry.has_value()) return std::move(registry).error();
   impl->registry = std::move(registry).value();
 
@@ -267,8 +262,7 @@ Database::~Database() {
 
 Status Database::Write(WriteFn fn, const WriteOptions& options) {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
-  return impl_->queue->Submit(
-      fn, DeadlineAfter(options.timeout, impl_->options.write_timeout));
+  return impl_->queue->Submit(fn, DeadlineAfter(options.timeout, impl_->options.write_timeout));
 }
 
 std::future<Status> Database::WriteAsync(WriteFn fn, const WriteOptions& options) {
@@ -278,8 +272,8 @@ std::future<Status> Database::WriteAsync(WriteFn fn, const WriteOptions& options
     failed.set_value(std::move(usable));
     return failed.get_future();
   }
-  return impl_->queue->SubmitAsync(
-      std::move(fn), DeadlineAfter(options.timeout, impl_->options.write_timeout));
+  return impl_->queue->SubmitAsync(std::move(fn),
+                                   DeadlineAfter(options.timeout, impl_->options.write_timeout));
 }
 
 Status Database::Read(ReadFn fn, const ReadOptions& options) {
@@ -297,9 +291,7 @@ Status Database::Close() {
   return impl_->Close();
 }
 
-MetricsSnapshot Database::Metrics() const {
-  return impl_->metrics.Snapshot();
-}
+MetricsSnapshot Database::Metrics() const { return impl_->metrics.Snapshot(); }
 
 const std::string& Database::path() const { return impl_->path; }
 JournalMode Database::journal_mode() const { return impl_->journal_mode; }

@@ -30,9 +30,10 @@ Status TightenMode(posix::Env* env, const std::string& path, const Options& opti
     return errno == ENOENT ? Status() : posix::ErrnoStatus(errno, "stat", path);
   }
   if (S_ISLNK(st.st_mode)) {
-    return FailedPrecondition(path + " is a symbolic link",
-                  "sqlsteward never follows links for the database's own files; replace the "
-                  "link with the file");
+    return FailedPrecondition(
+        path + " is a symbolic link",
+        "sqlsteward never follows links for the database's own files; replace the "
+        "link with the file");
   }
   if ((st.st_mode & 0077) == 0) return Status();
   if (env->ChmodNoFollow(path.c_str(), 0600) != 0) {
@@ -54,20 +55,20 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
     if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
     if (!options.create_if_missing) {
       return NotFound("directory " + dir + " does not exist",
-                    "create it, or open with Options::create_if_missing = true", 0, ENOENT);
+                      "create it, or open with Options::create_if_missing = true", 0, ENOENT);
     }
     SQLSTEWARD_RETURN_IF_ERROR(
         posix::MakeDirectories(env, dir, "choose a database path inside a directory"));
   } else if (!S_ISDIR(st.st_mode)) {
-    return InvalidArgument(dir + " is not a directory",
-                  "choose a database path inside a directory", 0, ENOTDIR);
+    return InvalidArgument(dir + " is not a directory", "choose a database path inside a directory",
+                           0, ENOTDIR);
   }
 
   if (env->Lstat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", path);
     if (!options.create_if_missing) {
       return NotFound(path + " does not exist",
-                    "check the path, or open with Options::create_if_missing = true", 0, ENOENT);
+                      "check the path, or open with Options::create_if_missing = true", 0, ENOENT);
     }
     MutexLock lock(&g_create_mu);
     int fd = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
@@ -85,22 +86,23 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
     if (env->Lstat(path.c_str(), &st) != 0) return posix::ErrnoStatus(errno, "stat", path);
   }
   if (S_ISLNK(st.st_mode)) {
-    return FailedPrecondition(path + " is a symbolic link",
-                  "open the file it points to directly: SQLite names its -wal and -journal "
-                  "after the path, so two names for one database break locking");
+    return FailedPrecondition(
+        path + " is a symbolic link",
+        "open the file it points to directly: SQLite names its -wal and -journal "
+        "after the path, so two names for one database break locking");
   }
   if (S_ISDIR(st.st_mode)) {
     return InvalidArgument(path + " is a directory",
-                  "give the path of a database file, e.g. " + path + "/app.db", 0, EISDIR);
+                           "give the path of a database file, e.g. " + path + "/app.db", 0, EISDIR);
   }
   if (!S_ISREG(st.st_mode)) {
-    return InvalidArgument(path + " is not a regular file",
-                  "give the path of a database file");
+    return InvalidArgument(path + " is not a regular file", "give the path of a database file");
   }
   if (st.st_nlink > 1) {
-    return FailedPrecondition(path + " has " + std::to_string(st.st_nlink) + " hard links",
-                  "remove the other links: SQLite keys its journal and locks by name, so a "
-                  "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
+    return FailedPrecondition(
+        path + " has " + std::to_string(st.st_nlink) + " hard links",
+        "remove the other links: SQLite keys its journal and locks by name, so a "
+        "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
   }
   if (env->Access(path.c_str(), R_OK | W_OK) != 0) {
     return posix::ErrnoStatus(errno, "access", path,
@@ -126,7 +128,8 @@ Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
   if (!report.has_value()) return std::move(report).error().WithContext("probe filesystem");
   JournalPolicy policy = ChoosePolicy(*report);
   JournalMode mode = options.journal_mode;
-  if (mode == JournalMode::kAuto) mode = policy.allow_wal ? JournalMode::kWal : JournalMode::kDelete;
+  if (mode == JournalMode::kAuto)
+    mode = policy.allow_wal ? JournalMode::kWal : JournalMode::kDelete;
   if (options.unsafe_ignore_filesystem_probe) {
     if (!policy.allow_multi_process || (mode == JournalMode::kWal && !policy.allow_wal)) {
       options.on_warning("unsafe_ignore_filesystem_probe overrides: " + policy.reason);
@@ -134,18 +137,20 @@ Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
     return mode;
   }
   if (!policy.allow_multi_process) {
-    return FailedPrecondition("sharing " + path + " is unsafe on this filesystem: " + policy.reason,
-                  "move the database to a local disk (ext4, xfs, btrfs) that every process "
-                  "reaches through the same mount");
+    return FailedPrecondition(
+        "sharing " + path + " is unsafe on this filesystem: " + policy.reason,
+        "move the database to a local disk (ext4, xfs, btrfs) that every process "
+        "reaches through the same mount");
   }
   if (mode == JournalMode::kWal && !policy.allow_wal) {
-    return FailedPrecondition("WAL is unsafe for " + path + ": " + policy.reason,
-                  "use JournalMode::kAuto (a rollback journal here), or move the database to a "
-                  "local disk");
+    return FailedPrecondition(
+        "WAL is unsafe for " + path + ": " + policy.reason,
+        "use JournalMode::kAuto (a rollback journal here), or move the database to a "
+        "local disk");
   }
   if (mode == JournalMode::kDelete && !policy.allow_rollback) {
     return FailedPrecondition("a rollback journal is unsafe for " + path + ": " + policy.reason,
-                  "move the database to a local disk");
+                              "move the database to a local disk");
   }
   return mode;
 }
@@ -163,12 +168,10 @@ constexpr auto kStaleEntryRetry = std::chrono::milliseconds(50);
 // here, and SQLite's open of it fails with ENOENT (kNotFound) until the
 // cache expires: that is retried, the lock released in between, for up to
 // kStaleEntryWait within the deadline.
-Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock,
-                                                         posix::Env* env,
-                                                         const std::string& path,
-                                                         const Options& opts,
-                                                         Clock::time_point deadline,
-                                                         std::atomic<std::uint64_t>* busy) {
+Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock, posix::Env* env,
+                                               const std::string& path, const Options& opts,
+                                               Clock::time_point deadline,
+                                               std::atomic<std::uint64_t>* busy) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point give_up = std::min(deadline, start + kStaleEntryWait);
   for (int attempt = 1;; ++attempt) {
@@ -177,24 +180,25 @@ Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock,
     write_lock.Release();
     if (writer.has_value() || writer.error().code() != StatusCode::kNotFound) return writer;
     auto report = probe_internal::ProbeDirectoryCached(env, posix::DirName(path));
-    if (!report.has_value() || report->kind == FsKind::kLocal ||
-        report->kind == FsKind::kTmpfs || report->kind == FsKind::kOverlay) {
+    if (!report.has_value() || report->kind == FsKind::kLocal || report->kind == FsKind::kTmpfs ||
+        report->kind == FsKind::kOverlay) {
       return writer;
     }
     if (Clock::now() + kStaleEntryRetry >= give_up) {
       const Status& error = writer.error();
-      return NotFound(std::string(error.message()) + " (" + std::to_string(attempt) +
-                        " attempts in " +
-                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           Clock::now() - start)
-                                           .count()) +
-                        " ms)",
-                    "the database exists, but a file beside it (its -journal) could not be "
-                    "opened: on " + std::string(FsKindName(report->kind)) +
-                        " a file removed through another mount or host can stay listed in "
-                        "this host's directory-entry cache; retry, or mount with a shorter "
-                        "entry cache (FUSE entry_timeout, NFS actimeo)",
-                    error.sqlite_code(), error.sys_errno());
+      return NotFound(
+          std::string(error.message()) + " (" + std::to_string(attempt) + " attempts in " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start)
+                      .count()) +
+              " ms)",
+          "the database exists, but a file beside it (its -journal) could not be "
+          "opened: on " +
+              std::string(FsKindName(report->kind)) +
+              " a file removed through another mount or host can stay listed in "
+              "this host's directory-entry cache; retry, or mount with a shorter "
+              "entry cache (FUSE entry_timeout, NFS actimeo)",
+          error.sqlite_code(), error.sys_errno());
     }
     std::this_thread::sleep_for(kStaleEntryRetry);
   }

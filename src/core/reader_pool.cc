@@ -1,4 +1,5 @@
 #include "core/reader_pool.h"
+
 #include "base/status_builders.h"
 
 namespace sqlsteward::internal {
@@ -22,8 +23,7 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
   MutexLock lock(&mu_);
   while (true) {
     if (closed_) {
-      return Unavailable("the database handle is closed",
-                    "open a new handle");
+      return Unavailable("the database handle is closed", "open a new handle");
     }
     if (!idle_.empty()) {
       Connection* conn = idle_.back();
@@ -33,8 +33,8 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
     if (static_cast<int>(all_.size()) + opening_ < options_.reader_connections) {
       ++opening_;
       mu_.Unlock();
-      auto conn = Connection::Open(path_, Role::kReader, options_, deadline,
-                                   metrics_->busy_counter());
+      auto conn =
+          Connection::Open(path_, Role::kReader, options_, deadline, metrics_->busy_counter());
       mu_.Lock();
       --opening_;
       if (!conn.has_value()) {
@@ -46,9 +46,9 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
     }
     if (!cv_.WaitUntil(&mu_, deadline) && idle_.empty()) {
       return Timeout("all " + std::to_string(options_.reader_connections) +
-                        " reader connections stayed busy until the deadline",
-                    "raise Options::reader_connections or ReadOptions::timeout, or make "
-                    "reads shorter");
+                         " reader connections stayed busy until the deadline",
+                     "raise Options::reader_connections or ReadOptions::timeout, or make "
+                     "reads shorter");
     }
   }
 }
@@ -93,6 +93,5 @@ void ReaderPool::Close() {
   all_.clear();
   cv_.SignalAll();
 }
-
 
 }  // namespace sqlsteward::internal

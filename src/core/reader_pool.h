@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "base/metrics_recorder.h"
 #include "base/mutex.h"
 #include "core/connection.h"
-#include "base/metrics_recorder.h"
 
 namespace sqlsteward::internal {
 

@@ -30,16 +30,17 @@ std::string_view Where(SqlContext context) {
 
 std::optional<Refusal> PragmaRefusal(std::string_view name, bool assigns, SqlContext context) {
   if (name == "wal_checkpoint") {
-    return Refusal{"PRAGMA wal_checkpoint cannot run inside " + std::string(Where(context)) +
-                       "'s transaction",
-                   "sqlsteward checkpoints under its write lock after commits; remove it"};
+    return Refusal{
+        "PRAGMA wal_checkpoint cannot run inside " + std::string(Where(context)) + "'s transaction",
+        "sqlsteward checkpoints under its write lock after commits; remove it"};
   }
   if (!assigns) return std::nullopt;
   if (name == "journal_mode" || name == "locking_mode") {
-    return Refusal{"PRAGMA " + std::string(name) +
-                       " would change how every process shares the database",
-                   "sqlsteward chooses the journal mode at open (Options::journal_mode); "
-                   "remove the PRAGMA from " + std::string(Where(context))};
+    return Refusal{
+        "PRAGMA " + std::string(name) + " would change how every process shares the database",
+        "sqlsteward chooses the journal mode at open (Options::journal_mode); "
+        "remove the PRAGMA from " +
+            std::string(Where(context))};
   }
   if (name == "foreign_keys") {
     return Refusal{"PRAGMA foreign_keys has no effect inside a transaction, and " +
@@ -59,7 +60,8 @@ std::optional<Refusal> PragmaRefusal(std::string_view name, bool assigns, SqlCon
                        " changes a setting of the writer connection that every write of this "
                        "process shares, or cannot take effect in a transaction",
                    "set connection options through sqlsteward::Options; remove the PRAGMA "
-                   "from " + std::string(Where(context))};
+                   "from " +
+                       std::string(Where(context))};
   }
   return std::nullopt;
 }

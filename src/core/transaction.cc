@@ -55,8 +55,8 @@ Statement& Statement::Bind(int index, double value) {
 }
 
 Statement& Statement::Bind(int index, std::string_view text) {
-  int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8);
+  int rc =
+      sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = BindStatus(rc, stmt_, index);
   return *this;
 }
@@ -79,9 +79,9 @@ Result<bool> Statement::Step() {
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   const char* sql = sqlite3_sql(stmt_);
-  return internal::SqliteStatus(rc, sqlite3_db_handle(stmt_),
-                                "step \"" + std::string(sql != nullptr ? sql : "").substr(0, 120) +
-                                    "\"");
+  return internal::SqliteStatus(
+      rc, sqlite3_db_handle(stmt_),
+      "step \"" + std::string(sql != nullptr ? sql : "").substr(0, 120) + "\"");
 }
 
 Status Statement::Run() {
@@ -102,11 +102,16 @@ std::string_view Statement::ColumnName(int col) const {
 
 Statement::Type Statement::ColumnType(int col) const {
   switch (sqlite3_column_type(stmt_, col)) {
-    case SQLITE_INTEGER: return Type::kInteger;
-    case SQLITE_FLOAT: return Type::kReal;
-    case SQLITE_TEXT: return Type::kText;
-    case SQLITE_BLOB: return Type::kBlob;
-    default: return Type::kNull;
+    case SQLITE_INTEGER:
+      return Type::kInteger;
+    case SQLITE_FLOAT:
+      return Type::kReal;
+    case SQLITE_TEXT:
+      return Type::kText;
+    case SQLITE_BLOB:
+      return Type::kBlob;
+    default:
+      return Type::kNull;
   }
 }
 bool Statement::ColumnIsNull(int col) const {

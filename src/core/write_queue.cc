@@ -1,11 +1,12 @@
 #include "core/write_queue.h"
-#include "base/status_builders.h"
-#include "sidecar/format.h"
 
 #include <time.h>
 
 #include <algorithm>
 #include <cerrno>
+
+#include "base/status_builders.h"
+#include "sidecar/format.h"
 
 namespace sqlsteward::internal {
 namespace {
@@ -18,7 +19,7 @@ std::uint64_t MicrosBetween(std::chrono::steady_clock::time_point a,
 
 Status Closed() {
   return Unavailable("the database handle is closed",
-                "open a new handle; writes queued before Close() were completed");
+                     "open a new handle; writes queued before Close() were completed");
 }
 
 }  // namespace
@@ -222,20 +223,21 @@ Status WriteQueue::QueueTimeout() {
     auto holder = write_lock_->CurrentHolder();
     if (holder.has_value() && holder->has_value()) {
       return Timeout("write not started before its deadline: waiting for the write lock on " +
-                        write_lock_->path() + ", held by " + DescribeHolder(**holder),
-                    "retry; if the holder is stuck, inspect or stop that process");
+                         write_lock_->path() + ", held by " + DescribeHolder(**holder),
+                     "retry; if the holder is stuck, inspect or stop that process");
     }
   }
   return Timeout("write not started before its deadline (" + std::to_string(queue_.size()) +
-                    " jobs queued in this process)",
-                "retry with a longer WriteOptions::timeout, or make jobs shorter");
+                     " jobs queued in this process)",
+                 "retry with a longer WriteOptions::timeout, or make jobs shorter");
 }
 
 Status WriteQueue::StepOnce(const char* sql) {
   auto stmt = writer_->Prepare(sql);
   if (!stmt.has_value()) return std::move(stmt).error();
   int rc = sqlite3_step(*stmt);
-  Status st = rc == SQLITE_DONE || rc == SQLITE_ROW ? Status() : SqliteStatus(rc, writer_->handle(), sql);
+  Status st =
+      rc == SQLITE_DONE || rc == SQLITE_ROW ? Status() : SqliteStatus(rc, writer_->handle(), sql);
   writer_->ReturnStatement(*stmt);
   return st;
 }
@@ -258,8 +260,8 @@ Status WriteQueue::CheckpointNow() {
   if (writer_->journal_mode() != JournalMode::kWal) return Status();
   int log = 0;
   int done = 0;
-  int rc = sqlite3_wal_checkpoint_v2(writer_->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log,
-                                     &done);
+  int rc =
+      sqlite3_wal_checkpoint_v2(writer_->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
     return SqliteStatus(rc, writer_->handle(), "checkpoint");
   }
@@ -269,7 +271,7 @@ Status WriteQueue::CheckpointNow() {
 
 void WriteQueue::RunBatch() {
   FailExpired(Clock::now(), Timeout("write not started before its deadline",
-                                   "retry with a longer WriteOptions::timeout"));
+                                    "retry with a longer WriteOptions::timeout"));
   if (queue_.empty()) return;
   // Wait for the locks as long as the job at the front may wait.
   auto deadline = queue_.front()->deadline;
@@ -316,7 +318,7 @@ void WriteQueue::RunBatch() {
     queue_.pop_front();
     if (job->deadline <= Clock::now() && !job->checkpoint) {
       Finish(job, Timeout("write not started before its deadline",
-                         "retry with a longer WriteOptions::timeout"));
+                          "retry with a longer WriteOptions::timeout"));
       continue;
     }
     job->taken = true;
@@ -334,9 +336,10 @@ void WriteQueue::RunBatch() {
 
   // A savepoint that could not be rolled back leaves the transaction in an
   // unknown state: the whole batch is rolled back and every job told so.
-  Status commit = broken ? Aborted("the batch was rolled back: a failed job's savepoint could "
-                                  "not be rolled back",
-                                  "retry the write")
+  Status commit = broken ? Aborted(
+                               "the batch was rolled back: a failed job's savepoint could "
+                               "not be rolled back",
+                               "retry the write")
                          : StepOnce("COMMIT").WithContext("COMMIT");
   if (!commit.ok() && !writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
   auto commit_end = Clock::now();
@@ -385,8 +388,7 @@ bool WriteQueue::RunRawJobIfFront() {
   writer_->set_busy_deadline(job->deadline);
   Status st = (*job->raw_fn)(*writer_);
   if (st.ok() && !writer_->autocommit()) {
-    st = Internal("a raw writer job left a transaction open",
-                "the transaction was rolled back");
+    st = Internal("a raw writer job left a transaction open", "the transaction was rolled back");
   }
   if (!writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
   // A raw job (a restore) may have written the whole database into the WAL

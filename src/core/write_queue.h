@@ -41,16 +41,16 @@
 #include <chrono>
 #include <deque>
 #include <future>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/metrics_recorder.h"
 #include "base/mutex.h"
 #include "core/connection.h"
-#include "base/metrics_recorder.h"
 #include "sidecar/write_lock.h"
 #include "sqlsteward/transaction.h"
 
@@ -112,7 +112,7 @@ class WriteQueue {
   struct Job {
     const WriteFn* fn = nullptr;  // Null for a checkpoint request or a raw job.
     const std::function<Status(Connection&)>* raw_fn = nullptr;  // No transaction.
-    WriteFn owned_fn;             // Async jobs own their function.
+    WriteFn owned_fn;                                            // Async jobs own their function.
     Clock::time_point deadline;
     Clock::time_point enqueued;
     Status status;  // Written before `done` is set.
@@ -120,8 +120,8 @@ class WriteQueue {
     // Set once, last: the job may be gone as soon as its caller sees it.
     std::atomic<bool> done{false};
     bool checkpoint = false;
-    bool exclusive = false;  // Runs alone in its batch.
-    std::string purpose;     // Recorded with the lock holder.
+    bool exclusive = false;                       // Runs alone in its batch.
+    std::string purpose;                          // Recorded with the lock holder.
     std::shared_ptr<Waiter> waiter;               // Sync jobs: their caller.
     std::optional<std::promise<Status>> promise;  // Async jobs (heap, owned here).
   };
@@ -162,8 +162,8 @@ class WriteQueue {
   bool closed_ GUARDED_BY(mu_) = false;
   bool shut_down_ GUARDED_BY(mu_) = false;  // The final checkpoint ran (or was tried).
   Status closed_reason_ GUARDED_BY(mu_);    // Returned to jobs submitted after Shutdown.
-  CondVar idle_cv_;   // Signalled when the queue is empty and no leader runs.
-  CondVar async_cv_;  // Wakes the async leader.
+  CondVar idle_cv_;                         // Signalled when the queue is empty and no leader runs.
+  CondVar async_cv_;                        // Wakes the async leader.
   bool stop_async_ GUARDED_BY(mu_) = false;
   // Started under mu_ by the first SubmitAsync; joined by Shutdown once no
   // SubmitAsync can start it any more.

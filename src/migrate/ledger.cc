@@ -31,11 +31,12 @@ Result<Ledger> ReadLedger(ReadTransaction& tx) {
       !columns.contains("applied_at")) {
     std::string have;
     for (const auto& [name, unused] : columns) have += (have.empty() ? "" : ", ") + name;
-    return FailedPrecondition("the table schema_migrations exists but is not a migration ledger sqlsteward "
-                  "understands (columns: " +
-                      have + ")",
-                  "it needs version, name and applied_at (and checksum, which sqlsteward adds); "
-                  "was the database migrated by another tool? Convert or rename that table first");
+    return FailedPrecondition(
+        "the table schema_migrations exists but is not a migration ledger sqlsteward "
+        "understands (columns: " +
+            have + ")",
+        "it needs version, name and applied_at (and checksum, which sqlsteward adds); "
+        "was the database migrated by another tool? Convert or rename that table first");
   }
   ledger.has_checksum = columns.contains("checksum");
   SQLSTEWARD_ASSIGN_OR_RETURN(
@@ -76,12 +77,13 @@ Result<Plan> MakePlan(const Ledger& ledger, const std::vector<Prepared>& known) 
     auto it = applied.find(p.migration->version);
     if (it == applied.end()) {
       if (p.migration->version < ledger.max_version) {
-        return FailedPrecondition("migration " + p.label +
-                          " was never applied, but the database is "
-                          "already at version " +
-                          std::to_string(ledger.max_version),
-                      "migrations apply in order; a migration added below the applied ones "
-                      "needs a new, higher number");
+        return FailedPrecondition(
+            "migration " + p.label +
+                " was never applied, but the database is "
+                "already at version " +
+                std::to_string(ledger.max_version),
+            "migrations apply in order; a migration added below the applied ones "
+            "needs a new, higher number");
       }
       plan.pending.push_back(&p);
       continue;
@@ -90,16 +92,18 @@ Result<Plan> MakePlan(const Ledger& ledger, const std::vector<Prepared>& known) 
     if (!row.checksum.has_value()) {
       plan.fill_checksums.push_back(&p);
     } else if (*row.checksum != p.checksum) {
-      return FailedPrecondition("checksum mismatch: migration " + p.label + " was applied with checksum " +
-                        *row.checksum + ", but its text now has " + p.checksum,
-                    "an applied migration must not change: restore its original text and put "
-                    "the change in a new migration");
+      return FailedPrecondition(
+          "checksum mismatch: migration " + p.label + " was applied with checksum " +
+              *row.checksum + ", but its text now has " + p.checksum,
+          "an applied migration must not change: restore its original text and put "
+          "the change in a new migration");
     }
   }
   if (!ledger.rows.empty() && ledger.max_version < first - 1) {
     return FailedPrecondition("the database is at version " + std::to_string(ledger.max_version) +
-                      ", but the first migration this binary has is " + known.front().label,
-                  "apply the missing migrations with a binary that has them first");
+                                  ", but the first migration this binary has is " +
+                                  known.front().label,
+                              "apply the missing migrations with a binary that has them first");
   }
   plan.add_checksum_column = ledger.exists && !ledger.has_checksum;
   plan.to = plan.pending.empty() ? ledger.max_version : plan.pending.back()->migration->version;

@@ -7,8 +7,8 @@
 #include <map>
 #include <sstream>
 
-#include "migrate/prepare.h"
 #include "base/status_builders.h"
+#include "migrate/prepare.h"
 #include "migrate/sql_text.h"
 #include "sqlsteward/migrator.h"
 
@@ -52,7 +52,7 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
     if (!sql_suffix || digits < 4 || digits >= file.size() || file[digits] != '_' ||
         !internal::ValidMigrationName(name)) {
       return InvalidArgument("migration file " + dir + "/" + file + " is not named NNNN_name.sql",
-                    name_hint);
+                             name_hint);
     }
     std::int64_t version = 0;
     for (std::size_t i = 0; i < digits; ++i) {
@@ -61,40 +61,39 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
     }
     if (version < 1 || version > kMaxMigrationVersion) {
       return InvalidArgument("migration file " + dir + "/" + file + ": version out of range",
-                    "versions are 1 up to 2147483647");
+                             "versions are 1 up to 2147483647");
     }
     if (auto dup = files.find(version); dup != files.end()) {
-      return InvalidArgument("duplicate migration version " + std::to_string(version) + " in " + dir + ": " +
-                        dup->second + " and " + file,
-                    "give each migration its own number");
+      return InvalidArgument("duplicate migration version " + std::to_string(version) + " in " +
+                                 dir + ": " + dup->second + " and " + file,
+                             "give each migration its own number");
     }
     std::ifstream in(entry.path(), std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
     if (!in.good() && !in.eof()) {
-      return IOError("cannot read migration file " + dir + "/" + file,
-                    "check its permissions");
+      return IOError("cannot read migration file " + dir + "/" + file, "check its permissions");
     }
     if (IsBlank(text.str())) {
       return InvalidArgument("migration file " + dir + "/" + file + " contains no SQL statement",
-                    "write the migration, or make it an explicit no-op such as SELECT 1;");
+                             "write the migration, or make it an explicit no-op such as SELECT 1;");
     }
     files[version] = file;
     out.push_back(Migration{version, std::move(name), text.str(), nullptr});
   }
   if (ec) {
-    return IOError("cannot list " + dir + ": " + ec.message(), "", 0,
-                  ec.value());
+    return IOError("cannot list " + dir + ": " + ec.message(), "", 0, ec.value());
   }
   std::sort(out.begin(), out.end(),
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   for (std::size_t i = 1; i < out.size(); ++i) {
     if (out[i].version != out[i - 1].version + 1) {
-      return InvalidArgument("gap in migration files in " + dir + ": " + files[out[i - 1].version] +
-                        " is followed by " + files[out[i].version] + " (version " +
-                        std::to_string(out[i - 1].version + 1) + " is missing)",
-                    "number migrations without gaps; a removed migration must stay (make it a "
-                    "no-op) because databases may have applied it");
+      return InvalidArgument(
+          "gap in migration files in " + dir + ": " + files[out[i - 1].version] +
+              " is followed by " + files[out[i].version] + " (version " +
+              std::to_string(out[i - 1].version + 1) + " is missing)",
+          "number migrations without gaps; a removed migration must stay (make it a "
+          "no-op) because databases may have applied it");
     }
   }
   // The same statement checks Migrate() makes, so a bad file fails at load.

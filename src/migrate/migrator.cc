@@ -67,10 +67,10 @@ Status ApplyOne(Transaction& tx, const Prepared& p) {
       st = p.migration->step(tx);
     } catch (const std::exception& e) {
       st = Internal(std::string("the step threw: ") + e.what(),
-                  "every migration of the run was rolled back; return a Status instead");
+                    "every migration of the run was rolled back; return a Status instead");
     } catch (...) {
       st = Internal("the step threw a non-std exception",
-                  "every migration of the run was rolled back; return a Status instead");
+                    "every migration of the run was rolled back; return a Status instead");
     }
     if (!st.ok()) return st.WithContext("migration " + p.label + " (step)");
   }

@@ -30,9 +30,9 @@ bool IsOurSavepoint(std::string_view name) { return AsciiLower(name).rfind("sqls
 
 Status Refuse(const std::string& label, std::size_t index, std::string_view stmt,
               const std::string& why, std::string hint) {
-  return InvalidArgument("migration " + label + ", statement " + std::to_string(index + 1) + " (\"" +
-                    Excerpt(stmt) + "\"): " + why,
-                std::move(hint));
+  return InvalidArgument("migration " + label + ", statement " + std::to_string(index + 1) +
+                             " (\"" + Excerpt(stmt) + "\"): " + why,
+                         std::move(hint));
 }
 
 Result<std::vector<std::string>> RewriteStatements(const Migration& m, const std::string& label) {
@@ -95,8 +95,7 @@ Result<std::vector<std::string>> RewriteStatements(const Migration& m, const std
     }
   }
   if (depth != 0) {
-    return InvalidArgument("migration " + label + ": BEGIN without COMMIT",
-                  txn_hint);
+    return InvalidArgument("migration " + label + ": BEGIN without COMMIT", txn_hint);
   }
   return out;
 }
@@ -133,18 +132,19 @@ Result<std::vector<Prepared>> PrepareAll(const std::vector<Migration>& migration
     }
     if (!ValidMigrationName(m.name)) {
       return InvalidArgument("migration " + p.label + ": the name \"" + m.name + "\" is not valid",
-                    "use lower-case letters, digits and '_' (e.g. add_orders)");
+                             "use lower-case letters, digits and '_' (e.g. add_orders)");
     }
     if (m.sql.find('\0') != std::string::npos) {
-      return InvalidArgument("migration " + p.label + " contains a NUL byte at offset " +
-                        std::to_string(m.sql.find('\0')),
-                    "SQLite stops reading SQL at a NUL byte, so the statements after it would "
-                    "silently not run; remove it (a binary value belongs in a blob literal, "
-                    "X'00')");
+      return InvalidArgument(
+          "migration " + p.label + " contains a NUL byte at offset " +
+              std::to_string(m.sql.find('\0')),
+          "SQLite stops reading SQL at a NUL byte, so the statements after it would "
+          "silently not run; remove it (a binary value belongs in a blob literal, "
+          "X'00')");
     }
     if (IsBlank(m.sql) && !m.step) {
       return InvalidArgument("migration " + p.label + " has neither SQL nor a step",
-                    "give it SQL statements, a C++ step, or both");
+                             "give it SQL statements, a C++ step, or both");
     }
     auto statements = RewriteStatements(m, p.label);
     if (!statements.has_value()) return std::move(statements).error();
@@ -159,15 +159,16 @@ Result<std::vector<Prepared>> PrepareAll(const std::vector<Migration>& migration
     std::int64_t prev = out[i - 1].migration->version;
     std::int64_t cur = out[i].migration->version;
     if (cur == prev) {
-      return InvalidArgument("duplicate migration version " + std::to_string(cur) + ": " + out[i - 1].label +
-                        " and " + out[i].label,
-                    "give each migration its own number");
+      return InvalidArgument("duplicate migration version " + std::to_string(cur) + ": " +
+                                 out[i - 1].label + " and " + out[i].label,
+                             "give each migration its own number");
     }
     if (cur != prev + 1) {
-      return InvalidArgument("gap in migration versions: " + out[i - 1].label + " is followed by " +
-                        out[i].label + " (version " + std::to_string(prev + 1) + " is missing)",
-                    "number migrations without gaps; a removed migration must stay (make it a "
-                    "no-op) because databases may have applied it");
+      return InvalidArgument(
+          "gap in migration versions: " + out[i - 1].label + " is followed by " + out[i].label +
+              " (version " + std::to_string(prev + 1) + " is missing)",
+          "number migrations without gaps; a removed migration must stay (make it a "
+          "no-op) because databases may have applied it");
     }
   }
   return out;

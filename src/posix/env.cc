@@ -104,7 +104,10 @@ Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::s
     case EPERM:
     case EROFS:
       code = StatusCode::kPermissionDenied;
-      if (hint.empty()) hint = "check the owner and mode of the file and its directory, and that the filesystem is writable";
+      if (hint.empty())
+        hint =
+            "check the owner and mode of the file and its directory, and that the filesystem is "
+            "writable";
       break;
     case ENOENT:
     case ENOTDIR:
@@ -121,7 +124,8 @@ Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::s
       break;
     case EIO:
       code = StatusCode::kIOError;
-      if (hint.empty()) hint = "the device reported an I/O error; check the kernel log and the disk";
+      if (hint.empty())
+        hint = "the device reported an I/O error; check the kernel log and the disk";
       break;
     case EINVAL:
     case EISDIR:

@@ -81,8 +81,7 @@ class Env {
 // A Status for a failed system call: the code follows errno (EACCES/EPERM ->
 // kPermissionDenied, ENOENT -> kNotFound, ENOSPC/EDQUOT -> kResourceExhausted,
 // EIO -> kIOError, ...), the message names the call and the path.
-Status ErrnoStatus(int err, std::string_view call, std::string_view path,
-                   std::string hint = {});
+Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::string hint = {});
 
 // Owns a file descriptor; closes it through the Env it came from.
 class UniqueFd {

@@ -1,10 +1,11 @@
 #include "posix/file_lock.h"
-#include "base/status_builders.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 #include <thread>
+
+#include "base/status_builders.h"
 
 namespace sqlsteward::posix {
 namespace {
@@ -80,8 +81,8 @@ struct DeadlineLock::Shared {
   ~Shared() { env->Close(fd); }
 };
 
-Result<std::unique_ptr<DeadlineLock>> DeadlineLock::Create(Env* env, int fd, off_t start,
-                                                           off_t len, LockKind kind) {
+Result<std::unique_ptr<DeadlineLock>> DeadlineLock::Create(Env* env, int fd, off_t start, off_t len,
+                                                           LockKind kind) {
   int own = env->Dup(fd);
   if (own < 0) return ErrnoStatus(errno, "fcntl(F_DUPFD_CLOEXEC)", "sidecar");
   auto shared = std::make_shared<Shared>();

@@ -1,7 +1,8 @@
 #include "posix/fs.h"
-#include "base/status_builders.h"
 
 #include <cerrno>
+
+#include "base/status_builders.h"
 
 namespace sqlsteward::posix {
 
@@ -22,7 +23,7 @@ Status MakeDirectories(Env* env, const std::string& dir, std::string_view not_a_
       if (env->Stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status();
     }
     return InvalidArgument(dir + " exists and is not a directory",
-                  std::string(not_a_directory_hint), 0, ENOTDIR);
+                           std::string(not_a_directory_hint), 0, ENOTDIR);
   }
   if (errno != ENOENT) return ErrnoStatus(errno, "stat", dir);
   std::string parent = DirName(dir);

@@ -27,8 +27,8 @@
 #include <string>
 #include <utility>
 
-#include "posix/env.h"
 #include "base/status_builders.h"
+#include "posix/env.h"
 #include "sqlsteward/status.h"
 
 namespace sqlsteward::probe_internal {
@@ -95,8 +95,8 @@ class Child {
       if (ready < 0) return posix::ErrnoStatus(errno, "poll", "probe child socket");
       if (ready == 0) {
         return Timeout("probe child " + std::to_string(pid_) + " did not answer within " +
-                          std::to_string(timeout.count()) + " ms",
-                      "the filesystem may be hung or very slow; check the mount and retry");
+                           std::to_string(timeout.count()) + " ms",
+                       "the filesystem may be hung or very slow; check the mount and retry");
       }
       ssize_t got = recv(socket_, message, len, 0);
       if (got < 0 && errno == EINTR) continue;
@@ -154,7 +154,6 @@ class Child {
   int socket_;
   int term_signal_ = 0;
 };
-
 
 }  // namespace sqlsteward::probe_internal
 

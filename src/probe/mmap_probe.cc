@@ -17,8 +17,8 @@
 #include <cstring>
 #include <vector>
 
-#include "probe/child.h"
 #include "base/status_builders.h"
+#include "probe/child.h"
 #include "probe/probes.h"
 
 namespace sqlsteward::probe_internal {

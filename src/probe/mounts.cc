@@ -1,5 +1,4 @@
 #include "probe/mounts.h"
-#include "base/status_builders.h"
 
 #include <sys/statfs.h>
 
@@ -10,6 +9,8 @@
 #include <optional>
 #include <string_view>
 #include <vector>
+
+#include "base/status_builders.h"
 
 namespace sqlsteward {
 namespace probe_internal {
@@ -232,9 +233,9 @@ bool SingleDomainFilesystem(FsKind kind) {
 }  // namespace probe_internal
 
 using probe_internal::FindMagic;
-using probe_internal::Magic;
 using probe_internal::FullMountType;
 using probe_internal::Holds;
+using probe_internal::Magic;
 using probe_internal::ParseMountLine;
 
 Result<MountInfo> FindMount(std::string_view mountinfo_text, std::string_view path) {
@@ -256,8 +257,7 @@ Result<MountInfo> FindMount(std::string_view mountinfo_text, std::string_view pa
     std::optional<MountInfo> mount = ParseMountLine(line);
     if (!mount) {
       return InvalidArgument("mountinfo line " + std::to_string(line_number) +
-                                                      " does not parse: '" + std::string(line) +
-                                                      "'");
+                             " does not parse: '" + std::string(line) + "'");
     }
     // ">=": of mounts stacked on one directory the last one is visible.
     if (Holds(mount->mount_point, path) &&

@@ -48,8 +48,7 @@ Result<posix::UniqueFd> OpenDirectory(posix::Env* env, const std::string& dir) {
   if (fd >= 0) return posix::UniqueFd(env, fd);
   int err = errno;
   if (err == ENOTDIR) {
-    return InvalidArgument("probe: " + dir + " is not a directory", {}, 0,
-                  err);
+    return InvalidArgument("probe: " + dir + " is not a directory", {}, 0, err);
   }
   if (err == ENOENT) {
     return posix::ErrnoStatus(err, "open", dir,
@@ -92,16 +91,13 @@ Result<ProbeReport> ProbeDirectory(posix::Env* env, const std::string& dir) {
   }
   IdentifyFilesystem(env, dir_fd.get(), &report);
 
-  SQLSTEWARD_ASSIGN_OR_RETURN(ProbeFile file,
-                              ProbeFile::Create(env, report.directory));
-  SQLSTEWARD_ASSIGN_OR_RETURN(LockProbeResult locks,
-                              RunLockProbe(env, file));
+  SQLSTEWARD_ASSIGN_OR_RETURN(ProbeFile file, ProbeFile::Create(env, report.directory));
+  SQLSTEWARD_ASSIGN_OR_RETURN(LockProbeResult locks, RunLockProbe(env, file));
   report.posix_locks_visible = locks.posix_visible;
   report.ofd_locks_visible = locks.ofd_visible;
   report.reasons.push_back(std::move(locks.detail));
 
-  SQLSTEWARD_ASSIGN_OR_RETURN(MmapProbeResult shm,
-                              RunMmapProbe(env, file));
+  SQLSTEWARD_ASSIGN_OR_RETURN(MmapProbeResult shm, RunMmapProbe(env, file));
   report.shared_memory_coherent = shm.coherent;
   report.reasons.push_back(std::move(shm.detail));
   return report;

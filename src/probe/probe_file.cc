@@ -5,8 +5,8 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "probe/child.h"
 #include "base/status_builders.h"
+#include "probe/child.h"
 #include "probe/probes.h"
 
 namespace sqlsteward::probe_internal {

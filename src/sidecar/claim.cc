@@ -29,9 +29,9 @@ Status RegistrationClaim::Lock(std::chrono::steady_clock::time_point deadline) {
   const ProcessIdentity& self = ProcessIdentity::Self();
   const std::uint64_t nonce = std::random_device()();
   const std::string content = std::to_string(self.pid) + " " + std::to_string(self.start_ticks) +
-                              " " + std::to_string(self.pid_namespace) + " " + self.boot_id +
-                              " " + std::to_string(WallClockUnixMs()) + " " +
-                              std::to_string(nonce) + " " + self.host + "\n";
+                              " " + std::to_string(self.pid_namespace) + " " + self.boot_id + " " +
+                              std::to_string(WallClockUnixMs()) + " " + std::to_string(nonce) +
+                              " " + self.host + "\n";
   auto pause = std::chrono::microseconds(200);
   while (true) {
     int fd = env_->Open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
@@ -50,7 +50,7 @@ Status RegistrationClaim::Lock(std::chrono::steady_clock::time_point deadline) {
     if (BreakIfStale()) continue;
     if (std::chrono::steady_clock::now() >= deadline) {
       return Timeout("timed out waiting for " + path_ + ": another instance is registering",
-                    "retry; if it stays, the process that created the file is stuck");
+                     "retry; if it stays, the process that created the file is stuck");
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(5'000));
@@ -78,8 +78,8 @@ bool RegistrationClaim::BreakIfStale() {
   }
   const ProcessIdentity& self = ProcessIdentity::Self();
   bool same_machine = boot == self.boot_id && ns == self.pid_namespace;
-  bool stale = (same_machine && !ProcessAlive(pid, ticks)) ||
-               WallClockUnixMs() - created > kClaimStaleMs;
+  bool stale =
+      (same_machine && !ProcessAlive(pid, ticks)) || WallClockUnixMs() - created > kClaimStaleMs;
   if (!stale) return false;
   env_->Unlink(path_.c_str());
   return true;

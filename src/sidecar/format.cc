@@ -22,8 +22,9 @@ void CopyFixed(std::string_view text, char (&out)[N]) {
 }
 
 Status Malformed(const std::string& path, int slot, const std::string& what) {
-  return Corruption(path + ": instance slot " + std::to_string(slot) + " is malformed (" + what + ")",
-                "stop every instance of the database, then remove the sidecar; it is recreated");
+  return Corruption(
+      path + ": instance slot " + std::to_string(slot) + " is malformed (" + what + ")",
+      "stop every instance of the database, then remove the sidecar; it is recreated");
 }
 
 }  // namespace
@@ -55,16 +56,17 @@ Result<std::uint32_t> CheckHeader(std::string_view head, std::int64_t file_size,
                                   const std::string& path) {
   if (!HeaderWhole(head, file_size)) {
     return Corruption(path + " is not a sqlsteward sidecar file",
-                  "if no sqlsteward process uses the database, move the file aside; "
-                  "it is recreated on the next open");
+                      "if no sqlsteward process uses the database, move the file aside; "
+                      "it is recreated on the next open");
   }
   std::uint32_t version = 0;
   std::memcpy(&version, head.data() + 8, 4);
   if (version != kSidecarVersion) {
-    return FailedPrecondition(path + " has sidecar format version " + std::to_string(version) +
-                      ", this build understands version " + std::to_string(kSidecarVersion),
-                  "use the sqlsteward version that created it, or stop every instance and "
-                  "remove the sidecar");
+    return FailedPrecondition(
+        path + " has sidecar format version " + std::to_string(version) +
+            ", this build understands version " + std::to_string(kSidecarVersion),
+        "use the sqlsteward version that created it, or stop every instance and "
+        "remove the sidecar");
   }
   return version;
 }

@@ -117,8 +117,8 @@ static_assert(sizeof(SlotRecord) == kSlotSize);
 inline constexpr off_t kSlotStateOffset = offsetof(SlotRecord, state);
 inline constexpr off_t kSlotHeartbeatOffset = offsetof(SlotRecord, heartbeat);
 inline constexpr off_t kSlotHandoverOffset = offsetof(SlotRecord, handover_seq);
-static_assert(kSlotStateOffset == 12 && kSlotHeartbeatOffset == 40 &&
-              kSlotHandoverOffset == 56 && offsetof(SlotRecord, boot_id) == 80);
+static_assert(kSlotStateOffset == 12 && kSlotHeartbeatOffset == 40 && kSlotHandoverOffset == 56 &&
+              offsetof(SlotRecord, boot_id) == 80);
 
 inline constexpr off_t SlotOffset(int slot) {
   return kSlotBase + static_cast<off_t>(slot) * kSlotSize;

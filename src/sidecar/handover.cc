@@ -28,14 +28,14 @@ Status WriteHandoverRequest(posix::Env* env, int fd, const std::string& sidecar_
 
 Status WaitForSlotRelease(posix::Env* env, int fd, const InstanceInfo& info,
                           std::chrono::steady_clock::time_point deadline, const std::string& why) {
-  auto lock = posix::DeadlineLock::Create(env, fd, SlotOffset(info.slot), 1,
-                                          posix::LockKind::kShared);
+  auto lock =
+      posix::DeadlineLock::Create(env, fd, SlotOffset(info.slot), 1, posix::LockKind::kShared);
   if (!lock.has_value()) return std::move(lock).error();
   Status st = (*lock)->Acquire(deadline);
   (*lock)->Release();
   if (st.code() == StatusCode::kTimeout) {
     return Timeout(why + ": " + DescribeInstance(info) + " is still running",
-                  "retry later, or stop it");
+                   "retry later, or stop it");
   }
   return st;
 }

@@ -6,9 +6,9 @@
 
 #include "base/status_builders.h"
 #include "posix/env.h"
-#include "sidecar/instances.h"
 #include "sidecar/format.h"
 #include "sidecar/handover.h"
+#include "sidecar/instances.h"
 #include "sidecar/process_identity.h"
 #include "sidecar/sidecar_file.h"
 #include "sidecar/slot_scan.h"
@@ -22,12 +22,12 @@ Result<posix::UniqueFd> OpenSidecar(posix::Env* env, const std::string& path, in
   if (raw < 0) {
     if (errno == ENOENT) {
       return NotFound(path + " does not exist",
-                    "no sqlsteward instance has opened this database yet", 0, ENOENT);
+                      "no sqlsteward instance has opened this database yet", 0, ENOENT);
     }
     if (errno == ELOOP) {
       return FailedPrecondition("sidecar " + path + " is a symbolic link",
-                    "remove the link; sqlsteward never follows links for its own files", 0,
-                    ELOOP);
+                                "remove the link; sqlsteward never follows links for its own files",
+                                0, ELOOP);
     }
     return posix::ErrnoStatus(errno, "open", path);
   }
@@ -38,10 +38,14 @@ Result<posix::UniqueFd> OpenSidecar(posix::Env* env, const std::string& path, in
 
 std::string_view InstanceDomainName(InstanceDomain domain) {
   switch (domain) {
-    case InstanceDomain::kThisDomain: return "this";
-    case InstanceDomain::kOtherDomain: return "other";
-    case InstanceDomain::kDead: return "dead";
-    case InstanceDomain::kUnknown: return "unknown";
+    case InstanceDomain::kThisDomain:
+      return "this";
+    case InstanceDomain::kOtherDomain:
+      return "other";
+    case InstanceDomain::kDead:
+      return "dead";
+    case InstanceDomain::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -52,12 +56,10 @@ Result<RegistryStatus> ReadRegistry(posix::Env* env, const std::string& db_path,
                                     bool observe_heartbeats) {
   RegistryStatus status;
   status.sidecar_path = SidecarPath(db_path);
-  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd,
-                              OpenSidecar(env, status.sidecar_path, O_RDONLY));
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, status.sidecar_path, O_RDONLY));
   SQLSTEWARD_ASSIGN_OR_RETURN(
       std::vector<Slot> scan,
-      ScanSlots(env, status.sidecar_path, -1, observe_heartbeats,
-                          Options().heartbeat_interval));
+      ScanSlots(env, status.sidecar_path, -1, observe_heartbeats, Options().heartbeat_interval));
   for (Slot& s : scan) {
     if (s.info.ownership == Ownership::kExclusive &&
         (s.info.domain == InstanceDomain::kThisDomain ||
@@ -114,8 +116,8 @@ Result<std::vector<InstanceInfo>> OtherLiveInstances(posix::Env* env, const std:
   const ProcessIdentity& self = ProcessIdentity::Self();
   std::vector<InstanceInfo> live;
   for (InstanceInfo& info : status->instances) {
-    bool alive = info.domain == InstanceDomain::kThisDomain ||
-                 info.domain == InstanceDomain::kOtherDomain;
+    bool alive =
+        info.domain == InstanceDomain::kThisDomain || info.domain == InstanceDomain::kOtherDomain;
     bool ours = info.pid == self.pid && info.boot_id == self.boot_id;
     if (alive && !ours) live.push_back(std::move(info));
   }
@@ -127,9 +129,8 @@ Status RequestHandover(posix::Env* env, const std::string& db_path,
   auto deadline = std::chrono::steady_clock::now() + timeout;
   const std::string path = SidecarPath(db_path);
   SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, path, O_RDWR));
-  SQLSTEWARD_ASSIGN_OR_RETURN(
-      std::vector<Slot> scan,
-      ScanSlots(env, path, fd.get(), false, Options().heartbeat_interval));
+  SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<Slot> scan,
+                              ScanSlots(env, path, fd.get(), false, Options().heartbeat_interval));
   std::vector<Slot> targets;
   for (const Slot& s : scan) {
     if (s.info.domain != InstanceDomain::kThisDomain) continue;
@@ -139,9 +140,9 @@ Status RequestHandover(posix::Env* env, const std::string& db_path,
     SQLSTEWARD_RETURN_IF_ERROR(WriteHandoverRequest(env, fd.get(), path, t));
   }
   for (const Slot& t : targets) {
-    SQLSTEWARD_RETURN_IF_ERROR(WaitForSlotRelease(
-        env, fd.get(), t.info, deadline,
-        "no handover within " + std::to_string(timeout.count()) + " ms"));
+    SQLSTEWARD_RETURN_IF_ERROR(
+        WaitForSlotRelease(env, fd.get(), t.info, deadline,
+                           "no handover within " + std::to_string(timeout.count()) + " ms"));
   }
   return Status();
 }

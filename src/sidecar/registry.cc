@@ -52,16 +52,15 @@ Result<std::unique_ptr<Registry>> Registry::Register(posix::Env* env, const std:
         handover_requested = true;
       }
       for (const Slot& b : blockers) {
-        SQLSTEWARD_RETURN_IF_ERROR(WaitForSlotRelease(env, reg->fd_.get(), b.info,
-                                                      handover_deadline,
-                                                      "handover did not complete in time"));
+        SQLSTEWARD_RETURN_IF_ERROR(WaitForSlotRelease(
+            env, reg->fd_.get(), b.info, handover_deadline, "handover did not complete in time"));
       }
       continue;
     }
     if (cfg.wait_for_owner.count() > 0 && Clock::now() < wait_deadline) {
       for (const Slot& b : blockers) {
-        SQLSTEWARD_RETURN_IF_ERROR(WaitForSlotRelease(env, reg->fd_.get(), b.info, wait_deadline,
-                                                      "waited for the owner"));
+        SQLSTEWARD_RETURN_IF_ERROR(
+            WaitForSlotRelease(env, reg->fd_.get(), b.info, wait_deadline, "waited for the owner"));
       }
       continue;
     }
@@ -85,21 +84,23 @@ Result<bool> Registry::TryRegister(std::vector<Slot>* blockers) {
       continue;
     }
     if (info.domain == InstanceDomain::kOtherDomain) {
-      return FailedPrecondition(db_path_ + " is in use by " + DescribeInstance(info) +
-                        " through another lock domain: its locks are not visible here, "
-                        "so sharing the file would corrupt it or lose writes",
-                    "use the database through one mount only: run every process on the "
-                    "same side of the bind mount, VM share or network filesystem, or stop "
-                    "the other instance");
+      return FailedPrecondition(
+          db_path_ + " is in use by " + DescribeInstance(info) +
+              " through another lock domain: its locks are not visible here, "
+              "so sharing the file would corrupt it or lose writes",
+          "use the database through one mount only: run every process on the "
+          "same side of the bind mount, VM share or network filesystem, or stop "
+          "the other instance");
     }
     live.push_back(std::move(s));
   }
   for (const Slot& s : live) {
     if (config_.wal && !self.SameMachineAs(s.info)) {
-      return FailedPrecondition(db_path_ + " is open in WAL mode by " + DescribeInstance(s.info) +
-                        " on another machine: WAL's shared memory does not span machines",
-                    "use JournalMode::kDelete for a database shared between hosts, or run "
-                    "every instance on one host");
+      return FailedPrecondition(
+          db_path_ + " is open in WAL mode by " + DescribeInstance(s.info) +
+              " on another machine: WAL's shared memory does not span machines",
+          "use JournalMode::kDelete for a database shared between hosts, or run "
+          "every instance on one host");
     }
   }
   for (const Slot& s : live) {
@@ -113,13 +114,13 @@ Result<bool> Registry::TryRegister(std::vector<Slot>* blockers) {
 }
 
 Status Registry::Refuse(const InstanceInfo& b) const {
-  std::string why = b.ownership == Ownership::kExclusive
-                        ? db_path_ + " is owned exclusively by " + DescribeInstance(b)
-                        : "cannot open " + db_path_ + " exclusively: it is open in " +
-                              DescribeInstance(b);
+  std::string why =
+      b.ownership == Ownership::kExclusive
+          ? db_path_ + " is owned exclusively by " + DescribeInstance(b)
+          : "cannot open " + db_path_ + " exclusively: it is open in " + DescribeInstance(b);
   return Unavailable(why,
-                "wait for it to exit (Options::wait_for_owner), or ask it to hand over "
-                "(Options::take_over, `sqlsteward handover`)");
+                     "wait for it to exit (Options::wait_for_owner), or ask it to hand over "
+                     "(Options::take_over, `sqlsteward handover`)");
 }
 
 Status Registry::ClaimSlot(const std::vector<Slot>& live) {
@@ -149,9 +150,9 @@ Status Registry::ClaimSlot(const std::vector<Slot>& live) {
     slot_ = i;
     return Status();
   }
-  return ResourceExhausted("all " + std::to_string(kMaxSlots) + " instance slots of " + sidecar_path_ +
-                    " are in use",
-                "close some instances; each open Database handle takes one slot");
+  return ResourceExhausted(
+      "all " + std::to_string(kMaxSlots) + " instance slots of " + sidecar_path_ + " are in use",
+      "close some instances; each open Database handle takes one slot");
 }
 
 void Registry::HeartbeatLoop() {

@@ -23,8 +23,8 @@ Result<std::unique_ptr<SidecarFile>> SidecarFile::Open(posix::Env* env, const st
   if (raw < 0) {
     if (errno == ELOOP) {
       return FailedPrecondition("sidecar " + path + " is a symbolic link",
-                    "remove the link; sqlsteward never follows links for its own files", 0,
-                    ELOOP);
+                                "remove the link; sqlsteward never follows links for its own files",
+                                0, ELOOP);
     }
     return posix::ErrnoStatus(errno, "open", path);
   }
@@ -43,12 +43,13 @@ Result<std::unique_ptr<SidecarFile>> SidecarFile::Open(posix::Env* env, const st
 Status CheckSidecarStat(const struct stat& st, const std::string& path) {
   if (!S_ISREG(st.st_mode)) {
     return FailedPrecondition("sidecar " + path + " is not a regular file",
-                  "move it aside; sqlsteward recreates it");
+                              "move it aside; sqlsteward recreates it");
   }
   if (st.st_nlink > 1) {
-    return FailedPrecondition("sidecar " + path + " has " + std::to_string(st.st_nlink) + " hard links",
-                  "remove the other links: processes opening another name would not see "
-                  "each other's locks");
+    return FailedPrecondition(
+        "sidecar " + path + " has " + std::to_string(st.st_nlink) + " hard links",
+        "remove the other links: processes opening another name would not see "
+        "each other's locks");
   }
   return Status();
 }
@@ -62,8 +63,7 @@ Status SidecarFile::CreateWhole(posix::Env* env, const std::string& path) {
   std::vector<char> whole(static_cast<std::size_t>(kSidecarSize), 0);
   const auto head = EncodeHeader();
   std::copy(head.begin(), head.end(), whole.begin());
-  if (env->Pwrite(fd.get(), whole.data(), whole.size(), 0) !=
-      static_cast<ssize_t>(whole.size())) {
+  if (env->Pwrite(fd.get(), whole.data(), whole.size(), 0) != static_cast<ssize_t>(whole.size())) {
     Status st = posix::ErrnoStatus(errno, "write", path);
     env->Unlink(path.c_str());  // Nobody can use a partial one.
     return st;
@@ -84,8 +84,8 @@ Result<std::uint32_t> ReadSidecarHeader(posix::Env* env, int fd, const std::stri
     n = env->Pread(fd, head.data(), head.size(), 0);
     if (n < 0) return posix::ErrnoStatus(errno, "pread", path);
     if (env->Fstat(fd, &st) != 0) return posix::ErrnoStatus(errno, "fstat", path);
-    bool whole = HeaderWhole(std::string_view(head.data(), static_cast<std::size_t>(n)),
-                             st.st_size);
+    bool whole =
+        HeaderWhole(std::string_view(head.data(), static_cast<std::size_t>(n)), st.st_size);
     bool young = std::time(nullptr) - st.st_ctim.tv_sec < 5;
     if (whole || !young || std::chrono::steady_clock::now() >= give_up) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -93,16 +93,15 @@ Result<std::vector<SlotRecord>> ReadSlotsFresh(posix::Env* env, const std::strin
   if (n < 0) return posix::ErrnoStatus(errno, "pread", path);
   if (static_cast<std::size_t>(n) != kBytes) {
     return Corruption(path + " is shorter than its instance slots",
-                  "if no sqlsteward process uses the database, move the file aside");
+                      "if no sqlsteward process uses the database, move the file aside");
   }
   std::vector<SlotRecord> slots(kMaxSlots);
   std::memcpy(slots.data(), buf.get(), kBytes);
   return slots;
 }
 
-Result<std::vector<Slot>> ScanSlots(posix::Env* env, const std::string& sidecar_path,
-                                    int lock_fd, bool observe,
-                                    std::chrono::milliseconds interval) {
+Result<std::vector<Slot>> ScanSlots(posix::Env* env, const std::string& sidecar_path, int lock_fd,
+                                    bool observe, std::chrono::milliseconds interval) {
   auto records = ReadSlotsFresh(env, sidecar_path);
   if (!records.has_value()) return std::move(records).error();
   int probe_fd = lock_fd;
@@ -120,8 +119,8 @@ Result<std::vector<Slot>> ScanSlots(posix::Env* env, const std::string& sidecar_
         std::optional<Slot> slot,
         DecodeSlot((*records)[static_cast<std::size_t>(i)], i, sidecar_path));
     if (!slot.has_value()) continue;
-    auto locked = posix::RangeLockedByOther(env, probe_fd, SlotOffset(i), 1,
-                                            posix::LockKind::kShared);
+    auto locked =
+        posix::RangeLockedByOther(env, probe_fd, SlotOffset(i), 1, posix::LockKind::kShared);
     if (!locked.has_value()) return std::move(locked).error();
     slot->info.domain = FirstVerdict(*slot, *locked, observe);
     any_unknown = any_unknown || slot->info.domain == InstanceDomain::kUnknown;

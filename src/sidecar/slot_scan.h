@@ -38,9 +38,8 @@ Result<std::vector<SlotRecord>> ReadSlotsFresh(posix::Env* env, const std::strin
 // the sidecar whose own locks are excluded from the visibility test (-1:
 // none). With `observe`, kUnknown slots are watched for two heartbeat
 // intervals.
-Result<std::vector<Slot>> ScanSlots(posix::Env* env, const std::string& sidecar_path,
-                                    int lock_fd, bool observe,
-                                    std::chrono::milliseconds interval);
+Result<std::vector<Slot>> ScanSlots(posix::Env* env, const std::string& sidecar_path, int lock_fd,
+                                    bool observe, std::chrono::milliseconds interval);
 
 }  // namespace sqlsteward::internal
 

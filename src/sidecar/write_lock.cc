@@ -27,8 +27,8 @@ Status WriteLock::Acquire(Clock::time_point deadline, std::string_view purpose) 
     auto holder = CurrentHolder();
     if (holder.has_value() && holder->has_value()) who = DescribeHolder(**holder);
     return Timeout("timed out waiting for the write lock on " + path() + ", held by " + who,
-                  "retry; if the holder is stuck, inspect or stop it (the lock is released "
-                  "when its process exits)");
+                   "retry; if the holder is stuck, inspect or stop it (the lock is released "
+                   "when its process exits)");
   }
   SQLSTEWARD_RETURN_IF_ERROR(st);
   Status rec = WriteHolderRecord(purpose);

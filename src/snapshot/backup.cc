@@ -37,9 +37,9 @@ Status RunBackup(const BackupRun& run, BackupOutcome* out) {
         ++out->restarts;
         if (run.max_restarts >= 0 && out->restarts > run.max_restarts) {
           sqlite3_backup_finish(backup);
-          return Aborted("the source changed " + std::to_string(out->restarts) +
-                            " times during the copy",
-                        "retry when writes are fewer");
+          return Aborted(
+              "the source changed " + std::to_string(out->restarts) + " times during the copy",
+              "retry when writes are fewer");
         }
       }
       last_done = done;
@@ -55,24 +55,22 @@ Status RunBackup(const BackupRun& run, BackupOutcome* out) {
       // does so when writers keep the database locked, as for restarts.
       if (run.max_restarts >= 0 && now - busy_since > kBusyGiveUp) {
         sqlite3_backup_finish(backup);
-        return Aborted("the source stayed locked by writers",
-                      "retry when writes are fewer");
+        return Aborted("the source stayed locked by writers", "retry when writes are fewer");
       }
       if (now >= run.deadline) {
         sqlite3_backup_finish(backup);
         return Timeout("the database stayed locked past the deadline during the copy",
-                      "a long transaction outside sqlsteward holds SQLite's lock; retry, or "
-                      "raise the timeout",
-                      rc);
+                       "a long transaction outside sqlsteward holds SQLite's lock; retry, or "
+                       "raise the timeout",
+                       rc);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
     sqlite3_backup_finish(backup);
-    return SqliteStatus(sqlite3_extended_errcode(run.dest) != SQLITE_OK
-                            ? sqlite3_extended_errcode(run.dest)
-                            : rc,
-                        run.dest, "copy");
+    return SqliteStatus(
+        sqlite3_extended_errcode(run.dest) != SQLITE_OK ? sqlite3_extended_errcode(run.dest) : rc,
+        run.dest, "copy");
   }
   const int rc = sqlite3_backup_finish(backup);
   if (rc != SQLITE_OK) return SqliteStatus(rc, run.dest, "finish copy");

@@ -13,8 +13,8 @@ constexpr std::size_t kHashChunk = 1 << 20;
 
 }  // namespace
 
-Result<std::string> HashFile(posix::Env* env, int fd, const std::string& path,
-                             std::int64_t size, std::int64_t page_size, Reporter* reporter) {
+Result<std::string> HashFile(posix::Env* env, int fd, const std::string& path, std::int64_t size,
+                             std::int64_t page_size, Reporter* reporter) {
   const std::int64_t unit = page_size > 0 ? page_size : 4096;
   const std::int64_t total_pages = (size + unit - 1) / unit;
   reporter->Begin(SnapshotPhase::kChecksum, total_pages, unit);
@@ -33,9 +33,9 @@ Result<std::string> HashFile(posix::Env* env, int fd, const std::string& path,
   reporter->End(SnapshotPhase::kChecksum, total_pages, total_pages);
   if (offset != size) {
     return Corruption("size mismatch: " + path + " changed size while it was read (" +
-                      std::to_string(offset) + " bytes read, " + std::to_string(size) +
-                      " expected)",
-                  "something else is writing the file; snapshots must not be modified");
+                          std::to_string(offset) + " bytes read, " + std::to_string(size) +
+                          " expected)",
+                      "something else is writing the file; snapshots must not be modified");
   }
   return hash.FinishHex();
 }

@@ -17,8 +17,8 @@ namespace sqlsteward::internal {
 // The sha256 (hex) of the open file `fd`, from the start to its end,
 // reporting progress in pages of `page_size` (0: 4096) as kChecksum.
 // kCorruption "size mismatch" when the end is not at `size` bytes.
-Result<std::string> HashFile(posix::Env* env, int fd, const std::string& path,
-                             std::int64_t size, std::int64_t page_size, Reporter* reporter);
+Result<std::string> HashFile(posix::Env* env, int fd, const std::string& path, std::int64_t size,
+                             std::int64_t page_size, Reporter* reporter);
 
 }  // namespace sqlsteward::internal
 

@@ -56,9 +56,7 @@ std::string_view JournalModeName(JournalMode mode) {
 
 // Nice +10 for the calling thread (Linux: the nice value is per thread).
 // Best effort.
-void LowerThreadPriority() {
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
-}
+void LowerThreadPriority() { ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10); }
 
 // An flock on a directory: snapshotters of one directory publish (choose a
 // name, rename, apply retention) one at a time. flock rather than an OFD
@@ -86,8 +84,7 @@ struct FileFacts {
 
 // The copy's page size, page count and schema version, and its integrity
 // check, through a read-only immutable connection.
-Result<FileFacts> CheckCopy(const std::string& path, IntegrityCheck integrity,
-                            Reporter* reporter) {
+Result<FileFacts> CheckCopy(const std::string& path, IntegrityCheck integrity, Reporter* reporter) {
   // Not memory-mapped, though that would make the check 4x faster: the
   // munmap of a 1 GiB mapping at close takes ~40 ms with the process's
   // mmap lock held, and every thread of the process that faults a page in
@@ -97,8 +94,7 @@ Result<FileFacts> CheckCopy(const std::string& path, IntegrityCheck integrity,
   FileFacts facts;
   SQLSTEWARD_ASSIGN_OR_RETURN(facts.page_size, QueryInt(db.get(), "PRAGMA page_size", path));
   SQLSTEWARD_ASSIGN_OR_RETURN(facts.page_count, QueryInt(db.get(), "PRAGMA page_count", path));
-  SQLSTEWARD_ASSIGN_OR_RETURN(facts.user_version,
-                              QueryInt(db.get(), "PRAGMA user_version", path));
+  SQLSTEWARD_ASSIGN_OR_RETURN(facts.user_version, QueryInt(db.get(), "PRAGMA user_version", path));
   if (integrity != IntegrityCheck::kNone) {
     reporter->Begin(SnapshotPhase::kIntegrityCheck, facts.page_count, facts.page_size);
     SQLSTEWARD_RETURN_IF_ERROR(RunIntegrityCheck(db.get(), integrity, path));
@@ -118,8 +114,8 @@ struct CheckedCopy {
 // (SnapshotOptions::background_priority), so that on a small machine the
 // application's own threads (its writers) do not wait for a CPU behind
 // them. Nothing is published before all three succeeded.
-Result<CheckedCopy> SyncCheckAndHash(const SnapshotJob& job, TempSnapshot& temp,
-                                     std::int64_t size, Reporter* reporter) {
+Result<CheckedCopy> SyncCheckAndHash(const SnapshotJob& job, TempSnapshot& temp, std::int64_t size,
+                                     Reporter* reporter) {
   const auto lower = [&job] {
     if (job.background_priority) LowerThreadPriority();
   };
@@ -148,9 +144,9 @@ Result<CheckedCopy> SyncCheckAndHash(const SnapshotJob& job, TempSnapshot& temp,
   if (!sha.has_value()) return std::move(sha).error();
   if (facts->page_size * facts->page_count != size) {
     return Internal("the copy has " + std::to_string(size) + " bytes, its header says " +
-                      std::to_string(facts->page_count) + " pages of " +
-                      std::to_string(facts->page_size),
-                  "this is a bug in sqlsteward; please report it");
+                        std::to_string(facts->page_count) + " pages of " +
+                        std::to_string(facts->page_size),
+                    "this is a bug in sqlsteward; please report it");
   }
   return CheckedCopy{*facts, std::move(sha).value()};
 }
@@ -192,8 +188,9 @@ Status Publish(const SnapshotJob& job, TempSnapshot& temp, SnapshotResult* resul
   SQLSTEWARD_RETURN_IF_ERROR(temp.WriteManifest(json + "\n"));
   SQLSTEWARD_RETURN_IF_ERROR(temp.Publish(result->path, result->manifest_path));
   // From here the snapshot exists, complete; a later error says so.
-  SQLSTEWARD_RETURN_IF_ERROR(posix::SyncDirectory(env, job.dest_dir).WithContext(
-      result->path + " was written, but may not survive a power loss"));
+  SQLSTEWARD_RETURN_IF_ERROR(
+      posix::SyncDirectory(env, job.dest_dir)
+          .WithContext(result->path + " was written, but may not survive a power loss"));
   if (job.keep > 0) {
     auto removed = ApplyRetention(env, job.dest_dir, job.prefix, job.keep, m.file);
     if (!removed.has_value()) {
@@ -213,8 +210,7 @@ Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter
   SnapshotResult result;
   SQLSTEWARD_RETURN_IF_ERROR(
       posix::MakeDirectories(env, job.dest_dir, "give a directory for the snapshots"));
-  SQLSTEWARD_ASSIGN_OR_RETURN(result.removed_temporary,
-                              RemoveStaleTemporaries(env, job.dest_dir));
+  SQLSTEWARD_ASSIGN_OR_RETURN(result.removed_temporary, RemoveStaleTemporaries(env, job.dest_dir));
   SQLSTEWARD_ASSIGN_OR_RETURN(std::unique_ptr<TempSnapshot> temp,
                               TempSnapshot::Create(env, job.dest_dir));
 

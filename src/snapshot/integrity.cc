@@ -21,7 +21,8 @@ constexpr int kIntegrityRows = 20;
 
 Status RunIntegrityCheck(sqlite3* db, IntegrityCheck check, std::string_view what) {
   if (check == IntegrityCheck::kNone) return Status();
-  std::string sql = check == IntegrityCheck::kQuick ? "PRAGMA quick_check(" : "PRAGMA integrity_check(";
+  std::string sql =
+      check == IntegrityCheck::kQuick ? "PRAGMA quick_check(" : "PRAGMA integrity_check(";
   sql += std::to_string(kIntegrityRows) + ")";
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
@@ -39,7 +40,7 @@ Status RunIntegrityCheck(sqlite3* db, IntegrityCheck check, std::string_view wha
     const int code = sqlite3_extended_errcode(db);
     if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) {
       return Corruption("integrity check failed: " + std::string(what) + ": " + sqlite3_errmsg(db),
-                    hint, code);
+                        hint, code);
     }
     return SqliteStatus(code, db,
                         std::string(IntegrityCheckName(check)) + " check of " + std::string(what));
@@ -57,9 +58,12 @@ Status RunIntegrityCheck(sqlite3* db, IntegrityCheck check, std::string_view wha
 
 std::string_view IntegrityCheckName(IntegrityCheck check) {
   switch (check) {
-    case IntegrityCheck::kNone: return "none";
-    case IntegrityCheck::kQuick: return "quick";
-    case IntegrityCheck::kFull: return "full";
+    case IntegrityCheck::kNone:
+      return "none";
+    case IntegrityCheck::kQuick:
+      return "quick";
+    case IntegrityCheck::kFull:
+      return "full";
   }
   return "unknown";
 }
@@ -69,7 +73,7 @@ Result<IntegrityCheck> ParseIntegrityCheck(std::string_view name) {
     if (name == IntegrityCheckName(c)) return c;
   }
   return InvalidArgument("unknown integrity check \"" + std::string(name) + "\"",
-                "use one of: quick, full, none");
+                         "use one of: quick, full, none");
 }
 
 }  // namespace sqlsteward

@@ -21,8 +21,8 @@ namespace {
 
 Status Malformed(std::string_view where, const std::string& why) {
   return Corruption("manifest malformed: " + std::string(where) + ": " + why,
-                "the manifest is damaged or not a sqlsteward manifest; without it the "
-                "snapshot cannot be verified: use another snapshot");
+                    "the manifest is damaged or not a sqlsteward manifest; without it the "
+                    "snapshot cannot be verified: use another snapshot");
 }
 
 // One top-level field of the manifest's JSON.
@@ -39,13 +39,12 @@ class FieldReader {
   FieldReader(std::string_view json, std::string_view where) : json_(json), where_(where) {}
 
   Status Prepare() {
-    SQLSTEWARD_ASSIGN_OR_RETURN(
-        db_, OpenSqlite(":memory:", SQLITE_OPEN_READWRITE, "memory database"));
+    SQLSTEWARD_ASSIGN_OR_RETURN(db_,
+                                OpenSqlite(":memory:", SQLITE_OPEN_READWRITE, "memory database"));
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(
-        db_.get(),
-        "SELECT json_valid(?1), json_type(?1), json_type(?1, ?2), json_extract(?1, ?2)", -1,
-        &raw, nullptr);
+        db_.get(), "SELECT json_valid(?1), json_type(?1), json_type(?1, ?2), json_extract(?1, ?2)",
+        -1, &raw, nullptr);
     stmt_.reset(raw);
     if (rc != SQLITE_OK) return SqliteStatus(rc, db_.get(), "manifest json");
     sqlite3_bind_text(raw, 1, json_.data(), static_cast<int>(json_.size()), SQLITE_STATIC);
@@ -99,9 +98,9 @@ Status CheckFormat(FieldReader& fields, std::string_view where) {
   SQLSTEWARD_RETURN_IF_ERROR(fields.Read("format_version", "integer", &f));
   if (f.integer != kManifestFormatVersion) {
     return FailedPrecondition(std::string(where) + " has manifest format version " +
-                      std::to_string(f.integer) + "; this sqlsteward reads version " +
-                      std::to_string(kManifestFormatVersion),
-                  "use the sqlsteward version that wrote the snapshot, or a newer one");
+                                  std::to_string(f.integer) + "; this sqlsteward reads version " +
+                                  std::to_string(kManifestFormatVersion),
+                              "use the sqlsteward version that wrote the snapshot, or a newer one");
   }
   return Status();
 }
@@ -174,9 +173,9 @@ Result<SnapshotManifest> ParseManifestJson(std::string_view json, std::string_vi
     SQLSTEWARD_RETURN_IF_ERROR(fields.Read(name, "integer", &f));
     *out = f.integer;
   }
-  if (m.sha256.size() != 64 ||
-      !std::all_of(m.sha256.begin(), m.sha256.end(),
-                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
+  if (m.sha256.size() != 64 || !std::all_of(m.sha256.begin(), m.sha256.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })) {
     return Malformed(where, "sha256 is not 64 lower-case hexadecimal digits");
   }
   if (m.size_bytes < 0 || m.page_count < 0 || m.page_size < 0) {
@@ -190,9 +189,9 @@ Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manife
   if (raw < 0) {
     if (errno == ENOENT) {
       return NotFound("manifest " + manifest_path + " does not exist",
-                    "a snapshot cannot be verified without its manifest; copy the "
-                    ".manifest.json file along with the .db file",
-                    0, ENOENT);
+                      "a snapshot cannot be verified without its manifest; copy the "
+                      ".manifest.json file along with the .db file",
+                      0, ENOENT);
     }
     return posix::ErrnoStatus(errno, "open", manifest_path);
   }
@@ -203,8 +202,8 @@ Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manife
       ReadAt(env, fd.get(), text.data(), text.size(), 0, manifest_path, &got));
   if (got > kMaxManifestBytes) {
     return Corruption("manifest malformed: " + manifest_path + ": larger than " +
-                      std::to_string(kMaxManifestBytes) + " bytes",
-                  "the manifest is damaged or not a sqlsteward manifest; use another snapshot");
+                          std::to_string(kMaxManifestBytes) + " bytes",
+                      "the manifest is damaged or not a sqlsteward manifest; use another snapshot");
   }
   text.resize(got);
   return ParseManifestJson(text, manifest_path);

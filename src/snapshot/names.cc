@@ -1,9 +1,10 @@
 #include "snapshot/names.h"
-#include "base/status_builders.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
+
+#include "base/status_builders.h"
 
 namespace sqlsteward::internal {
 namespace {
@@ -30,8 +31,7 @@ std::optional<SnapshotFileName> ParseSnapshotFileName(std::string_view file,
   rest.remove_suffix(3);
   if (rest.size() < 19 || rest[0] != '-' || rest[17] != '-') return std::nullopt;
   std::string_view ts = rest.substr(1, 16);
-  if (!AllDigits(ts.substr(0, 8)) || ts[8] != 'T' || !AllDigits(ts.substr(9, 6)) ||
-      ts[15] != 'Z') {
+  if (!AllDigits(ts.substr(0, 8)) || ts[8] != 'T' || !AllDigits(ts.substr(9, 6)) || ts[15] != 'Z') {
     return std::nullopt;
   }
   std::string_view seq = rest.substr(18);
@@ -53,8 +53,9 @@ std::int64_t NextSequence(const std::vector<std::string>& names, const std::stri
 
 Status CheckName(const std::string& name) {
   if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
-    return InvalidArgument("invalid snapshot name \"" + name + "\"",
-                  "a name is a file name prefix: not empty, no '/', not starting with '.'");
+    return InvalidArgument(
+        "invalid snapshot name \"" + name + "\"",
+        "a name is a file name prefix: not empty, no '/', not starting with '.'");
   }
   return Status();
 }

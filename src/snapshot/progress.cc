@@ -46,12 +46,18 @@ void Reporter::CallLocked(SnapshotPhase phase, State& s, std::int64_t done, std:
 
 std::string_view SnapshotPhaseName(SnapshotPhase phase) {
   switch (phase) {
-    case SnapshotPhase::kCopy: return "copy";
-    case SnapshotPhase::kSync: return "sync";
-    case SnapshotPhase::kChecksum: return "checksum";
-    case SnapshotPhase::kIntegrityCheck: return "integrity_check";
-    case SnapshotPhase::kPreRestore: return "pre_restore";
-    case SnapshotPhase::kRestore: return "restore";
+    case SnapshotPhase::kCopy:
+      return "copy";
+    case SnapshotPhase::kSync:
+      return "sync";
+    case SnapshotPhase::kChecksum:
+      return "checksum";
+    case SnapshotPhase::kIntegrityCheck:
+      return "integrity_check";
+    case SnapshotPhase::kPreRestore:
+      return "pre_restore";
+    case SnapshotPhase::kRestore:
+      return "restore";
   }
   return "unknown";
 }

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "base/time.h"
 #include "base/status_builders.h"
+#include "base/time.h"
 #include "core/connection.h"
 #include "core/database_access.h"
 #include "posix/fs.h"
@@ -60,13 +60,13 @@ Status RefuseLiveInstances(posix::Env* env, const std::string& db_path, bool off
   SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<InstanceInfo> others,
                               internal::OtherLiveInstances(env, db_path));
   if (others.empty()) return Status();
-  return FailedPrecondition("restore refused: " + std::to_string(others.size()) + " other instance" +
-                    (others.size() == 1 ? " has " : "s have ") + db_path +
-                    " open: " + DescribeInstances(others),
-                offer_take_over
-                    ? "stop them first, or let them hand over: `sqlsteward restore --take-over` "
-                      "(RestoreOptions::take_over) or `sqlsteward handover --all DB`"
-                    : "stop them first, or have them hand over (`sqlsteward handover --all DB`)");
+  return FailedPrecondition(
+      "restore refused: " + std::to_string(others.size()) + " other instance" +
+          (others.size() == 1 ? " has " : "s have ") + db_path +
+          " open: " + DescribeInstances(others),
+      offer_take_over ? "stop them first, or let them hand over: `sqlsteward restore --take-over` "
+                        "(RestoreOptions::take_over) or `sqlsteward handover --all DB`"
+                      : "stop them first, or have them hand over (`sqlsteward handover --all DB`)");
 }
 
 // One restore of a verified snapshot into `db`, and what it has done so far.
@@ -97,10 +97,11 @@ Result<LiveFacts> ReadLiveFacts(const RestoreRun& r, sqlite3* writer) {
   if (r.db.journal_mode() == JournalMode::kWal && live.page_size != r.manifest().page_size &&
       live.pages > 0) {
     return FailedPrecondition("restore refused: the snapshot's page size is " +
-                      std::to_string(r.manifest().page_size) + " bytes and " + r.db_abs +
-                      "'s is " + std::to_string(live.page_size) + "; WAL mode cannot change it",
-                  "restore into a new path (no database there yet), then move it into "
-                  "place while nothing has it open");
+                                  std::to_string(r.manifest().page_size) + " bytes and " +
+                                  r.db_abs + "'s is " + std::to_string(live.page_size) +
+                                  "; WAL mode cannot change it",
+                              "restore into a new path (no database there yet), then move it into "
+                              "place while nothing has it open");
   }
   SQLSTEWARD_ASSIGN_OR_RETURN(live.objects,
                               QueryInt(writer, "SELECT count(*) FROM sqlite_master", r.db_abs));
@@ -127,8 +128,7 @@ Status CopyLiveDatabase(const RestoreRun& r, sqlite3* writer, const LiveFacts& l
 }
 
 // Keeps the current content aside as <name>-pre-restore-<...>.db.
-Result<SnapshotResult> KeepPreRestore(const RestoreRun& r, sqlite3* writer,
-                                      const LiveFacts& live) {
+Result<SnapshotResult> KeepPreRestore(const RestoreRun& r, sqlite3* writer, const LiveFacts& live) {
   SnapshotJob job;
   job.env = DatabaseAccess::Env(r.db);
   job.dest_dir = r.pre_dir;
@@ -156,8 +156,9 @@ Result<std::int64_t> CopySnapshotIn(const RestoreRun& r, sqlite3* writer) {
   run.reporter = r.reporter;
   run.page_size = r.manifest().page_size;
   BackupOutcome backup;
-  SQLSTEWARD_RETURN_IF_ERROR(RunBackup(run, &backup).WithContext(
-      "restore " + r.snapshot_path + " into " + r.db_abs + " (the database is unchanged)"));
+  SQLSTEWARD_RETURN_IF_ERROR(RunBackup(run, &backup)
+                                 .WithContext("restore " + r.snapshot_path + " into " + r.db_abs +
+                                              " (the database is unchanged)"));
   return backup.pages;
 }
 
@@ -170,10 +171,10 @@ Status CheckAfterRestore(const RestoreRun& r, sqlite3* writer, std::int64_t page
   if (!check.ok()) {
     const std::string& pre = r.result->pre_restore.path;
     return Status(check.code(), std::string(check.message()) + " (after the restore)",
-                  pre.empty() ? std::string(check.hint())
-                              : "the previous database is kept in " + pre +
-                                    "; restore it with `sqlsteward restore " + pre + " " +
-                                    r.db_abs + "`",
+                  pre.empty()
+                      ? std::string(check.hint())
+                      : "the previous database is kept in " + pre +
+                            "; restore it with `sqlsteward restore " + pre + " " + r.db_abs + "`",
                   check.sqlite_code());
   }
   r.reporter->End(SnapshotPhase::kIntegrityCheck, pages, pages);
@@ -216,13 +217,13 @@ Result<RestoreResult> RestoreVerified(Database& db, const std::string& snapshot_
       .reporter = reporter,
       .result = &result,
       .db_abs = AbsolutePath(db.path()),
-      .pre_dir = options.pre_restore_dir.empty() ? posix::DirName(snapshot_path)
-                                                 : options.pre_restore_dir,
+      .pre_dir =
+          options.pre_restore_dir.empty() ? posix::DirName(snapshot_path) : options.pre_restore_dir,
       .deadline = Clock::now() + options.timeout,
   };
   Status restored = DatabaseAccess::WithWriterConnection(
-      db, [&](Connection& conn) { return RestoreUnderWriteLock(run, conn.handle()); },
-      run.deadline, "restore");
+      db, [&](Connection& conn) { return RestoreUnderWriteLock(run, conn.handle()); }, run.deadline,
+      "restore");
   if (!restored.ok()) return restored;
   result.total_time = Clock::now() - start;
   return result;
@@ -271,10 +272,9 @@ Result<RestoreResult> Restore(Database& db, const std::string& snapshot_path,
                               const RestoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   internal::Reporter reporter(options.progress, options.progress_interval);
-  SQLSTEWARD_ASSIGN_OR_RETURN(
-      VerifyResult verified,
-      internal::VerifyBeforeRestore(internal::DatabaseAccess::Env(db), snapshot_path, options,
-                                    &reporter));
+  SQLSTEWARD_ASSIGN_OR_RETURN(VerifyResult verified,
+                              internal::VerifyBeforeRestore(internal::DatabaseAccess::Env(db),
+                                                            snapshot_path, options, &reporter));
   return internal::RestoreVerified(db, snapshot_path, std::move(verified), options, &reporter,
                                    start);
 }

@@ -19,8 +19,7 @@ struct Candidate {
 
 // The snapshots named `prefix` among `names`, newest first: the timestamp
 // is fixed-width, so text order is time order.
-std::vector<Candidate> NewestFirst(const std::vector<std::string>& names,
-                                   std::string_view prefix) {
+std::vector<Candidate> NewestFirst(const std::vector<std::string>& names, std::string_view prefix) {
   std::vector<Candidate> candidates;
   for (const std::string& name : names) {
     auto parsed = ParseSnapshotFileName(name, prefix);

@@ -59,9 +59,9 @@ Status CopyThroughOwnConnection(Database& db, BackupRun& run, TempSnapshot& temp
   const std::string& vfs = DatabaseAccess::Vfs(db);
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(run.deadline - Clock::now());
   const int remaining_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 1 << 30));
-  SQLSTEWARD_ASSIGN_OR_RETURN(
-      SqliteHandle source, OpenSqlite(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, path,
-                                      vfs.empty() ? nullptr : vfs.c_str()));
+  SQLSTEWARD_ASSIGN_OR_RETURN(SqliteHandle source,
+                              OpenSqlite(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, path,
+                                         vfs.empty() ? nullptr : vfs.c_str()));
   sqlite3_busy_timeout(source.get(), remaining_ms);
   SQLSTEWARD_RETURN_IF_ERROR(Exec(source.get(), "PRAGMA mmap_size=0", "configure " + path));
   SQLSTEWARD_ASSIGN_OR_RETURN(run.page_size, QueryInt(source.get(), "PRAGMA page_size", path));
@@ -91,8 +91,7 @@ Status CopyThroughOwnConnection(Database& db, BackupRun& run, TempSnapshot& temp
 
 // Rollback journal with writers about: copy under the write lock, reading
 // through the writer's connection.
-Status CopyUnderWriteLock(Database& db, BackupRun& run, TempSnapshot& temp,
-                          CopyOutcome* outcome) {
+Status CopyUnderWriteLock(Database& db, BackupRun& run, TempSnapshot& temp, CopyOutcome* outcome) {
   const std::string& path = db.path();
   outcome->under_write_lock = true;
   return DatabaseAccess::WithWriterConnection(
@@ -145,8 +144,7 @@ Result<SnapshotResult> Snapshot(posix::Env* env, const std::string& db_path,
   open_options.create_if_missing = false;
   struct stat st;
   if (env->Stat(db_path.c_str(), &st) != 0 && errno == ENOENT) {
-    return NotFound("database " + db_path + " does not exist",
-                  "check the path", 0, ENOENT);
+    return NotFound("database " + db_path + " does not exist", "check the path", 0, ENOENT);
   }
   SQLSTEWARD_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
                               DatabaseAccess::OpenWithEnv(db_path, open_options, env));
@@ -163,8 +161,7 @@ Result<SnapshotResult> Snapshot(Database& db, const std::string& dest_dir,
   const std::string name = options.name.empty() ? internal::DefaultName(db.path()) : options.name;
   SQLSTEWARD_RETURN_IF_ERROR(internal::CheckName(name));
   if (options.keep < 0) {
-    return InvalidArgument("keep must be 0 (all) or more",
-                  "pass the number of snapshots to keep");
+    return InvalidArgument("keep must be 0 (all) or more", "pass the number of snapshots to keep");
   }
   internal::Reporter reporter(options.progress, options.progress_interval);
   internal::SnapshotJob job;

@@ -85,7 +85,7 @@ Result<std::unique_ptr<TempSnapshot>> TempSnapshot::Create(posix::Env* env,
     return temp;
   }
   return Internal("could not create a temporary file in " + dir,
-                "this is a bug in sqlsteward; please report it");
+                  "this is a bug in sqlsteward; please report it");
 }
 
 TempSnapshot::~TempSnapshot() {
@@ -98,9 +98,8 @@ TempSnapshot::~TempSnapshot() {
 
 Result<sqlite3*> TempSnapshot::Connection() {
   if (conn_ != nullptr) return conn_.get();
-  SQLSTEWARD_ASSIGN_OR_RETURN(
-      conn_, OpenSqlite(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, path_,
-                        RegisterSnapshotWriterVfs()));
+  SQLSTEWARD_ASSIGN_OR_RETURN(conn_, OpenSqlite(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
+                                                path_, RegisterSnapshotWriterVfs()));
   // No journal beside the temporary file, no fsync per step (one fsync of
   // the whole file comes later), no process-wide locking dance, no mmap.
   SQLSTEWARD_RETURN_IF_ERROR(
@@ -137,9 +136,9 @@ void TempSnapshot::StartWriteback() {
   env_->SyncFileRange(fd_.get(), writeback_from_, st.st_size - writeback_from_,
                       SYNC_FILE_RANGE_WRITE);
   if (writeback_from_ > inflight_from_) {
-    env_->SyncFileRange(fd_.get(), inflight_from_, writeback_from_ - inflight_from_,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER);
+    env_->SyncFileRange(
+        fd_.get(), inflight_from_, writeback_from_ - inflight_from_,
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
   }
   inflight_from_ = writeback_from_;
   writeback_from_ = st.st_size;
@@ -169,7 +168,7 @@ Status TempSnapshot::ResetWalHeader() {
   if (got == 0) return Status();  // An empty database.
   if (got < sizeof header || std::memcmp(header, "SQLite format 3", 16) != 0) {
     return Internal("the copy in " + path_ + " has no SQLite header",
-                  "this is a bug in sqlsteward; please report it");
+                    "this is a bug in sqlsteward; please report it");
   }
   if (header[18] != 2 && header[19] != 2) return Status();
   const unsigned char legacy[2] = {1, 1};

@@ -93,7 +93,10 @@ class TempSnapshot {
 
  private:
   TempSnapshot(posix::Env* env, std::string dir, std::string hex, std::string path, int fd)
-      : env_(env), dir_(std::move(dir)), hex_(std::move(hex)), path_(std::move(path)),
+      : env_(env),
+        dir_(std::move(dir)),
+        hex_(std::move(hex)),
+        path_(std::move(path)),
         fd_(env, fd) {}
 
   static constexpr off_t kWritebackBytes = 4 << 20;

@@ -34,14 +34,14 @@ Status CheckHeader(sqlite3* db, const std::string& snapshot_path, const Snapshot
   auto page_count = QueryInt(db, "PRAGMA page_count", snapshot_path);
   if (!page_size.has_value() || !page_count.has_value() || *page_size != m.page_size ||
       *page_count != m.page_count) {
-    std::string seen = page_size.has_value() && page_count.has_value()
-                           ? std::to_string(*page_count) + " pages of " +
-                                 std::to_string(*page_size) + " bytes"
-                           : "no readable header";
+    std::string seen =
+        page_size.has_value() && page_count.has_value()
+            ? std::to_string(*page_count) + " pages of " + std::to_string(*page_size) + " bytes"
+            : "no readable header";
     return Corruption("header mismatch: " + snapshot_path + " has " + seen +
-                      ", its manifest says " + std::to_string(m.page_count) + " pages of " +
-                      std::to_string(m.page_size) + " bytes",
-                  kDamagedHint);
+                          ", its manifest says " + std::to_string(m.page_count) + " pages of " +
+                          std::to_string(m.page_size) + " bytes",
+                      kDamagedHint);
   }
   return Status();
 }
@@ -59,7 +59,7 @@ Result<VerifyResult> Verify(posix::Env* env, const std::string& snapshot_path,
   if (raw < 0) {
     if (errno == ENOENT) {
       return NotFound("snapshot " + snapshot_path + " does not exist",
-                    "check the path; `ls` the snapshot directory for *.db files", 0, ENOENT);
+                      "check the path; `ls` the snapshot directory for *.db files", 0, ENOENT);
     }
     return posix::ErrnoStatus(errno, "open", snapshot_path);
   }
@@ -71,15 +71,15 @@ Result<VerifyResult> Verify(posix::Env* env, const std::string& snapshot_path,
   if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "stat", snapshot_path);
   if (st.st_size != m.size_bytes) {
     return Corruption("size mismatch: " + snapshot_path + " has " + std::to_string(st.st_size) +
-                      " bytes, its manifest says " + std::to_string(m.size_bytes),
-                  kDamagedHint);
+                          " bytes, its manifest says " + std::to_string(m.size_bytes),
+                      kDamagedHint);
   }
   SQLSTEWARD_ASSIGN_OR_RETURN(
       std::string sha, HashFile(env, fd.get(), snapshot_path, m.size_bytes, m.page_size, reporter));
   if (sha != m.sha256) {
     return Corruption("checksum mismatch: the sha256 of " + snapshot_path + " is " + sha +
-                      ", its manifest says " + m.sha256,
-                  kDamagedHint);
+                          ", its manifest says " + m.sha256,
+                      kDamagedHint);
   }
   SQLSTEWARD_ASSIGN_OR_RETURN(SqliteHandle db, OpenSnapshotFile(snapshot_path));
   SQLSTEWARD_RETURN_IF_ERROR(CheckHeader(db.get(), snapshot_path, m));

@@ -17,13 +17,13 @@
 //
 // Only the snapshotter opens files through this VFS, only its private
 // temporary file, with journal_mode=OFF and locking_mode=EXCLUSIVE.
+#include "snapshot/writer_vfs.h"
+
 #include <sqlite3.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-
-#include "snapshot/writer_vfs.h"
 
 namespace sqlsteward::internal {
 namespace {
@@ -37,7 +37,7 @@ constexpr std::size_t kBufferBytes = 64 << 10;
 sqlite3_vfs* g_real = nullptr;
 
 struct File {
-  sqlite3_file base;  // pMethods = &kMethods; must come first.
+  sqlite3_file base;   // pMethods = &kMethods; must come first.
   sqlite3_file* real;  // The default VFS's file, allocated right after us.
   char* buffer;
   sqlite3_int64 buffer_offset;
@@ -179,11 +179,25 @@ int Unfetch(sqlite3_file* file, sqlite3_int64 offset, void* p) {
   return real->pMethods->xUnfetch(real, offset, p);
 }
 
-const sqlite3_io_methods kMethods = {
-    3,     Close,       Read,         Write,     Truncate,   Sync,
-    FileSize,          Lock,        Unlock,       CheckReservedLock,      FileControl,
-    SectorSize,        DeviceCharacteristics, ShmMap, ShmLock, ShmBarrier, ShmUnmap,
-    Fetch, Unfetch};
+const sqlite3_io_methods kMethods = {3,
+                                     Close,
+                                     Read,
+                                     Write,
+                                     Truncate,
+                                     Sync,
+                                     FileSize,
+                                     Lock,
+                                     Unlock,
+                                     CheckReservedLock,
+                                     FileControl,
+                                     SectorSize,
+                                     DeviceCharacteristics,
+                                     ShmMap,
+                                     ShmLock,
+                                     ShmBarrier,
+                                     ShmUnmap,
+                                     Fetch,
+                                     Unfetch};
 
 int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
   File* f = AsFile(file);
@@ -221,9 +235,7 @@ void (*DlSym(sqlite3_vfs*, void* handle, const char* symbol))(void) {
   return g_real->xDlSym(g_real, handle, symbol);
 }
 void DlClose(sqlite3_vfs*, void* handle) { g_real->xDlClose(g_real, handle); }
-int Randomness(sqlite3_vfs*, int size, char* out) {
-  return g_real->xRandomness(g_real, size, out);
-}
+int Randomness(sqlite3_vfs*, int size, char* out) { return g_real->xRandomness(g_real, size, out); }
 int Sleep(sqlite3_vfs*, int micros) { return g_real->xSleep(g_real, micros); }
 int CurrentTime(sqlite3_vfs*, double* out) { return g_real->xCurrentTime(g_real, out); }
 int GetLastError(sqlite3_vfs*, int size, char* out) {
