@@ -8,19 +8,17 @@
 
 #include "base/status_builders.h"
 #include "base/time.h"
+#include "posix/read_only.h"
 #include "sidecar/process_identity.h"
 
 namespace sqlsteward::internal {
 namespace {
 
-// The claim file's text; "" when it cannot be read (being written, gone).
+// The claim file's text; "" when it cannot be read (being written, gone,
+// or not a regular file of at most a few bytes: never blocks on a FIFO).
 std::string ReadClaim(posix::Env* env, const std::string& path) {
-  int fd = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
-  if (fd < 0) return {};
-  posix::UniqueFd guard(env, fd);
-  char buf[1024];
-  ssize_t n = env->Pread(fd, buf, sizeof buf, 0);
-  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  auto text = posix::ReadRegularFile(env, path, "claim file", 4096);
+  return text.has_value() ? std::move(text).value() : std::string();
 }
 
 }  // namespace

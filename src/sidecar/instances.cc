@@ -6,6 +6,7 @@
 
 #include "base/status_builders.h"
 #include "posix/env.h"
+#include "posix/read_only.h"
 #include "sidecar/format.h"
 #include "sidecar/handover.h"
 #include "sidecar/instances.h"
@@ -17,8 +18,25 @@
 namespace sqlsteward {
 namespace {
 
-Result<posix::UniqueFd> OpenSidecar(posix::Env* env, const std::string& path, int flags) {
-  int raw = env->Open(path.c_str(), flags | O_NOFOLLOW, 0);
+// The sidecar opened only to read it: never through a link, never blocking
+// on a FIFO, only a regular file with one link (what Open accepts).
+Result<posix::UniqueFd> OpenSidecarToRead(posix::Env* env, const std::string& path) {
+  struct stat st;
+  auto fd = posix::OpenRegularForReading(env, path, "sidecar", &st);
+  if (!fd.has_value()) {
+    if (fd.error().code() == StatusCode::kNotFound) {
+      return NotFound(path + " does not exist",
+                      "no sqlsteward instance has opened this database yet", 0, ENOENT);
+    }
+    return std::move(fd).error();
+  }
+  SQLSTEWARD_RETURN_IF_ERROR(internal::CheckSidecarStat(st, path));
+  return std::move(fd).value();
+}
+
+// The sidecar opened to write a handover request into it.
+Result<posix::UniqueFd> OpenSidecarToWrite(posix::Env* env, const std::string& path) {
+  int raw = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0);
   if (raw < 0) {
     if (errno == ENOENT) {
       return NotFound(path + " does not exist",
@@ -26,12 +44,17 @@ Result<posix::UniqueFd> OpenSidecar(posix::Env* env, const std::string& path, in
     }
     if (errno == ELOOP) {
       return FailedPrecondition("sidecar " + path + " is a symbolic link",
-                                "remove the link; sqlsteward never follows links for its own files",
+                                "remove the link; sqlsteward never follows links for its own "
+                                "files",
                                 0, ELOOP);
     }
     return posix::ErrnoStatus(errno, "open", path);
   }
-  return posix::UniqueFd(env, raw);
+  posix::UniqueFd fd(env, raw);
+  struct stat st;
+  if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", path);
+  SQLSTEWARD_RETURN_IF_ERROR(internal::CheckSidecarStat(st, path));
+  return fd;
 }
 
 }  // namespace
@@ -56,7 +79,7 @@ Result<RegistryStatus> ReadRegistry(posix::Env* env, const std::string& db_path,
                                     bool observe_heartbeats) {
   RegistryStatus status;
   status.sidecar_path = SidecarPath(db_path);
-  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, status.sidecar_path, O_RDONLY));
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecarToRead(env, status.sidecar_path));
   SQLSTEWARD_ASSIGN_OR_RETURN(
       std::vector<Slot> scan,
       ScanSlots(env, status.sidecar_path, -1, observe_heartbeats, Options().heartbeat_interval));
@@ -83,12 +106,7 @@ Result<SidecarInfo> InspectSidecar(const std::string& db_path) {
   posix::Env* env = posix::Env::Default();
   SidecarInfo info;
   info.path = internal::SidecarPath(db_path);
-  // O_NONBLOCK: a FIFO planted under the name must not block the open.
-  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd,
-                              OpenSidecar(env, info.path, O_RDONLY | O_NONBLOCK));
-  struct stat st;
-  if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", info.path);
-  SQLSTEWARD_RETURN_IF_ERROR(internal::CheckSidecarStat(st, info.path));
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecarToRead(env, info.path));
   SQLSTEWARD_ASSIGN_OR_RETURN(info.format_version,
                               internal::ReadSidecarHeader(env, fd.get(), info.path));
   return info;
@@ -97,7 +115,7 @@ Result<SidecarInfo> InspectSidecar(const std::string& db_path) {
 Result<WriteLockStatus> ReadWriteLock(const std::string& db_path) {
   posix::Env* env = posix::Env::Default();
   const std::string path = internal::SidecarPath(db_path);
-  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, path, O_RDONLY | O_NONBLOCK));
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecarToRead(env, path));
   return internal::ReadWriteLockState(env, fd.get(), path);
 }
 
@@ -128,7 +146,7 @@ Status RequestHandover(posix::Env* env, const std::string& db_path,
                        std::chrono::milliseconds timeout, bool all) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   const std::string path = SidecarPath(db_path);
-  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecar(env, path, O_RDWR));
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenSidecarToWrite(env, path));
   SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<Slot> scan,
                               ScanSlots(env, path, fd.get(), false, Options().heartbeat_interval));
   std::vector<Slot> targets;

@@ -9,7 +9,9 @@
 #include <thread>
 
 #include "base/status_builders.h"
+#include "base/status_builders.h"
 #include "posix/file_lock.h"
+#include "posix/read_only.h"
 #include "sidecar/process_identity.h"
 #include "sqlsteward/probe.h"
 
@@ -72,13 +74,19 @@ Status ObserveHeartbeats(posix::Env* env, const std::string& sidecar_path,
 // O_DIRECT everywhere would be a disk read per scan: Open's p99 was ~8 ms
 // on a busy virtual disk.
 Result<std::vector<SlotRecord>> ReadSlotsFresh(posix::Env* env, const std::string& path) {
-  int raw = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
-  if (raw < 0) return posix::ErrnoStatus(errno, "open", path);
-  posix::UniqueFd fd(env, raw);
+  SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd,
+                              posix::OpenRegularForReading(env, path, "sidecar"));
   if (!PageCacheIsShared(env, fd.get())) {
-    int direct = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_DIRECT, 0);
+    int direct = env->Open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_DIRECT, 0);
     if (direct >= 0) {
-      fd = posix::UniqueFd(env, direct);
+      posix::UniqueFd direct_fd(env, direct);
+      struct stat st;
+      if (env->Fstat(direct, &st) != 0) return posix::ErrnoStatus(errno, "fstat", path);
+      if (!S_ISREG(st.st_mode)) {
+        return FailedPrecondition("sidecar " + path + " is not a regular file",
+                                  "move it aside; sqlsteward recreates it");
+      }
+      fd = std::move(direct_fd);
     } else if (errno != EINVAL) {
       return posix::ErrnoStatus(errno, "open", path);
     }
@@ -107,10 +115,8 @@ Result<std::vector<Slot>> ScanSlots(posix::Env* env, const std::string& sidecar_
   int probe_fd = lock_fd;
   posix::UniqueFd own;
   if (probe_fd < 0) {
-    int raw = env->Open(sidecar_path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
-    if (raw < 0) return posix::ErrnoStatus(errno, "open", sidecar_path);
-    own = posix::UniqueFd(env, raw);
-    probe_fd = raw;
+    SQLSTEWARD_ASSIGN_OR_RETURN(own, posix::OpenRegularForReading(env, sidecar_path, "sidecar"));
+    probe_fd = own.get();
   }
   std::vector<Slot> out;
   bool any_unknown = false;

@@ -1,6 +1,7 @@
 // The instance registry: slots, ownership, crashed and reused pids, stale
 // and foreign slots, malformed records, handover.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 
 #include "sidecar/process_identity.h"
 #include "sidecar/registry.h"
+#include "sidecar/sidecar_file.h"
+#include "sidecar/write_lock.h"
 #include "sqlsteward/database.h"
 #include "sqlsteward/instances.h"
 #include "support/testing.h"
@@ -412,6 +415,69 @@ TEST(RegistryTest, RequestHandoverFromOutsideWaitsUntilTheOwnerIsGone) {
   EXPECT_THAT(std::string(st.message()), HasSubstr("handed the database over"));
   EXPECT_FALSE(ReadRegistry(path)->owner.has_value());
   auto next = OpenOk(path, owner_options);  // The way is free.
+}
+
+// InspectSidecar gives the verdict Database::Open gives, without writing:
+// none, a whole sidecar of this version, one that is not a sidecar (an empty
+// one included), one that is not a regular file (never blocking on a FIFO).
+TEST(RegistryTest, InspectSidecarAgreesWithOpen) {
+  TempDir dir;
+  const std::string path = dir.File("app.db");
+  EXPECT_THAT(InspectSidecar(path), StatusIs(StatusCode::kNotFound));
+  {
+    auto db = OpenOk(path);
+    ASSERT_NE(db, nullptr);
+    auto info = InspectSidecar(path);
+    SQLSTEWARD_ASSERT_OK(info);
+    EXPECT_EQ(info->format_version, 1u);
+    EXPECT_EQ(info->path, path + "-steward");
+  }
+  // Empty: Open waits two seconds for a young file to become whole, then
+  // refuses it; so does InspectSidecar.
+  ASSERT_EQ(::truncate((path + "-steward").c_str(), 0), 0);
+  EXPECT_THAT(InspectSidecar(path), StatusIs(StatusCode::kCorruption));
+  EXPECT_THAT(Database::Open(path).status(), StatusIs(StatusCode::kCorruption));
+  // A FIFO: refused as not a regular file, at once.
+  ASSERT_EQ(::unlink((path + "-steward").c_str()), 0);
+  ASSERT_EQ(::mkfifo((path + "-steward").c_str(), 0600), 0);
+  auto fifo = InspectSidecar(path);
+  EXPECT_THAT(fifo, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(fifo.error().message()), HasSubstr("not a regular file"));
+  EXPECT_THAT(ReadWriteLock(path).status(), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+// The holder record is decoded in one place: ReadWriteLock returns all of
+// it, purpose included, while another open file description holds the lock.
+TEST(RegistryTest, ReadWriteLockNamesTheHolderAndItsPurpose) {
+  TempDir dir;
+  const std::string path = dir.File("app.db");
+  auto db = OpenOk(path);
+  ASSERT_NE(db, nullptr);
+  auto free_lock = ReadWriteLock(path);
+  SQLSTEWARD_ASSERT_OK(free_lock);
+  EXPECT_FALSE(free_lock->held);
+
+  auto file = internal::SidecarFile::Open(posix::Env::Default(), path, nullptr);
+  SQLSTEWARD_ASSERT_OK(file);
+  auto lock = internal::WriteLock::Create(**file);
+  SQLSTEWARD_ASSERT_OK(lock);
+  SQLSTEWARD_ASSERT_OK((*lock)->Acquire(Clock::now() + std::chrono::seconds(5),
+                                        "migration 0003_orders"));
+  auto held = ReadWriteLock(path);
+  SQLSTEWARD_ASSERT_OK(held);
+  EXPECT_TRUE(held->held);
+  EXPECT_EQ(held->pid, static_cast<std::int32_t>(::getpid()));
+  EXPECT_EQ(held->host, internal::ProcessIdentity::Self().host);
+  EXPECT_EQ(held->purpose, "migration 0003_orders");
+  EXPECT_THAT(DescribeWriteLockHolder(*held), HasSubstr("(migration 0003_orders)"));
+  // A write through the handle names the holder when its deadline passes.
+  Status st = db->Write([](Transaction& tx) { return tx.ExecScript("CREATE TABLE t(x)"); },
+                        WriteOptions{std::chrono::milliseconds(200)});
+  EXPECT_THAT(st, StatusIs(StatusCode::kTimeout));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("migration 0003_orders"));
+  (*lock)->Release();
+  SQLSTEWARD_EXPECT_OK(
+      db->Write([](Transaction& tx) { return tx.ExecScript("CREATE TABLE t(x)"); }));
 }
 
 }  // namespace

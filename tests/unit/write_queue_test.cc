@@ -145,6 +145,56 @@ TEST_F(WriteQueueTest, TransactionControlInsideAJobIsRefused) {
   }));
 }
 
+// One statement policy (core/statement_policy.h) for jobs and migrations:
+// a job may not change the shared writer connection's settings or attach
+// another database; each refusal says which rule and what to do.
+TEST_F(WriteQueueTest, ConnectionSettingsAndAttachInsideAJobAreRefusedWithTheRule) {
+  struct Case {
+    const char* sql;
+    const char* why;
+    const char* hint;
+  };
+  const Case cases[] = {
+      {"PRAGMA cache_size = 10", "changes a setting of the writer connection", "Options"},
+      {"PRAGMA main.recursive_triggers(1)", "changes a setting of the writer connection",
+       "Options"},
+      {"PRAGMA foreign_keys = OFF", "no effect inside a transaction", "defer_foreign_keys"},
+      {"PRAGMA schema_version = 7", "changes a setting of the writer connection", "Options"},
+      {"ATTACH DATABASE ':memory:' AS other", "attach cannot run inside",
+       "its own sqlsteward handle"},
+      {"BEGIN", "transaction control", "SAVEPOINT"},
+  };
+  for (const Case& c : cases) {
+    Status st = db_->Write([&](Transaction& tx) { return tx.Exec(c.sql); });
+    EXPECT_THAT(st, StatusIs(StatusCode::kInvalidArgument)) << c.sql;
+    EXPECT_EQ(st.sqlite_code(), SQLITE_AUTH) << c.sql;
+    EXPECT_THAT(std::string(st.message()), HasSubstr(c.why)) << c.sql;
+    EXPECT_THAT(std::string(st.hint()), HasSubstr(c.hint)) << c.sql;
+  }
+  // Nothing changed on the shared connection, and it still writes.
+  SQLSTEWARD_EXPECT_OK(db_->Write([](Transaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA cache_size"), -(Options().cache_size_kib));
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA recursive_triggers"), 0);
+    EXPECT_EQ(**tx.QueryInt64("SELECT count(*) FROM pragma_database_list"), 1);
+    return tx.Exec("INSERT INTO t(v) VALUES('after')");
+  }));
+}
+
+TEST_F(WriteQueueTest, PragmasActingWithinTheTransactionAreAllowedInAJob) {
+  SQLSTEWARD_EXPECT_OK(db_->Write([](Transaction& tx) -> Status {
+    SQLSTEWARD_RETURN_IF_ERROR(tx.ExecScript("PRAGMA defer_foreign_keys = ON"));
+    SQLSTEWARD_RETURN_IF_ERROR(tx.ExecScript("PRAGMA application_id = 42"));
+    SQLSTEWARD_RETURN_IF_ERROR(tx.ExecScript("PRAGMA user_version = 5"));
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA cache_size"), -(Options().cache_size_kib));
+    return Status();
+  }));
+  SQLSTEWARD_EXPECT_OK(db_->Read([](ReadTransaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA application_id"), 42);
+    EXPECT_EQ(**tx.QueryInt64("PRAGMA user_version"), 5);
+    return Status();
+  }));
+}
+
 TEST_F(WriteQueueTest, NestedSavepointsWork) {
   SQLSTEWARD_ASSERT_OK(db_->Write([](Transaction& tx) -> Status {
     SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO t(v) VALUES('kept')"));
