@@ -61,6 +61,15 @@ enum class Ownership {
 struct Options {
   // Create the file (0600) and its parent directory (0700) when missing.
   bool create_if_missing = true;
+  // Open only to read, writing nothing to the database or beside it: no
+  // file or directory created, no mode changed, no sidecar, no registration,
+  // no journal-mode change, no probe file; reads use connections that leave
+  // -wal and -shm as they are (docs/guide.md, "Read-only handles"). Write,
+  // WriteAsync, Checkpoint and migrations that would apply anything fail
+  // with kFailedPrecondition. The journal mode is the file's own; the
+  // ownership, probe and lock-domain options do not apply, since nothing is
+  // written that another process could lose.
+  bool read_only = false;
   // kWal or kDelete are honoured only where the probe finds them safe;
   // otherwise Open fails with kFailedPrecondition and says why.
   JournalMode journal_mode = JournalMode::kAuto;

@@ -7,6 +7,7 @@
 
 #include "base/status_builders.h"
 #include "base/strings.h"
+#include "core/read_only_open.h"
 
 namespace sqlsteward::internal {
 namespace {
@@ -134,14 +135,23 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view context) {
   return Status(code, std::move(message), std::move(hint), rc, sys_errno);
 }
 
-Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Role role,
+Result<std::unique_ptr<Connection>> Connection::Open(posix::Env* env, const std::string& path,
+                                                     Role role,
                                                      const Options& options,
                                                      Clock::time_point deadline,
                                                      std::atomic<std::uint64_t>* busy_counter) {
   sqlite3* db = nullptr;
   // No SQLITE_OPEN_CREATE: Database::Open created the file with mode 0600.
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags,
+  std::string target = path;
+  if (role == Role::kReadOnly) {
+    // Reading writes nothing (core/read_only_open.h); the plan is made
+    // afresh for each connection, as -wal and -shm come and go.
+    SQLSTEWARD_ASSIGN_OR_RETURN(DatabaseHeader header, ReadDatabaseHeader(path, options.vfs));
+    target = PlanReadOnlyOpen(env, path, header).uri;
+    flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+  }
+  int rc = sqlite3_open_v2(target.c_str(), &db, flags,
                            options.vfs.empty() ? nullptr : options.vfs.c_str());
   std::unique_ptr<Connection> conn(new Connection(db, role, busy_counter));
   if (rc != SQLITE_OK) return SqliteStatus(rc, db, "open " + path);
@@ -150,7 +160,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, Ro
   conn->busy_deadline_ = deadline;
   sqlite3_busy_handler(db, &Connection::BusyHandler, conn.get());
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  if (sqlite3_db_readonly(db, "main") == 1) {
+  if (role != Role::kReadOnly && sqlite3_db_readonly(db, "main") == 1) {
     return PermissionDenied(path + " can only be opened read-only",
                             "make the file and its directory writable by this process");
   }
@@ -207,7 +217,7 @@ Status Connection::Configure(const Options& options) {
   SQLSTEWARD_RETURN_IF_ERROR(SetPragma("mmap_size", "0", "0"));
   std::string cache = std::to_string(-options.cache_size_kib);
   SQLSTEWARD_RETURN_IF_ERROR(SetPragma("cache_size", cache, cache));
-  if (role_ == Role::kReader) SQLSTEWARD_RETURN_IF_ERROR(SetPragma("query_only", "1", "1"));
+  if (role_ != Role::kWriter) SQLSTEWARD_RETURN_IF_ERROR(SetPragma("query_only", "1", "1"));
   auto page = PragmaValue("page_size");
   if (!page.has_value()) return std::move(page).error();
   page_size_ = std::stoll(*page);
@@ -219,6 +229,12 @@ Status Connection::EnsureJournalMode(const Options& options) {
   // SQLITE_NOTADB.
   auto current = PragmaValue("journal_mode");
   if (!current.has_value()) return std::move(current).error();
+  if (role_ == Role::kReadOnly) {
+    // What the file is in: an immutable open says "delete" whatever it is,
+    // so the handle's mode (from the header) stands.
+    journal_mode_ = options.journal_mode;
+    return Status();
+  }
   std::string want = options.journal_mode == JournalMode::kWal ? "wal" : "delete";
   std::string got = AsciiLower(*current);
   if (got != want && role_ == Role::kWriter) {

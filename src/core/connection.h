@@ -27,13 +27,16 @@
 #include <string_view>
 
 #include "core/statement_policy.h"
+#include "posix/env.h"
 #include "sqlsteward/options.h"
 #include "sqlsteward/status.h"
 #include "sqlsteward/transaction.h"
 
 namespace sqlsteward::internal {
 
-enum class Role { kWriter, kReader };
+// kReadOnly: a connection of a read-only handle (Options::read_only), which
+// writes nothing to the database or beside it (core/read_only_open.h).
+enum class Role { kWriter, kReader, kReadOnly };
 
 // The savepoint around each write job; application SQL may not touch it.
 inline constexpr char kJobSavepoint[] = "sqlsteward_job";
@@ -52,7 +55,8 @@ class Connection {
   // Opens `path` (which must exist) and applies `options` for `role`. The
   // writer sets options.journal_mode (kWal or kDelete; never kAuto);
   // readers verify it.
-  static Result<std::unique_ptr<Connection>> Open(const std::string& path, Role role,
+  static Result<std::unique_ptr<Connection>> Open(posix::Env* env, const std::string& path,
+                                                  Role role,
                                                   const Options& options,
                                                   Clock::time_point deadline,
                                                   std::atomic<std::uint64_t>* busy_counter);

@@ -22,6 +22,7 @@
 #include "core/connection.h"
 #include "core/database_access.h"
 #include "core/open_steps.h"
+#include "core/read_only_open.h"
 #include "core/reader_pool.h"
 #include "core/write_queue.h"
 #include "posix/env.h"
@@ -53,6 +54,12 @@ Status ForkedStatus() {
   return FailedPrecondition("this Database handle was opened by the parent process before fork()",
                             "open a new handle in the child; an inherited handle would share the "
                             "parent's locks and file descriptors");
+}
+
+Status ReadOnlyStatus(const std::string& what) {
+  return FailedPrecondition(what + " on a read-only handle (Options::read_only)",
+                            "open the database without read_only to write; a read-only handle "
+                            "writes nothing, to the database or beside it");
 }
 
 Status ClosedStatus() { return Unavailable("the database handle is closed", "open a new handle"); }
@@ -167,6 +174,7 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
   impl->fork_generation = g_fork_generation.load(std::memory_order_relaxed);
   const Options& opts = impl->options;
 
+  if (opts.read_only) return OpenReadOnly(std::move(impl));
   SQLSTEWARD_RETURN_IF_ERROR(PrepareDatabaseFile(impl->env, path, opts));
   auto mode = ChooseJournalMode(impl->env, path, opts);
   if (!mode.has_value()) return std::move(mode).error();
@@ -213,12 +221,41 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
 
     impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->write_lock.get(),
                                                          opts, &impl->metrics);
-    impl->readers = std::make_unique<internal::ReaderPool>(path, opts, &impl->metrics);
+    impl->readers = std::make_unique<internal::ReaderPool>(impl->env, path, internal::Role::kReader,
+                                                           opts, &impl->metrics);
   }
   std::unique_ptr<Database> db(new Database(std::move(impl)));
   if (db->impl_->options.after_open) {
     SQLSTEWARD_RETURN_IF_ERROR(db->impl_->options.after_open(*db).WithContext("after_open"));
   }
+  return db;
+}
+
+// A read-only handle: the checks, then reader connections that write
+// nothing (core/read_only_open.h); no sidecar, registry, writer or queue.
+Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenReadOnly(
+    std::unique_ptr<Database::Impl> impl) {
+  const std::string& path = impl->path;
+  const Options& opts = impl->options;
+  SQLSTEWARD_RETURN_IF_ERROR(CheckDatabaseForReading(impl->env, path));
+  SQLSTEWARD_ASSIGN_OR_RETURN(DatabaseHeader header, ReadDatabaseHeader(path, opts.vfs));
+  if (header.size > 0 && !header.magic_ok) {
+    return Corruption(path + " is not an SQLite database (its header is not \"SQLite format 3\")",
+                      "check the path; if it is the database, its first page is damaged: run "
+                      "`sqlsteward doctor`, then restore from a snapshot",
+                      SQLITE_NOTADB);
+  }
+  const ReadOnlyOpen plan = PlanReadOnlyOpen(impl->env, path, header);
+  if (!plan.wal_unread.empty()) opts.on_warning(path + ": " + plan.wal_unread);
+  impl->journal_mode = header.read_version == 2 ? JournalMode::kWal : JournalMode::kDelete;
+  impl->options.journal_mode = impl->journal_mode;
+  impl->readers = std::make_unique<internal::ReaderPool>(impl->env, path, internal::Role::kReadOnly,
+                                                         impl->options, &impl->metrics);
+  std::unique_ptr<Database> db(new Database(std::move(impl)));
+  // The first read: a file SQLite cannot read fails the open, not a later Read.
+  SQLSTEWARD_RETURN_IF_ERROR(db->Read([](ReadTransaction& tx) {
+    return tx.QueryInt64("SELECT count(*) FROM sqlite_master").status();
+  }));
   return db;
 }
 
@@ -228,6 +265,7 @@ Status internal::DatabaseAccess::WithWriterConnection(
     Database& db, const std::function<Status(Connection&)>& fn,
     std::chrono::steady_clock::time_point deadline, std::string_view purpose) {
   SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
+  if (db.impl_->queue == nullptr) return ReadOnlyStatus(std::string(purpose));
   return db.impl_->queue->SubmitRaw(fn, deadline, std::string(purpose));
 }
 
@@ -239,13 +277,14 @@ posix::Env* internal::DatabaseAccess::Env(const Database& db) { return db.impl_-
 
 void internal::DatabaseAccess::TraceWriter(Database& db,
                                            std::function<void(std::string_view)> trace) {
-  db.impl_->writer->SetTrace(std::move(trace));
+  if (db.impl_->writer != nullptr) db.impl_->writer->SetTrace(std::move(trace));
 }
 
 Status internal::DatabaseAccess::WriteExclusive(Database& db, const WriteFn& fn,
                                                 std::chrono::steady_clock::time_point deadline,
                                                 std::string_view purpose) {
   SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
+  if (db.impl_->queue == nullptr) return ReadOnlyStatus(std::string(purpose));
   return db.impl_->queue->SubmitExclusive(fn, deadline, std::string(purpose));
 }
 
@@ -262,11 +301,13 @@ Database::~Database() {
 
 Status Database::Write(WriteFn fn, const WriteOptions& options) {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  if (impl_->queue == nullptr) return ReadOnlyStatus("Write");
   return impl_->queue->Submit(fn, DeadlineAfter(options.timeout, impl_->options.write_timeout));
 }
 
 std::future<Status> Database::WriteAsync(WriteFn fn, const WriteOptions& options) {
   Status usable = impl_->Usable();
+  if (usable.ok() && impl_->queue == nullptr) usable = ReadOnlyStatus("WriteAsync");
   if (!usable.ok()) {
     std::promise<Status> failed;
     failed.set_value(std::move(usable));
@@ -283,6 +324,7 @@ Status Database::Read(ReadFn fn, const ReadOptions& options) {
 
 Status Database::Checkpoint() {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  if (impl_->queue == nullptr) return ReadOnlyStatus("Checkpoint");
   return impl_->queue->Checkpoint(Clock::now() + impl_->options.write_timeout);
 }
 

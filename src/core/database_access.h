@@ -49,6 +49,9 @@ struct DatabaseAccess {
                                                        const Options& options, posix::Env* env);
   // The Env the handle was opened with.
   static posix::Env* Env(const Database& db);
+
+  // Open's read-only path (Options::read_only).
+  static Result<std::unique_ptr<Database>> OpenReadOnly(std::unique_ptr<Database::Impl> impl);
 };
 
 }  // namespace sqlsteward::internal

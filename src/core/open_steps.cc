@@ -48,6 +48,47 @@ Status TightenMode(posix::Env* env, const std::string& path, const Options& opti
   return Status();
 }
 
+Status CheckDatabaseStat(const std::string& path, const struct stat& st) {
+  if (S_ISLNK(st.st_mode)) {
+    return FailedPrecondition(
+        path + " is a symbolic link",
+        "open the file it points to directly: SQLite names its -wal and -journal "
+        "after the path, so two names for one database break locking");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return InvalidArgument(path + " is a directory",
+                           "give the path of a database file, e.g. " + path + "/app.db", 0, EISDIR);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return InvalidArgument(path + " is not a regular file", "give the path of a database file");
+  }
+  if (st.st_nlink > 1) {
+    return FailedPrecondition(
+        path + " has " + std::to_string(st.st_nlink) + " hard links",
+        "remove the other links: SQLite keys its journal and locks by name, so a "
+        "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
+  }
+  return Status();
+}
+
+Status CheckDatabaseForReading(posix::Env* env, const std::string& path) {
+  struct stat st;
+  if (env->Lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return NotFound(path + " does not exist",
+                      "check the path; a read-only open never creates a database", 0, ENOENT);
+    }
+    return posix::ErrnoStatus(errno, "stat", path);
+  }
+  SQLSTEWARD_RETURN_IF_ERROR(CheckDatabaseStat(path, st));
+  if (env->Access(path.c_str(), R_OK) != 0) {
+    return posix::ErrnoStatus(errno, "access", path,
+                              "the database must be readable by this process; fix its owner "
+                              "or mode, or run as its owner");
+  }
+  return Status();
+}
+
 Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options) {
   std::string dir = posix::DirName(path);
   struct stat st;
@@ -85,25 +126,7 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
     }
     if (env->Lstat(path.c_str(), &st) != 0) return posix::ErrnoStatus(errno, "stat", path);
   }
-  if (S_ISLNK(st.st_mode)) {
-    return FailedPrecondition(
-        path + " is a symbolic link",
-        "open the file it points to directly: SQLite names its -wal and -journal "
-        "after the path, so two names for one database break locking");
-  }
-  if (S_ISDIR(st.st_mode)) {
-    return InvalidArgument(path + " is a directory",
-                           "give the path of a database file, e.g. " + path + "/app.db", 0, EISDIR);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return InvalidArgument(path + " is not a regular file", "give the path of a database file");
-  }
-  if (st.st_nlink > 1) {
-    return FailedPrecondition(
-        path + " has " + std::to_string(st.st_nlink) + " hard links",
-        "remove the other links: SQLite keys its journal and locks by name, so a "
-        "second name can corrupt the database (sqlite.org/howtocorrupt.html)");
-  }
+  SQLSTEWARD_RETURN_IF_ERROR(CheckDatabaseStat(path, st));
   if (env->Access(path.c_str(), R_OK | W_OK) != 0) {
     return posix::ErrnoStatus(errno, "access", path,
                               "the database must be readable and writable by this process; "
@@ -176,7 +199,7 @@ Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock, posix::Env
   const Clock::time_point give_up = std::min(deadline, start + kStaleEntryWait);
   for (int attempt = 1;; ++attempt) {
     SQLSTEWARD_RETURN_IF_ERROR(write_lock.Acquire(deadline).WithContext("open " + path));
-    auto writer = Connection::Open(path, Role::kWriter, opts, deadline, busy);
+    auto writer = Connection::Open(env, path, Role::kWriter, opts, deadline, busy);
     write_lock.Release();
     if (writer.has_value() || writer.error().code() != StatusCode::kNotFound) return writer;
     auto report = probe_internal::ProbeDirectoryCached(env, posix::DirName(path));

@@ -36,6 +36,14 @@ namespace sqlsteward::internal {
 // namespace) is a warning through options.on_warning.
 Status TightenMode(posix::Env* env, const std::string& path, const Options& options);
 
+// A path's lstat as a database: not a link, a directory, anything but a
+// regular file, nor a file with several hard links.
+Status CheckDatabaseStat(const std::string& path, const struct stat& st);
+
+// What a read-only open checks: the file exists, passes CheckDatabaseStat
+// and is readable. Creates, changes and tightens nothing.
+Status CheckDatabaseForReading(posix::Env* env, const std::string& path);
+
 // The directory, the database file and its companions, as the list above
 // says, before SQLite opens anything.
 Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options);

@@ -16,8 +16,9 @@ Status StepOnce(Connection* conn, const char* sql) {
 
 }  // namespace
 
-ReaderPool::ReaderPool(std::string path, const Options& options, MetricsRecorder* metrics)
-    : path_(std::move(path)), options_(options), metrics_(metrics) {}
+ReaderPool::ReaderPool(posix::Env* env, std::string path, Role role, const Options& options,
+                       MetricsRecorder* metrics)
+    : env_(env), path_(std::move(path)), role_(role), options_(options), metrics_(metrics) {}
 
 Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
   MutexLock lock(&mu_);
@@ -34,7 +35,7 @@ Result<Connection*> ReaderPool::Acquire(Clock::time_point deadline) {
       ++opening_;
       mu_.Unlock();
       auto conn =
-          Connection::Open(path_, Role::kReader, options_, deadline, metrics_->busy_counter());
+          Connection::Open(env_, path_, role_, options_, deadline, metrics_->busy_counter());
       mu_.Lock();
       --opening_;
       if (!conn.has_value()) {

@@ -24,7 +24,9 @@ class ReaderPool {
  public:
   using Clock = std::chrono::steady_clock;
 
-  ReaderPool(std::string path, const Options& options, MetricsRecorder* metrics);
+  // `role`: kReader, or kReadOnly for a read-only handle's connections.
+  ReaderPool(posix::Env* env, std::string path, Role role, const Options& options,
+             MetricsRecorder* metrics);
   ReaderPool(const ReaderPool&) = delete;
   ReaderPool& operator=(const ReaderPool&) = delete;
 
@@ -36,7 +38,9 @@ class ReaderPool {
   Result<Connection*> Acquire(Clock::time_point deadline) EXCLUDES(mu_);
   void Return(Connection* conn) EXCLUDES(mu_);
 
+  posix::Env* const env_;
   const std::string path_;
+  const Role role_;
   const Options options_;
   MetricsRecorder* const metrics_;
 

@@ -183,7 +183,11 @@ Status Publish(const SnapshotJob& job, TempSnapshot& temp, SnapshotResult* resul
   const std::string final_stem = stem + std::to_string(NextSequence(names, stem));
   m.file = final_stem + ".db";
   result->path = JoinPath(job.dest_dir, m.file);
-  result->manifest_path = JoinPath(job.dest_dir, final_stem + std::string(kManifestSuffix));
+  // Appended, not `final_stem + std::string(...)`: g++ 12 at -O3 warns
+  // (-Wrestrict) inside that operator+ of libstdc++.
+  std::string manifest_name = final_stem;
+  manifest_name += kManifestSuffix;
+  result->manifest_path = JoinPath(job.dest_dir, manifest_name);
   SQLSTEWARD_ASSIGN_OR_RETURN(std::string json, ManifestToJson(m));
   SQLSTEWARD_RETURN_IF_ERROR(temp.WriteManifest(json + "\n"));
   SQLSTEWARD_RETURN_IF_ERROR(temp.Publish(result->path, result->manifest_path));

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -306,6 +309,108 @@ TEST(DatabaseOpenTest, HandleUsedAfterForkIsRefusedAndParentLocksSurvive) {
   cv.notify_all();
   holder.join();
   EXPECT_EQ(testing::CountRows(path, "t"), 1);
+}
+
+// Every byte, mode and name in a directory, to compare before and after.
+std::map<std::string, std::pair<std::string, mode_t>> DirectoryState(const std::string& dir) {
+  std::map<std::string, std::pair<std::string, mode_t>> state;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    state[entry.path().filename().string()] = {bytes.str(), ModeOf(entry.path().string())};
+  }
+  return state;
+}
+
+void MakeForeignDatabase(const std::string& path, const char* journal_mode) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string sql = std::string("PRAGMA journal_mode=") + journal_mode +
+                    "; CREATE TABLE t(v); INSERT INTO t VALUES('a'), ('b');";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+}
+
+// A read-only handle writes nothing: not on a database another program
+// made (mode 0644, rollback journal), not on a closed WAL database (a
+// snapshot): no -wal, -shm, -journal or sidecar appear, no mode or journal
+// mode changes, every byte stays.
+TEST(DatabaseOpenTest, ReadOnlyHandleWritesNothing) {
+  for (const char* mode : {"delete", "wal"}) {
+    TempDir tmp;
+    const std::string path = tmp.File("foreign.db");
+    MakeForeignDatabase(path, mode);
+    const auto before = DirectoryState(tmp.path());
+    ASSERT_EQ(before.size(), 1u) << mode;
+    Options options;
+    options.read_only = true;
+    std::vector<std::string> warnings;
+    options.on_warning = [&](std::string_view w) { warnings.emplace_back(w); };
+    {
+      auto db = OpenOk(path, options);
+      ASSERT_NE(db, nullptr) << mode;
+      EXPECT_EQ(db->journal_mode(),
+                std::string_view(mode) == "wal" ? JournalMode::kWal : JournalMode::kDelete);
+      SQLSTEWARD_EXPECT_OK(db->Read([](ReadTransaction& tx) -> Status {
+        EXPECT_EQ(**tx.QueryInt64("SELECT count(*) FROM t"), 2);
+        return Status();
+      }));
+      EXPECT_THAT(db->Write([](Transaction& tx) { return tx.Exec("DELETE FROM t"); }),
+                  StatusIs(StatusCode::kFailedPrecondition));
+      EXPECT_THAT(db->Checkpoint(), StatusIs(StatusCode::kFailedPrecondition));
+      SQLSTEWARD_EXPECT_OK(db->Close());
+    }
+    EXPECT_EQ(DirectoryState(tmp.path()), before) << mode;
+    EXPECT_TRUE(warnings.empty()) << mode << ": " << warnings.front();
+  }
+}
+
+// Beside a live writer (another handle of this process, whose POSIX locks
+// the read-only open must not drop), a read-only handle sees what is
+// committed and leaves the writer working.
+TEST(DatabaseOpenTest, ReadOnlyHandleReadsBesideALiveWriter) {
+  TempDir tmp;
+  const std::string path = tmp.File("live.db");
+  auto writer = OpenOk(path);
+  ASSERT_NE(writer, nullptr);
+  SQLSTEWARD_ASSERT_OK(CreateTable(*writer));
+  SQLSTEWARD_ASSERT_OK(writer->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t(v) VALUES('first')");
+  }));
+  Options options;
+  options.read_only = true;
+  auto reader = OpenOk(path, options);
+  ASSERT_NE(reader, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    SQLSTEWARD_ASSERT_OK(writer->Write([](Transaction& tx) {
+      return tx.Exec("INSERT INTO t(v) VALUES('more')");
+    }));
+    SQLSTEWARD_ASSERT_OK(reader->Read([&](ReadTransaction& tx) -> Status {
+      EXPECT_EQ(**tx.QueryInt64("SELECT count(*) FROM t"), i + 2);
+      return Status();
+    }));
+  }
+  SQLSTEWARD_EXPECT_OK(reader->Close());
+  // The writer's locks survived the reader's header read and close.
+  SQLSTEWARD_EXPECT_OK(writer->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t(v) VALUES('after')");
+  }));
+}
+
+TEST(DatabaseOpenTest, ReadOnlyOpenOfAMissingFileCreatesNothing) {
+  TempDir tmp;
+  Options options;
+  options.read_only = true;
+  EXPECT_THAT(Database::Open(tmp.File("missing/app.db"), options).status(),
+              StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(Database::Open(tmp.File("app.db"), options).status(),
+              StatusIs(StatusCode::kNotFound));
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+  WriteFile(tmp.File("garbage.db"), std::string(4096, 'x'));
+  EXPECT_THAT(Database::Open(tmp.File("garbage.db"), options).status(),
+              StatusIs(StatusCode::kCorruption));
 }
 
 }  // namespace
