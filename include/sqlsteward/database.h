@@ -71,6 +71,9 @@ class Database {
   Status Close();
 
   MetricsSnapshot Metrics() const;
+  // The database's path as every file of it is named: the directory made
+  // canonical (no symbolic link, ".." or relative part), the file name as
+  // given.
   const std::string& path() const;
   // The mode in effect: kWal or kDelete, never kAuto.
   JournalMode journal_mode() const;

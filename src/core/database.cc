@@ -150,11 +150,10 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
   return internal::DatabaseAccess::OpenWithEnv(path, options, posix::Env::Default());
 }
 
-Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const std::string& path,
-                                                                        const Options& options,
-                                                                        posix::Env* env) {
+Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
+    const std::string& given_path, const Options& options, posix::Env* env) {
   InstallForkHandler();
-  if (path.empty()) {
+  if (given_path.empty()) {
     return InvalidArgument("empty database path", "give the path of a database file");
   }
   if (options.reader_connections < 1 || options.max_batch_jobs < 1) {
@@ -163,7 +162,6 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
   }
   auto impl = std::make_unique<Database::Impl>();
   impl->env = env;
-  impl->path = path;
   impl->options = options;
   if (!impl->options.on_warning) {
     impl->options.on_warning = [](std::string_view message) {
@@ -173,6 +171,8 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(const st
   }
   impl->fork_generation = g_fork_generation.load(std::memory_order_relaxed);
   const Options& opts = impl->options;
+  SQLSTEWARD_ASSIGN_OR_RETURN(impl->path, ResolveDatabasePath(env, given_path, opts));
+  const std::string& path = impl->path;
 
   if (opts.read_only) return OpenReadOnly(std::move(impl));
   SQLSTEWARD_RETURN_IF_ERROR(PrepareDatabaseFile(impl->env, path, opts));

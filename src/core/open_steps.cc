@@ -89,14 +89,25 @@ Status CheckDatabaseForReading(posix::Env* env, const std::string& path) {
   return Status();
 }
 
-Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options) {
+Result<std::string> ResolveDatabasePath(posix::Env* env, const std::string& path,
+                                        const Options& options) {
+  const std::size_t slash = path.rfind('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..") {
+    return InvalidArgument("\"" + path + "\" names a directory, not a database file",
+                           "give the path of a database file, e.g. " + path + "/app.db", 0,
+                           EISDIR);
+  }
   std::string dir = posix::DirName(path);
   struct stat st;
-  if (env->Stat(dir.c_str(), &st) != 0) {  // A link to a directory is fine.
+  if (env->Stat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", dir);
-    if (!options.create_if_missing) {
+    if (!options.create_if_missing || options.read_only) {
       return NotFound("directory " + dir + " does not exist",
-                      "create it, or open with Options::create_if_missing = true", 0, ENOENT);
+                      options.read_only
+                          ? "check the path; a read-only open never creates anything"
+                          : "create it, or open with Options::create_if_missing = true",
+                      0, ENOENT);
     }
     SQLSTEWARD_RETURN_IF_ERROR(
         posix::MakeDirectories(env, dir, "choose a database path inside a directory"));
@@ -104,7 +115,17 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
     return InvalidArgument(dir + " is not a directory", "choose a database path inside a directory",
                            0, ENOTDIR);
   }
+  std::string canonical;
+  if (env->RealPath(dir.c_str(), &canonical) != 0) {
+    return posix::ErrnoStatus(errno, "realpath", dir);
+  }
+  if (canonical.back() != '/') canonical += '/';
+  return canonical + name;
+}
 
+Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options) {
+  const std::string dir = posix::DirName(path);
+  struct stat st;
   if (env->Lstat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", path);
     if (!options.create_if_missing) {

@@ -1,7 +1,7 @@
 // The steps Database::Open takes before and around SQLite, each refusing
 // with a typed error:
 //   - the parent directory exists (created 0700 when allowed) and is a
-//     directory;
+//     directory, named by its canonical path;
 //   - the database path is not a symbolic link, a directory or a file with
 //     several hard links (another name would mean other -wal/-journal names
 //     and locks that do not meet: sqlite.org/howtocorrupt.html);
@@ -35,6 +35,15 @@ namespace sqlsteward::internal {
 // Tightens an existing file to 0600; absent files are fine. EPERM (a user
 // namespace) is a warning through options.on_warning.
 Status TightenMode(posix::Env* env, const std::string& path, const Options& options);
+
+// The path every file of the database is named after: its directory made
+// canonical (a directory reached through a symbolic link is a normal
+// deployment; SQLite's NOFOLLOW open refuses a link anywhere in the path,
+// and two names for one directory would mean two names for the -wal), the
+// file name kept. Creates the directory (0700) when it is missing and
+// options allow it.
+Result<std::string> ResolveDatabasePath(posix::Env* env, const std::string& path,
+                                        const Options& options);
 
 // A path's lstat as a database: not a link, a directory, anything but a
 // regular file, nor a file with several hard links.

@@ -15,6 +15,7 @@
 #include "posix/env.h"
 #include "support/fault_env.h"
 #include "sqlsteward/database.h"
+#include "sqlsteward/instances.h"
 #include "support/testing.h"
 
 namespace sqlsteward {
@@ -411,6 +412,37 @@ TEST(DatabaseOpenTest, ReadOnlyOpenOfAMissingFileCreatesNothing) {
   WriteFile(tmp.File("garbage.db"), std::string(4096, 'x'));
   EXPECT_THAT(Database::Open(tmp.File("garbage.db"), options).status(),
               StatusIs(StatusCode::kCorruption));
+}
+
+// A directory reached through a symbolic link is a normal deployment: the
+// handle names every file after the canonical directory, so a process that
+// uses the link and one that does not share one -wal and one sidecar.
+TEST(DatabaseOpenTest, OpensThroughASymlinkedDirectory) {
+  TempDir tmp;
+  const std::string real = tmp.File("real");
+  ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(real.c_str(), tmp.File("link").c_str()), 0);
+  auto via_link = OpenOk(tmp.File("link/app.db"));
+  ASSERT_NE(via_link, nullptr);
+  const std::string canonical =
+      std::filesystem::canonical(real).string() + "/app.db";
+  EXPECT_EQ(via_link->path(), canonical);
+  SQLSTEWARD_ASSERT_OK(CreateTable(*via_link));
+  auto direct = OpenOk(real + "/app.db");
+  ASSERT_NE(direct, nullptr);
+  SQLSTEWARD_ASSERT_OK(direct->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t(v) VALUES('direct')");
+  }));
+  SQLSTEWARD_ASSERT_OK(via_link->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t(v) VALUES('link')");
+  }));
+  SQLSTEWARD_EXPECT_OK(direct->Read([](ReadTransaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryInt64("SELECT count(*) FROM t"), 2);
+    return Status();
+  }));
+  auto status = ReadRegistry(canonical);
+  SQLSTEWARD_ASSERT_OK(status);
+  EXPECT_EQ(status->instances.size(), 2u) << "one sidecar for both names";
 }
 
 }  // namespace
