@@ -19,19 +19,17 @@
 //
 // Workers are this binary, re-executed with the hidden --worker option, so
 // nothing of the parent's SQLite state, locks or threads leaks into them.
-// Worker protocol: commands on stdin ("take <round>", "quit"), one line per
-// event on stdout, each written with one write() (atomic below PIPE_BUF):
+// Worker protocol (the line protocol of tests/support/child_process.h,
+// which also starts the workers): commands on stdin ("take <round>",
+// "quit"), one line per event on stdout:
 //   ready | open <round> <t0_ns> <t1_ns> | ack <ns> | rej <ns> <code>
-//   | idle <round> <acks> <rejects> | err <message>
+//   | idle <round> <acks> <rejects> | error <code> <message>
 //
 // Exit status: 0 when every run completed and the table matched the
 // acknowledged writes (whether goals were met does not matter); 2 when a run
 // failed; 1 on bad arguments.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +59,8 @@
 #include "sqlsteward/instances.h"
 #include "sqlsteward/probe.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/child_process.h"
+#include "support/line_protocol.h"
 
 namespace sqlsteward::bench {
 namespace {
@@ -80,24 +80,11 @@ std::int64_t MonoNs() {
 
 // ------------------------------------------------------------------ workers
 
-void Say(const std::string& line) {
-  std::string text = line + "\n";
-  if (::write(STDOUT_FILENO, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    std::_Exit(3);  // The parent is gone.
-  }
-}
+void Say(const std::string& line) { subprocess::SayOrExit(line); }
 
-// One line from stdin, without '\n'; nullopt at EOF.
-std::optional<std::string> ReadStdinLine() {
-  std::string line;
-  char c;
-  while (true) {
-    ssize_t n = ::read(STDIN_FILENO, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return line.empty() ? std::nullopt : std::optional<std::string>(line);
-    if (c == '\n') return line;
-    line += c;
-  }
+// "error <code> <what: status>".
+void SayError(std::string_view what, const Status& st) {
+  Say(subprocess::ErrorLine(StatusCodeName(st.code()), fmt::format("{}: {}", what, st.ToString())));
 }
 
 Options WorkerOptions(int heartbeat_ms) {
@@ -112,15 +99,15 @@ int PingPongWorker(const std::string& db_path, int worker_id, int heartbeat_ms) 
   // The first Open of a process probes the filesystem (cached afterwards):
   // do it now, outside any measured pause.
   if (!ProbeDirectoryCached(std::filesystem::path(db_path).parent_path().string()).has_value()) {
-    Say("err probe failed");
+    Say(subprocess::ErrorLine("internal", "probe failed"));
     return 2;
   }
   Say("ready");
-  while (auto command = ReadStdinLine()) {
+  while (auto command = subprocess::ReadStdinLine()) {
     if (*command == "quit") return 0;
     int round = 0;
     if (std::sscanf(command->c_str(), "take %d", &round) != 1) {
-      Say("err bad command " + *command);
+      Say(subprocess::ErrorLine("invalid_argument", "bad command " + *command));
       return 2;
     }
     Options options = WorkerOptions(heartbeat_ms);
@@ -131,7 +118,7 @@ int PingPongWorker(const std::string& db_path, int worker_id, int heartbeat_ms) 
     auto db = Database::Open(db_path, options);
     const std::int64_t t1 = MonoNs();
     if (!db.has_value()) {
-      Say("err open: " + db.error().ToString());
+      SayError("open", db.error());
       return 2;
     }
     Say(fmt::format("open {} {} {}", round, t0, t1));
@@ -155,7 +142,7 @@ int PingPongWorker(const std::string& db_path, int worker_id, int heartbeat_ms) 
             rejects++;
             Say(fmt::format("rej {} {}", now, StatusCodeName(st.code())));
           } else {
-            Say("err write: " + st.ToString());
+            SayError("write", st);
           }
           return;
         }
@@ -164,7 +151,7 @@ int PingPongWorker(const std::string& db_path, int worker_id, int heartbeat_ms) 
     for (std::thread& t : threads) t.join();
     Status closed = (*db)->Close();
     if (!closed.ok()) {
-      Say("err close: " + closed.ToString());
+      SayError("close", closed);
       return 2;
     }
     Say(fmt::format("idle {} {} {}", round, acks.load(), rejects.load()));
@@ -176,11 +163,11 @@ int PingPongWorker(const std::string& db_path, int worker_id, int heartbeat_ms) 
 int HoldOpenWorker(const std::string& db_path, int heartbeat_ms) {
   auto db = Database::Open(db_path, WorkerOptions(heartbeat_ms));
   if (!db.has_value()) {
-    Say("err open: " + db.error().ToString());
+    SayError("open", db.error());
     return 2;
   }
   Say("open");
-  while (ReadStdinLine()) {
+  while (subprocess::ReadStdinLine()) {
   }
   return (*db)->Close().ok() ? 0 : 2;
 }
@@ -194,115 +181,46 @@ std::string SelfExe() {
   return std::string(buf.data(), static_cast<std::size_t>(n));
 }
 
-// A worker process with its stdin and stdout piped to us. Destruction kills
-// it if it still runs.
+// A worker process (this binary, --worker ...) with its stdin and stdout
+// piped to us. Destruction kills it if it still runs.
 class Worker {
  public:
   explicit Worker(const std::vector<std::string>& args) {
-    int in[2];
-    int out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
-      Fail(std::string("pipe2: ") + std::strerror(errno));
+    if (int error = process_.Start(SelfExe(), args); error != 0) {
+      Fail(std::string("start worker: ") + std::strerror(error));
     }
-    std::vector<std::string> argv_strings = {SelfExe()};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& s : argv_strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ < 0) Fail(std::string("fork: ") + std::strerror(errno));
-    if (pid_ == 0) {
-      ::dup2(in[0], STDIN_FILENO);
-      ::dup2(out[1], STDOUT_FILENO);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    in_fd_ = in[1];
-    out_fd_ = out[0];
   }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
-  ~Worker() {
-    CloseStdin();
-    if (!waited_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
-  }
 
   void Send(const std::string& line) {
-    std::string text = line + "\n";
-    if (::write(in_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-      Fail(fmt::format("write to worker {}: {}", pid_, std::strerror(errno)));
+    if (!process_.Send(line + "\n")) {
+      Fail(fmt::format("write to worker {}: {}", pid(), std::strerror(errno)));
     }
   }
-  void CloseStdin() {
-    if (in_fd_ >= 0) ::close(in_fd_);
-    in_fd_ = -1;
-  }
-  int Wait() {
-    if (!waited_) {
-      while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
-      }
-      waited_ = true;
-    }
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
-  }
-  int out_fd() const { return out_fd_; }
-  pid_t pid() const { return pid_; }
-
-  // Appends what is readable now to the buffer; false at EOF.
-  bool Fill() {
-    char chunk[65536];
-    ssize_t n = ::read(out_fd_, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) return true;
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-  std::optional<std::string> NextLine() {
-    auto nl = buffer_.find('\n', scan_from_);
-    if (nl == std::string::npos) {
-      // Keep the partial line; drop what was consumed.
-      buffer_.erase(0, scan_from_);
-      scan_from_ = 0;
-      return std::nullopt;
-    }
-    std::string line = buffer_.substr(scan_from_, nl - scan_from_);
-    scan_from_ = nl + 1;
-    return line;
-  }
+  void CloseStdin() { process_.CloseStdin(); }
+  // The exit code, or 128 + the signal.
+  int Wait() { return process_.Wait().ShellCode(); }
+  pid_t pid() const { return process_.pid(); }
+  subprocess::ChildProcess& process() { return process_; }
 
  private:
-  pid_t pid_ = -1;
-  int in_fd_ = -1;
-  int out_fd_ = -1;
-  std::string buffer_;
-  std::size_t scan_from_ = 0;
-  bool waited_ = false;
-  int status_ = 0;
+  subprocess::ChildProcess process_;
 };
 
 // Reads whatever the workers have written within `wait_ms` and hands each
 // complete line to handle(worker index, line).
 template <typename Handler>
 void Pump(std::vector<Worker*>& workers, int wait_ms, Handler&& handle) {
-  std::vector<struct pollfd> fds;
-  for (Worker* w : workers) fds.push_back({w->out_fd(), POLLIN, 0});
-  int n = ::poll(fds.data(), fds.size(), wait_ms);
-  if (n < 0) {
-    if (errno == EINTR) return;
-    Fail(std::string("poll: ") + std::strerror(errno));
-  }
+  std::vector<subprocess::ChildProcess*> processes;
+  for (Worker* w : workers) processes.push_back(&w->process());
+  subprocess::ChildProcess::PollAny(processes,
+                                    subprocess::Clock::now() + std::chrono::milliseconds(wait_ms));
   for (std::size_t i = 0; i < workers.size(); ++i) {
-    if (fds[i].revents == 0) continue;
-    if (!workers[i]->Fill()) {
+    while (auto line = processes[i]->TakeBufferedLine()) handle(i, *line);
+    if (processes[i]->stdout_eof()) {
       Fail(fmt::format("worker {} exited (status {})", workers[i]->pid(), workers[i]->Wait()));
     }
-    while (auto line = workers[i]->NextLine()) handle(i, *line);
   }
 }
 

@@ -2,10 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,17 +9,22 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "baselines.h"
 #include "steward.h"
+#include "support/child_process.h"
+#include "support/line_protocol.h"
 
 namespace sqlsteward::bench {
 namespace {
 
-constexpr int kGoFd = 3;
-constexpr int kResultFd = 4;
+using subprocess::ChildProcess;
+
+constexpr std::string_view kReady = "ready";
+constexpr std::string_view kDone = "done";
 
 [[noreturn]] void ThrowErrno(std::string_view what) {
   throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
@@ -36,74 +37,55 @@ std::string SelfExe() {
   return std::string(buf.data(), static_cast<std::size_t>(n));
 }
 
-void WriteAll(int fd, const void* data, std::size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno("write to parent");
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
+// Samples travel as hex on one protocol line: no byte of it can be '\n'.
+std::string ToHex(const std::vector<std::uint8_t>& bytes) {
+  constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 0xf];
   }
+  return hex;
 }
 
-// Reads exactly n bytes. Returns false on EOF before the first byte; throws
-// on a short read, an error or when `deadline` passes.
-bool ReadExactly(int fd, void* data, std::size_t n, Clock::time_point deadline) {
-  char* p = static_cast<char*>(data);
-  std::size_t got = 0;
-  while (got < n) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) throw std::runtime_error("timed out waiting for a worker process");
-    pollfd pfd{fd, POLLIN, 0};
-    const int ready =
-        poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX)));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno("poll worker pipe");
-    }
-    if (ready == 0) continue;
-    const ssize_t r = read(fd, p + got, n - got);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno("read worker pipe");
-    }
-    if (r == 0) {
-      if (got == 0) return false;
-      throw std::runtime_error("worker process closed its pipe mid-message");
-    }
-    got += static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
-// Children started by one RunProcesses call. Unless Release()d, the
-// destructor kills and reaps them (an error path) and closes the pipes.
-class Children {
- public:
-  struct Child {
-    pid_t pid;
-    int result_fd;
+std::optional<std::vector<std::uint8_t>> FromHex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
   };
-  ~Children() {
-    for (Child& c : children_) {
-      if (c.result_fd >= 0) close(c.result_fd);
-      if (c.pid > 0) {
-        kill(c.pid, SIGKILL);
-        int status = 0;
-        while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
-        }
-      }
-    }
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::vector<std::uint8_t> bytes(hex.size() / 2);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const int hi = nibble(hex[2 * i]);
+    const int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    bytes[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
-  std::vector<Child>& list() { return children_; }
+  return bytes;
+}
 
- private:
-  std::vector<Child> children_;
-};
+// The next protocol line of worker `child`: the rest after `verb`. Throws
+// on an error line, another verb, EOF (`what_failed` says when) or the
+// deadline.
+std::string ExpectLine(ChildProcess& child, std::string_view verb, std::string_view what_failed,
+                       Clock::time_point deadline) {
+  std::string line;
+  switch (child.ReadLine(deadline, &line)) {
+    case ChildProcess::ReadStatus::kTimeout:
+      throw std::runtime_error("timed out waiting for a worker process");
+    case ChildProcess::ReadStatus::kEof:
+      throw std::runtime_error(fmt::format("worker {} {}", child.pid(), what_failed));
+    case ChildProcess::ReadStatus::kLine:
+      break;
+  }
+  const subprocess::Event event = subprocess::ParseEvent(line);
+  if (event.verb != verb) {
+    throw std::runtime_error(fmt::format("worker {} {}: {}", child.pid(), what_failed, line));
+  }
+  return std::string(event.rest);
+}
 
 class Fd {
  public:
@@ -121,91 +103,10 @@ class Fd {
   int fd_;
 };
 
-}  // namespace
-
-Samples RunProcesses(const ProcessRunSpec& spec) {
-  const std::string exe = SelfExe();
-  const std::vector<std::string> args = {exe,         kWorkerCommand,
-                                         "--side",    spec.side,
-                                         "--db",      spec.db_path,
-                                         "--threads", std::to_string(spec.threads_per_process),
-                                         "--seconds", fmt::format("{}", spec.seconds)};
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  int go_fds[2];
-  if (pipe2(go_fds, O_CLOEXEC) != 0) ThrowErrno("pipe");
-  Fd go_read(go_fds[0]);
-  Fd go_write(go_fds[1]);
-
-  Children children;
-  for (int i = 0; i < spec.processes; ++i) {
-    int result_fds[2];
-    if (pipe2(result_fds, O_CLOEXEC) != 0) ThrowErrno("pipe");
-    const pid_t pid = fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls from here to exec. Copy both ends out of
-      // the way first, so that moving one onto 3 or 4 cannot clobber the
-      // other; dup2 clears close-on-exec on the copies that must survive.
-      const int go = fcntl(go_fds[0], F_DUPFD_CLOEXEC, 10);
-      const int result = fcntl(result_fds[1], F_DUPFD_CLOEXEC, 10);
-      if (go < 0 || result < 0 || dup2(go, kGoFd) < 0 || dup2(result, kResultFd) < 0) _exit(127);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    close(result_fds[1]);
-    if (pid < 0) {
-      close(result_fds[0]);
-      ThrowErrno("fork");
-    }
-    children.list().push_back({pid, result_fds[0]});
-  }
-  go_read.Close();
-
-  // Setup may take a while on a loaded machine; the run itself is bounded.
-  const Clock::time_point ready_deadline = Clock::now() + std::chrono::seconds(60);
-  for (auto& c : children.list()) {
-    char byte = 0;
-    if (!ReadExactly(c.result_fd, &byte, 1, ready_deadline) || byte != 'R') {
-      throw std::runtime_error(fmt::format("worker {} failed during setup", c.pid));
-    }
-  }
-  go_write.Close();  // every worker sees EOF now: the start
-
-  // A raw worker can be stuck in one 5 s busy wait past its deadline.
-  const Clock::time_point done_deadline =
-      Clock::now() + Seconds(spec.seconds) + std::chrono::seconds(120);
-  Samples merged;
-  nlohmann::json per_process = nlohmann::json::array();
-  for (auto& c : children.list()) {
-    std::uint64_t length = 0;
-    if (!ReadExactly(c.result_fd, &length, sizeof length, done_deadline)) {
-      throw std::runtime_error(fmt::format("worker {} exited without results", c.pid));
-    }
-    std::vector<std::uint8_t> bytes(length);
-    if (length > 0 && !ReadExactly(c.result_fd, bytes.data(), bytes.size(), done_deadline)) {
-      throw std::runtime_error(fmt::format("worker {} sent truncated results", c.pid));
-    }
-    Samples s = Samples::Deserialize(bytes);
-    per_process.push_back(s.extra);
-    merged.MergeConcurrent(std::move(s));
-  }
-  for (auto& c : children.list()) {
-    int status = 0;
-    while (waitpid(c.pid, &status, 0) < 0) {
-      if (errno != EINTR) ThrowErrno("waitpid");
-    }
-    const pid_t pid = c.pid;
-    c.pid = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      throw std::runtime_error(fmt::format("worker {} ended with status {:#x}", pid, status));
-    }
-  }
-
-  // Totals over the processes, for the table; each process's own figures
-  // stay in per_process.
-  if (spec.side == "sqlsteward") {
+// Totals over the processes, for the table; each process's own figures
+// stay in per_process.
+void AddTotals(const std::string& side, const nlohmann::json& per_process, Samples* merged) {
+  if (side == "sqlsteward") {
     std::uint64_t jobs = 0, batches = 0, busy_calls = 0;
     std::uint64_t lock_wait_max = 0, batch_max = 0;
     std::string journal_mode;
@@ -219,7 +120,7 @@ Samples RunProcesses(const ProcessRunSpec& spec) {
       lock_wait_max = std::max(lock_wait_max, m.at("lock_wait_us").at("max").get<std::uint64_t>());
       batch_max = std::max(batch_max, m.at("batch_jobs").at("max").get<std::uint64_t>());
     }
-    merged.extra["sqlsteward"] = {
+    merged->extra["sqlsteward"] = {
         {"journal_mode", journal_mode},
         {"write_jobs", jobs},
         {"write_batches", batches},
@@ -238,8 +139,66 @@ Samples RunProcesses(const ProcessRunSpec& spec) {
     voluntary += u.at("voluntary_switches").get<std::int64_t>();
     involuntary += u.at("involuntary_switches").get<std::int64_t>();
   }
-  merged.extra["process"] = {
+  merged->extra["process"] = {
       {"cpu_s", cpu_s}, {"voluntary_switches", voluntary}, {"involuntary_switches", involuntary}};
+}
+
+}  // namespace
+
+Samples RunProcesses(const ProcessRunSpec& spec) {
+  const std::string exe = SelfExe();
+  const std::vector<std::string> args = {kWorkerCommand,
+                                         "--side",    spec.side,
+                                         "--db",      spec.db_path,
+                                         "--threads", std::to_string(spec.threads_per_process),
+                                         "--seconds", fmt::format("{}", spec.seconds)};
+
+  int go_fds[2];
+  if (pipe2(go_fds, O_CLOEXEC) != 0) ThrowErrno("pipe");
+  Fd go_read(go_fds[0]);
+  Fd go_write(go_fds[1]);
+
+  // Destroyed on any throw below: each kills and reaps its worker.
+  std::vector<std::unique_ptr<ChildProcess>> children;
+  subprocess::SpawnOptions options;
+  options.stdin_fd = go_read.get();
+  options.err = subprocess::Stream::kInherit;
+  for (int i = 0; i < spec.processes; ++i) {
+    auto child = std::make_unique<ChildProcess>();
+    if (int error = child->Start(exe, args, options); error != 0) {
+      errno = error;
+      ThrowErrno("start worker " + exe);
+    }
+    children.push_back(std::move(child));
+  }
+  go_read.Close();
+
+  // Setup may take a while on a loaded machine; the run itself is bounded.
+  const Clock::time_point ready_deadline = Clock::now() + std::chrono::seconds(60);
+  for (auto& c : children) ExpectLine(*c, kReady, "failed during setup", ready_deadline);
+  go_write.Close();  // every worker sees EOF now: the start
+
+  // A raw worker can be stuck in one 5 s busy wait past its deadline.
+  const Clock::time_point done_deadline =
+      Clock::now() + Seconds(spec.seconds) + std::chrono::seconds(120);
+  Samples merged;
+  nlohmann::json per_process = nlohmann::json::array();
+  for (auto& c : children) {
+    const std::string hex = ExpectLine(*c, kDone, "exited without results", done_deadline);
+    std::optional<std::vector<std::uint8_t>> bytes = FromHex(hex);
+    if (!bytes) throw std::runtime_error(fmt::format("worker {} sent unreadable results", c->pid()));
+    Samples s = Samples::Deserialize(*bytes);
+    per_process.push_back(s.extra);
+    merged.MergeConcurrent(std::move(s));
+  }
+  for (auto& c : children) {
+    const subprocess::ExitStatus status = c->Wait();
+    if (!status.ok()) {
+      throw std::runtime_error(fmt::format("worker {} ended: {}", c->pid(), status.ToString()));
+    }
+  }
+
+  AddTotals(spec.side, per_process, &merged);
   merged.extra["per_process"] = std::move(per_process);
   return merged;
 }
@@ -260,14 +219,8 @@ int WorkerMain(const std::string& side, const std::string& db_path, int threads,
     options.threads = threads;
     options.duration = Seconds(seconds);
     options.before_start = [] {
-      const char ready = 'R';
-      WriteAll(kResultFd, &ready, 1);
-      char byte;
-      for (;;) {
-        const ssize_t r = read(kGoFd, &byte, 1);
-        if (r == 0) break;
-        if (r < 0 && errno != EINTR) ThrowErrno("read go pipe");
-      }
+      if (!subprocess::SayLine(kReady)) ThrowErrno("write to parent");
+      subprocess::WaitForStdinEof();  // the go
     };
     Samples samples = RunClosedLoop(options, factory);
     if (steward) {
@@ -275,14 +228,13 @@ int WorkerMain(const std::string& side, const std::string& db_path, int threads,
       steward->Close();
     }
     samples.extra["pid"] = getpid();
-    const std::vector<std::uint8_t> bytes = samples.Serialize();
-    const std::uint64_t length = bytes.size();
-    WriteAll(kResultFd, &length, sizeof length);
-    WriteAll(kResultFd, bytes.data(), bytes.size());
-    close(kResultFd);
+    if (!subprocess::SayLine(fmt::format("{} {}", kDone, ToHex(samples.Serialize())))) {
+      ThrowErrno("write to parent");
+    }
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "sqlsteward_bench worker {}: {}\n", getpid(), e.what());
+    subprocess::SayLine(subprocess::ErrorLine("internal", e.what()));
     return 1;
   }
 }

@@ -2,14 +2,15 @@
 // hidden worker subcommand, releases them together, and merges what they
 // report.
 //
-// Protocol, per worker: fd 3 is the read end of one "go" pipe shared by all
-// workers, fd 4 the write end of the worker's own result pipe. The worker
-// sets up (opens its connections or its Database, starts its threads), then
-// writes 'R' to fd 4 and blocks reading fd 3. Once every worker is ready the
-// parent closes the go pipe: all workers see EOF at the same moment and
-// start. Each worker then writes a little-endian u64 length and its Samples
-// (CBOR) to fd 4 and exits 0. Workers are exec'd, not just forked, so no
-// SQLite state, lock or thread of the parent leaks into them.
+// Protocol, per worker: the line protocol of tests/support/child_process.h
+// on the worker's stdout, which also starts the workers. Every worker's
+// stdin is the read end of one "go" pipe. The worker sets up (opens its
+// connections or its Database, starts its threads), says "ready" and
+// blocks reading stdin. Once every worker is ready the parent closes the go
+// pipe: all workers see EOF at the same moment and start. Each worker then
+// says "done <hex of its Samples as CBOR>" and exits 0, or says
+// "error internal <message>" and exits 1. Workers are exec'd, not just
+// forked, so no SQLite state, lock or thread of the parent leaks into them.
 #ifndef SQLSTEWARD_BENCH_PROCESSES_H_
 #define SQLSTEWARD_BENCH_PROCESSES_H_
 

@@ -10,7 +10,7 @@
 // thread then commits one-row transactions through sqlsteward (durable,
 // synchronous=FULL) for the whole run and records each commit's latency.
 // Each repetition runs, in this order on the same directory:
-//   A. `cp --reflink=never DB COPY` (fork/exec /bin/cp), then fsync(COPY):
+//   A. `cp --reflink=never DB COPY` (a child process: /bin/cp), then fsync(COPY):
 //      cp alone does not make the copy durable, a snapshot does, so the
 //      baseline is cp + fsync; cp alone is reported too;
 //   B. Snapshot(db, DIR/snaps) with the default quick_check: backup-API copy,
@@ -32,7 +32,6 @@
 // with --smoke, did not verify.
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -52,6 +51,7 @@
 
 #include "sqlsteward/snapshot.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/child_process.h"
 
 namespace {
 
@@ -205,19 +205,17 @@ json WindowJson(const AppWriter::Window& w) {
           {"errors", w.errors}};
 }
 
+// Runs argv[0] (a path) with the rest of argv, inheriting our streams;
+// its exit code, or -1 when it could not run or was killed.
 int RunProcess(const std::vector<std::string>& argv) {
-  std::vector<char*> raw;
-  for (const std::string& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
-  raw.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execv(raw[0], raw.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  sqlsteward::subprocess::SpawnOptions inherit;
+  inherit.in = sqlsteward::subprocess::Stream::kInherit;
+  inherit.out = sqlsteward::subprocess::Stream::kInherit;
+  inherit.err = sqlsteward::subprocess::Stream::kInherit;
+  const sqlsteward::subprocess::RunResult run = sqlsteward::subprocess::Run(
+      argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()),
+      sqlsteward::subprocess::Clock::time_point::max(), inherit);
+  return run.status.exited() ? run.status.exit_code() : -1;
 }
 
 int Run(const Args& args) {

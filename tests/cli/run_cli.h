@@ -15,7 +15,8 @@ struct CliResult {
   std::string err;
 };
 
-// Runs `program` with `args` (no shell), stdin at /dev/null, and waits.
+// Runs `program` with `args` (no shell), stdin at /dev/null, and waits
+// (killing it after 240 s).
 CliResult RunCli(const std::string& program, const std::vector<std::string>& args);
 
 }  // namespace sqlsteward::testing

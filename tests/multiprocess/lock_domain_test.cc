@@ -108,6 +108,8 @@ TEST_F(LockDomainTest, SecondOpenerThroughAnotherMountIsRefused) {
     writer.Kill(SIGKILL);
     writer.Wait();
     for (std::string line = writer.ReadLine(); !line.empty(); line = writer.ReadLine()) {
+      // An error the writer reported before the kill would show here.
+      ASSERT_EQ(line.rfind("ack ", 0), 0u) << line;
       acked.insert(std::stoll(line.substr(4)));
     }
   }

@@ -72,8 +72,10 @@ TEST(MultiprocessTest, SigkilledWriterLosesNoAcknowledgedWrite) {
       }
       writer.Kill(SIGKILL);
       EXPECT_EQ(writer.Wait(), 128 + SIGKILL);
-      // Lines already in the pipe were acknowledged before the kill too.
+      // Lines already in the pipe were acknowledged before the kill too;
+      // an error the writer reported before the kill would show here.
       for (std::string line = writer.ReadLine(); !line.empty(); line = writer.ReadLine()) {
+        ASSERT_EQ(line.rfind("ack ", 0), 0u) << "writer said: " << line;
         acked.insert(std::stoll(line.substr(4)));
       }
     }

@@ -1,12 +1,14 @@
 // Helper binary for the migrator's multi-process tests. Each mode is one
 // real process that talks to the test through stdout lines and takes its
-// go signal from stdin (see tests/support/migrate_lists.h for the lists):
+// go signal from stdin (the line protocol of child_process.h; the lists are
+// in tests/support/migrate_lists.h). Any mode that fails says
+// "error <code> <message>" and exits non-zero (helper_main.h):
 //
 //   race                 print "ready"; for each stdin line "go PATH": open
 //                        PATH with after_open = MigrateOnOpen(RaceMigrations),
-//                        print "ok <schema version>" or "error <status>" and
+//                        print "ok <schema version>" or an error line and
 //                        keep the handle; "close": close it, print "closed";
-//                        exit at stdin EOF
+//                        exit at stdin EOF, non-zero if any step failed
 //   slow-migrate DB SECS open DB (default options), print "ready", wait for a
 //                        "go" line, run Migrate(SlowMigrations) whose long
 //                        step prints "migrating" and then sleeps SECS inside
@@ -19,21 +21,21 @@
 //                        with a MS deadline, print "status <code> <message>"
 //   open-migrate DB      open DB with after_open =
 //                        MigrateOnOpen(SlowMigrations) (its step would print
-//                        "step-ran"), print "ok <version>" or "error <status>"
+//                        "step-ran"), print "ok <version>" or an error line
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <iostream>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "sqlsteward/migrator.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/helper_main.h"
+#include "support/line_protocol.h"
 #include "support/migrate_lists.h"
 
 namespace {
@@ -42,89 +44,109 @@ using sqlsteward::Database;
 using sqlsteward::Options;
 using sqlsteward::Status;
 using sqlsteward::Transaction;
+using sqlsteward::subprocess::ReadStdinLine;
+using sqlsteward::subprocess::SayOrExit;
+using sqlsteward::testing::CloseAndReport;
+using sqlsteward::testing::kExitFailed;
+using sqlsteward::testing::kExitSetup;
+using sqlsteward::testing::ModeArgs;
+using sqlsteward::testing::SayError;
 using Clock = std::chrono::steady_clock;
 
-std::mutex g_out_mu;
-
-void Say(const std::string& line) {
-  std::lock_guard lock(g_out_mu);
-  std::string text = line + "\n";
-  // One write per line so that a SIGKILL never leaves half a line.
-  if (::write(STDOUT_FILENO, text.data(), text.size()) < 0) std::_Exit(3);
-}
-
-std::string NextLine() {
-  std::string line;
-  if (!std::getline(std::cin, line)) return {};
-  return line;
-}
+// Exit status of a mode whose test sent something other than "go".
+constexpr int kExitProtocol = 5;
 
 void WaitForGo() {
-  if (NextLine() != "go") std::_Exit(5);
+  std::optional<std::string> line = ReadStdinLine();
+  if (line == "go") return;
+  SayError("invalid_argument", "expected \"go\" on stdin, got " +
+                                   (line.has_value() ? "\"" + *line + "\"" : "EOF"));
+  std::_Exit(kExitProtocol);
 }
 
-std::unique_ptr<Database> OpenOrDie(const std::string& path, const Options& options = {}) {
+std::unique_ptr<Database> OpenOrExit(const std::string& path, const Options& options = {}) {
   auto db = Database::Open(path, options);
   if (!db.has_value()) {
-    Say("error " + db.error().ToString());
-    std::exit(2);
+    SayError(db.error());
+    std::exit(kExitSetup);
   }
   return std::move(db).value();
 }
 
-std::string Code(const Status& st) { return std::string(sqlsteward::StatusCodeName(st.code())); }
+// Says "ok <version>" or an error line; false on the error.
+bool SayVersion(Database& db) {
+  auto version = sqlsteward::SchemaVersion(db);
+  if (!version.has_value()) {
+    SayError(version.error());
+    return false;
+  }
+  SayOrExit("ok " + std::to_string(*version));
+  return true;
+}
 
-int Race() {
-  Say("ready");
+int Race(const ModeArgs&) {
+  SayOrExit("ready");
   std::unique_ptr<Database> db;
-  for (std::string line = NextLine(); !line.empty(); line = NextLine()) {
-    if (line == "close") {
-      db.reset();
-      Say("closed");
+  int failures = 0;
+  while (std::optional<std::string> line = ReadStdinLine()) {
+    if (*line == "close") {
+      if (db != nullptr) {
+        Status closed = db->Close();
+        db.reset();
+        if (!closed.ok()) {
+          SayError(closed);
+          ++failures;
+          continue;
+        }
+      }
+      SayOrExit("closed");
       continue;
     }
-    if (line.rfind("go ", 0) != 0) return 5;
-    std::string path = line.substr(3);
+    if (line->rfind("go ", 0) != 0) {
+      SayError("invalid_argument", "expected \"go PATH\" or \"close\", got \"" + *line + "\"");
+      return kExitProtocol;
+    }
     Options options;
     options.after_open = sqlsteward::MigrateOnOpen(sqlsteward::testing::RaceMigrations());
-    auto opened = Database::Open(path, options);
+    auto opened = Database::Open(line->substr(3), options);
     if (!opened.has_value()) {
-      Say("error " + opened.error().ToString());
+      SayError(opened.error());
+      ++failures;
       continue;
     }
     db = std::move(opened).value();
-    auto version = sqlsteward::SchemaVersion(*db);
-    Say(version.has_value() ? "ok " + std::to_string(*version)
-                            : "error " + version.error().ToString());
+    if (!SayVersion(*db)) ++failures;
   }
-  return 0;
+  return failures == 0 ? 0 : kExitFailed;
 }
 
-int SlowMigrate(const std::string& path, int seconds) {
-  auto db = OpenOrDie(path);
-  Say("ready");
+int SlowMigrate(const ModeArgs& args) {
+  const long long seconds = args.Int(1);
+  auto db = OpenOrExit(args[0]);
+  SayOrExit("ready");
   WaitForGo();
   auto report = sqlsteward::Migrate(*db, sqlsteward::testing::SlowMigrations([seconds] {
-    Say("migrating");
+    SayOrExit("migrating");
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
   }));
   if (!report.has_value()) {
-    Say("error " + Code(report.error()) + " " + std::string(report.error().message()));
-    return 1;
+    SayError(report.error());
+    return kExitFailed;
   }
   std::string applied;
   for (auto v : report->applied) applied += (applied.empty() ? "" : ",") + std::to_string(v);
-  Say("done " + (applied.empty() ? "-" : applied) + " " + std::to_string(report->to_version));
-  return 0;
+  SayOrExit("done " + (applied.empty() ? "-" : applied) + " " +
+            std::to_string(report->to_version));
+  return CloseAndReport(*db);
 }
 
-int Writer(const std::string& path) {
-  auto db = OpenOrDie(path);
-  Say("ready");
+int Writer(const ModeArgs& args) {
+  auto db = OpenOrExit(args[0]);
+  SayOrExit("ready");
   WaitForGo();
   std::atomic<bool> stop{false};
   std::thread watcher([&] {
-    while (!NextLine().empty()) {
+    while (ReadStdinLine().has_value()) {
     }
     stop = true;
   });
@@ -149,51 +171,49 @@ int Writer(const std::string& path) {
     }
   }
   watcher.join();
-  Say("done " + std::to_string(acked) + " " + std::to_string(errors) + " " +
-      std::to_string(max_ms));
-  return errors == 0 ? 0 : 1;
+  Status closed = db->Close();
+  if (!closed.ok()) {
+    SayError(closed);
+    ++errors;
+  }
+  SayOrExit("done " + std::to_string(acked) + " " + std::to_string(errors) + " " +
+            std::to_string(max_ms));
+  return errors == 0 ? 0 : kExitFailed;
 }
 
-int ShortWrite(const std::string& path, int ms) {
-  auto db = OpenOrDie(path);
-  Say("ready");
+// The write's outcome, timeout included, is what the test checks: a line,
+// not a failure of the helper.
+int ShortWrite(const ModeArgs& args) {
+  const long long ms = args.Int(1);
+  auto db = OpenOrExit(args[0]);
+  SayOrExit("ready");
   WaitForGo();
   sqlsteward::WriteOptions wo;
   wo.timeout = std::chrono::milliseconds(ms);
   Status st = db->Write(
       [](Transaction& tx) { return tx.Exec("INSERT INTO events(pid, at) VALUES(0, 0)"); }, wo);
-  Say("status " + Code(st) + " " + std::string(st.message()));
-  return 0;
+  SayOrExit("status " + std::string(sqlsteward::StatusCodeName(st.code())) + " " +
+            std::string(st.message()));
+  return CloseAndReport(*db);
 }
 
-int OpenMigrate(const std::string& path) {
+int OpenMigrate(const ModeArgs& args) {
   Options options;
   options.after_open =
-      sqlsteward::MigrateOnOpen(sqlsteward::testing::SlowMigrations([] { Say("step-ran"); }));
-  auto db = Database::Open(path, options);
-  if (!db.has_value()) {
-    Say("error " + db.error().ToString());
-    return 1;
-  }
-  auto version = sqlsteward::SchemaVersion(**db);
-  Say(version.has_value() ? "ok " + std::to_string(*version)
-                          : "error " + version.error().ToString());
-  return 0;
+      sqlsteward::MigrateOnOpen(sqlsteward::testing::SlowMigrations([] { SayOrExit("step-ran"); }));
+  auto db = OpenOrExit(args[0], options);
+  if (!SayVersion(*db)) return kExitFailed;
+  return CloseAndReport(*db);
 }
+
+constexpr sqlsteward::testing::HelperMode kModes[] = {
+    {"race", "", Race},
+    {"slow-migrate", "DB SECS", SlowMigrate},
+    {"writer", "DB", Writer},
+    {"short-write", "DB MS", ShortWrite},
+    {"open-migrate", "DB", OpenMigrate},
+};
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc >= 2 && std::strcmp(argv[1], "race") == 0) return Race();
-  if (argc >= 4 && std::strcmp(argv[1], "slow-migrate") == 0) {
-    return SlowMigrate(argv[2], std::atoi(argv[3]));
-  }
-  if (argc >= 3 && std::strcmp(argv[1], "writer") == 0) return Writer(argv[2]);
-  if (argc >= 4 && std::strcmp(argv[1], "short-write") == 0) {
-    return ShortWrite(argv[2], std::atoi(argv[3]));
-  }
-  if (argc >= 3 && std::strcmp(argv[1], "open-migrate") == 0) return OpenMigrate(argv[2]);
-  std::fprintf(stderr, "usage: %s race|slow-migrate|writer|short-write|open-migrate ...\n",
-               argv[0]);
-  return 64;
-}
+int main(int argc, char** argv) { return sqlsteward::testing::HelperMain(kModes, argc, argv); }

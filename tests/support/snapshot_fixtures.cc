@@ -38,15 +38,19 @@ void SeedBank(Database& db, int accounts, int filler_rows) {
 
 long long QueryInt(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
+  sqlite3_stmt* stmt = nullptr;
   long long value = -1;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      value = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) {
+    value = sqlite3_column_int64(stmt, 0);
+  } else {
+    // -1 alone could pass for a value; say why there is none.
+    ADD_FAILURE() << "QueryInt(" << path << ", " << sql << "): "
+                  << (rc == SQLITE_DONE ? "no row" : sqlite3_errmsg(db));
   }
+  sqlite3_finalize(stmt);
   sqlite3_close(db);
   return value;
 }

@@ -22,8 +22,8 @@ std::unique_ptr<Database> OpenDb(const std::string& path, JournalMode mode = Jou
 // user_version is 7.
 void SeedBank(Database& db, int accounts, int filler_rows = 0);
 
-// The first column of the first row, read with the raw C API; -1 when the
-// query fails.
+// The first column of the first row, read with the raw C API; -1 and a
+// test failure when the query fails or returns no row.
 long long QueryInt(const std::string& path, const std::string& sql);
 
 std::string ReadFile(const std::string& path);

@@ -1,13 +1,14 @@
 // Helper binary for the snapshot tests. One mode per process; it talks to
-// the test through stdout lines (one write(2) per line, so that a SIGKILL
-// never leaves half a line) and stops at stdin EOF where it waits:
+// the test through stdout lines (the line protocol of child_process.h) and
+// stops at stdin EOF where it waits. Any mode that fails says
+// "error <code> <message>" and exits non-zero (helper_main.h):
 //
 //   transfers DB ACCOUNTS   open DB (shared) and move money between random
 //                           accounts(id, balance) in one transaction each,
 //                           logging each in transfers(n, amount), until
 //                           stdin EOF; print "ready" after the first
 //                           transfer and, at the end, "done <commits>
-//                           <errors> <max_write_us>"
+//                           <errors> <max_write_us>"; exit 1 if errors > 0
 //   snapshot DB DEST [PAGES_PER_STEP [SLEEP_US]]
 //                           Snapshot(DB, DEST); print "progress <phase>
 //                           <pages_done> <pages_total>" at every report
@@ -17,7 +18,7 @@
 //                           each entry of DEST and "end"; exit 0 or 1
 //   hold DB                 open DB (shared), print "ready", print
 //                           "handed-over" if asked to hand over, close at
-//                           stdin EOF and print "closed"
+//                           stdin EOF and print "closed" (or an error line)
 #include <dirent.h>
 #include <unistd.h>
 
@@ -33,37 +34,35 @@
 
 #include "sqlsteward/snapshot.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/helper_main.h"
+#include "support/line_protocol.h"
 
 namespace {
 
 using sqlsteward::Database;
 using sqlsteward::Status;
 using sqlsteward::Transaction;
+using sqlsteward::subprocess::SayOrExit;
+using sqlsteward::subprocess::WaitForStdinEof;
+using sqlsteward::testing::CloseAndReport;
+using sqlsteward::testing::kExitFailed;
+using sqlsteward::testing::kExitSetup;
+using sqlsteward::testing::ModeArgs;
+using sqlsteward::testing::SayError;
 
-void Say(const std::string& line) {
-  std::string text = line + "\n";
-  if (::write(STDOUT_FILENO, text.data(), text.size()) < 0) std::_Exit(3);
-}
-
-void WaitForStdinEof() {
-  char buf[64];
-  while (::read(STDIN_FILENO, buf, sizeof buf) > 0) {
-  }
-}
-
-std::unique_ptr<Database> OpenOrDie(const std::string& path,
-                                    sqlsteward::Options options = {}) {
+std::unique_ptr<Database> OpenOrExit(const std::string& path,
+                                     const sqlsteward::Options& options = {}) {
   auto db = Database::Open(path, options);
   if (!db.has_value()) {
-    Say("error " + std::string(sqlsteward::StatusCodeName(db.error().code())) + " " +
-        std::string(db.error().message()));
-    std::exit(2);
+    SayError(db.error());
+    std::exit(kExitSetup);
   }
   return std::move(db).value();
 }
 
-int Transfers(const std::string& path, int accounts) {
-  auto db = OpenOrDie(path);
+int Transfers(const ModeArgs& args) {
+  const int accounts = static_cast<int>(args.Int(1));
+  auto db = OpenOrExit(args[0]);
   std::atomic<bool> stop{false};
   std::thread watcher([&] {
     WaitForStdinEof();
@@ -99,68 +98,63 @@ int Transfers(const std::string& path, int accounts) {
     }
     // Once the first transfer is in, snapshots taken from now on see
     // writers at work.
-    if (commits + errors == 1) Say("ready");
+    if (commits + errors == 1) SayOrExit("ready");
   }
   watcher.join();
-  Status closed = db->Close();
-  if (!closed.ok()) ++errors;
-  Say("done " + std::to_string(commits) + " " + std::to_string(errors) + " " +
-      std::to_string(max_us));
-  return 0;
+  if (CloseAndReport(*db) != 0) ++errors;
+  SayOrExit("done " + std::to_string(commits) + " " + std::to_string(errors) + " " +
+            std::to_string(max_us));
+  return errors == 0 ? 0 : kExitFailed;
 }
 
-int SnapshotMode(const std::string& path, const std::string& dest, int pages_per_step,
-                 int sleep_us) {
+int SnapshotMode(const ModeArgs& args) {
+  const std::string& dest = args[1];
+  const long long sleep_us = args.Int(3, 0);
   sqlsteward::SnapshotOptions options;
-  options.pages_per_step = pages_per_step;
+  options.pages_per_step = static_cast<int>(args.Int(2, 1024));
   options.progress_interval = std::chrono::milliseconds(0);
   options.progress = [&](const sqlsteward::SnapshotProgress& p) {
-    Say("progress " + std::string(sqlsteward::SnapshotPhaseName(p.phase)) + " " +
-        std::to_string(p.pages_done) + " " + std::to_string(p.pages_total));
+    SayOrExit("progress " + std::string(sqlsteward::SnapshotPhaseName(p.phase)) + " " +
+              std::to_string(p.pages_done) + " " + std::to_string(p.pages_total));
     if (p.phase == sqlsteward::SnapshotPhase::kCopy && sleep_us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
     }
   };
-  auto result = sqlsteward::Snapshot(path, dest, options);
+  auto result = sqlsteward::Snapshot(args[0], dest, options);
   if (result.has_value()) {
-    Say("ok " + result->path);
+    SayOrExit("ok " + result->path);
   } else {
-    Say("error " + std::string(sqlsteward::StatusCodeName(result.error().code())) + " " +
-        std::string(result.error().message()));
+    SayError(result.error());
   }
   // The test may not see DEST (a tmpfs in our own mount namespace).
   if (DIR* d = ::opendir(dest.c_str())) {
     while (struct dirent* entry = ::readdir(d)) {
       std::string name = entry->d_name;
-      if (name != "." && name != "..") Say("file " + name);
+      if (name != "." && name != "..") SayOrExit("file " + name);
     }
     ::closedir(d);
   }
-  Say("end");
-  return result.has_value() ? 0 : 1;
+  SayOrExit("end");
+  return result.has_value() ? 0 : kExitFailed;
 }
 
-int Hold(const std::string& path) {
+int Hold(const ModeArgs& args) {
   sqlsteward::Options options;
-  options.on_handed_over = [](std::int32_t) { Say("handed-over"); };
-  auto db = OpenOrDie(path, options);
-  Say("ready");
+  options.on_handed_over = [](std::int32_t) { SayOrExit("handed-over"); };
+  auto db = OpenOrExit(args[0], options);
+  SayOrExit("ready");
   WaitForStdinEof();
-  db->Close().IgnoreError();
-  Say("closed");
-  return 0;
+  const int status = CloseAndReport(*db);
+  if (status == 0) SayOrExit("closed");
+  return status;
 }
+
+constexpr sqlsteward::testing::HelperMode kModes[] = {
+    {"transfers", "DB ACCOUNTS", Transfers},
+    {"snapshot", "DB DEST [PAGES_PER_STEP [SLEEP_US]]", SnapshotMode},
+    {"hold", "DB", Hold},
+};
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "transfers" && argc == 4) return Transfers(argv[2], std::atoi(argv[3]));
-  if (mode == "snapshot" && argc >= 4) {
-    return SnapshotMode(argv[2], argv[3], argc > 4 ? std::atoi(argv[4]) : 1024,
-                        argc > 5 ? std::atoi(argv[5]) : 0);
-  }
-  if (mode == "hold" && argc == 3) return Hold(argv[2]);
-  std::fprintf(stderr, "usage: see the comment at the top of snapshot_helper.cc\n");
-  return 64;
-}
+int main(int argc, char** argv) { return sqlsteward::testing::HelperMain(kModes, argc, argv); }

@@ -1,5 +1,7 @@
 // Helper binary for multi-process tests. Each mode is one real process that
-// talks to the test through stdout lines and waits on stdin for its go:
+// talks to the test through stdout lines and waits on stdin for its go (the
+// line protocol of child_process.h). Any mode that fails says
+// "error <code> <message>" and exits non-zero (helper_main.h).
 //
 //   closures DB THREADS N   print "ready", wait for stdin EOF, run THREADS x N
 //                           read-then-write closures, print
@@ -9,6 +11,7 @@
 //                           test kills us with SIGKILL)
 //   expect-write-locked DB  exit 0 if opening DB times out on the write lock
 //                           (300 ms), 1 if it opens, 2 on another error
+//                           (exec'd by a forked test, not a ChildProcess)
 //   open-exclusive DB       open with Ownership::kExclusive, print "open <pid>",
 //                           close at stdin EOF
 //   try-open DB             print "barrier", wait for one byte on stdin, open,
@@ -19,26 +22,29 @@
 //                           thread stops after 50 rejections in a row
 //   raw-writer DB N BASE    stock SQLite, no sqlsteward: rollback journal with
 //                           locking_mode=EXCLUSIVE (the fix proposed for
-//                           shared mounts), busy_timeout 5000; inserts ids
-//                           BASE..BASE+N-1, one transaction each; prints
-//                           "done <acknowledged>"
+//                           shared mounts), busy_timeout 5000; print "ready",
+//                           wait for stdin EOF, insert ids BASE..BASE+N-1,
+//                           one transaction each; print "done <acknowledged>"
+//                           (a failed insert is data, not an error)
 //   open-close-loop DB N    print "ready", wait for stdin EOF, open and close
 //                           DB N times; print "done <failures> <first error>"
+//                           and exit 1 if any failed
 //   hold-write-lock DB      take sqlsteward's write lock inside a job, print
-//                           "holding <pid>", keep it until stdin EOF
+//                           "holding <pid>", keep it until stdin EOF, close
+//                           DB and print "released"
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "sqlsteward/sqlsteward.h"
+#include "support/helper_main.h"
+#include "support/line_protocol.h"
 
 namespace {
 
@@ -46,29 +52,20 @@ using sqlsteward::Database;
 using sqlsteward::Status;
 using sqlsteward::StatusCode;
 using sqlsteward::Transaction;
+using sqlsteward::subprocess::SayOrExit;
+using sqlsteward::subprocess::WaitForStdinEof;
+using sqlsteward::testing::CloseAndReport;
+using sqlsteward::testing::kExitFailed;
+using sqlsteward::testing::kExitSetup;
+using sqlsteward::testing::ModeArgs;
+using sqlsteward::testing::SayError;
 
-std::mutex g_out_mu;
-
-void Say(const std::string& line) {
-  std::lock_guard lock(g_out_mu);
-  std::string text = line + "\n";
-  // One write per line so that a SIGKILL never leaves half a line.
-  if (::write(STDOUT_FILENO, text.data(), text.size()) < 0) std::_Exit(3);
-}
-
-void WaitForStdinEof() {
-  char buf[64];
-  while (true) {
-    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-    if (n == 0 || (n < 0 && errno != EINTR)) return;
-  }
-}
-
-std::unique_ptr<Database> OpenOrDie(const std::string& path) {
-  auto db = Database::Open(path);
+std::unique_ptr<Database> OpenOrExit(const std::string& path,
+                                     const sqlsteward::Options& options = {}) {
+  auto db = Database::Open(path, options);
   if (!db.has_value()) {
-    std::fprintf(stderr, "open: %s\n", db.error().ToString().c_str());
-    std::exit(2);
+    SayError(db.error());
+    std::exit(kExitSetup);
   }
   return std::move(db).value();
 }
@@ -81,13 +78,15 @@ Status CreateLedger(Database& db) {
   });
 }
 
-int Closures(const std::string& path, int threads, int per_thread) {
-  auto db = OpenOrDie(path);
+int Closures(const ModeArgs& args) {
+  const int threads = static_cast<int>(args.Int(1));
+  const int per_thread = static_cast<int>(args.Int(2));
+  auto db = OpenOrExit(args[0]);
   if (Status st = CreateLedger(*db); !st.ok()) {
-    std::fprintf(stderr, "create: %s\n", st.ToString().c_str());
-    return 2;
+    SayError(st);
+    return kExitSetup;
   }
-  Say("ready");
+  SayOrExit("ready");
   WaitForStdinEof();
   std::atomic<long> acked{0}, errors{0}, timeouts{0};
   std::vector<std::thread> workers;
@@ -112,18 +111,23 @@ int Closures(const std::string& path, int threads, int per_thread) {
     });
   }
   for (auto& w : workers) w.join();
-  Say("done " + std::to_string(acked.load()) + " " + std::to_string(errors.load()) + " " +
-      std::to_string(timeouts.load()));
-  return errors.load() == 0 ? 0 : 1;
+  SayOrExit("done " + std::to_string(acked.load()) + " " + std::to_string(errors.load()) + " " +
+            std::to_string(timeouts.load()));
+  return CloseAndReport(*db, errors.load() == 0 ? 0 : kExitFailed);
 }
 
-int AckWriter(const std::string& path, int threads, long long base) {
-  auto db = OpenOrDie(path);
+int AckWriter(const ModeArgs& args) {
+  const int threads = static_cast<int>(args.Int(1));
+  const long long base = args.Int(2);
+  auto db = OpenOrExit(args[0]);
   Status st = db->Write([](Transaction& tx) {
     return tx.ExecScript("CREATE TABLE IF NOT EXISTS acked(id INTEGER PRIMARY KEY)");
   });
-  if (!st.ok()) return 2;
-  Say("ready");
+  if (!st.ok()) {
+    SayError(st);
+    return kExitSetup;
+  }
+  SayOrExit("ready");
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
@@ -132,10 +136,10 @@ int AckWriter(const std::string& path, int threads, long long base) {
         Status w = db->Write(
             [&](Transaction& tx) { return tx.Exec("INSERT INTO acked(id) VALUES(?)", id); });
         if (!w.ok()) {
-          std::fprintf(stderr, "write: %s\n", w.ToString().c_str());
-          std::_Exit(4);
+          SayError(w);
+          std::_Exit(4);  // The test kills us; an error must not wait for it.
         }
-        Say("ack " + std::to_string(id));
+        SayOrExit("ack " + std::to_string(id));
       }
     });
   }
@@ -143,140 +147,171 @@ int AckWriter(const std::string& path, int threads, long long base) {
   return 0;
 }
 
-int HoldWriteLock(const std::string& path) {
-  auto db = OpenOrDie(path);
+int HoldWriteLock(const ModeArgs& args) {
+  auto db = OpenOrExit(args[0]);
   Status st = db->Write([](Transaction&) {
-    Say("holding " + std::to_string(::getpid()));
+    SayOrExit("holding " + std::to_string(::getpid()));
     WaitForStdinEof();
     return Status();
   });
-  Say(st.ok() ? "released" : "failed " + st.ToString());
-  return st.ok() ? 0 : 1;
+  if (!st.ok()) {
+    SayError(st);
+    return kExitFailed;
+  }
+  const int status = CloseAndReport(*db);
+  if (status == 0) SayOrExit("released");
+  return status;
 }
 
-int ExpectWriteLocked(const std::string& path) {
+// Exec'd from a forked test process, whose stdout it shares: an error line
+// there says what happened instead of the bare exit status.
+int ExpectWriteLocked(const ModeArgs& args) {
   sqlsteward::Options quick;
   quick.write_timeout = std::chrono::milliseconds(300);
-  auto db = Database::Open(path, quick);
-  if (db.has_value()) return 1;
-  return db.error().code() == StatusCode::kTimeout ? 0 : 2;
-}
-
-int OpenExclusive(const std::string& path) {
-  sqlsteward::Options options;
-  options.ownership = sqlsteward::Ownership::kExclusive;
-  auto db = Database::Open(path, options);
-  if (!db.has_value()) {
-    Say("failed " + db.error().ToString());
+  auto db = Database::Open(args[0], quick);
+  if (db.has_value()) {
+    SayError("failed_precondition", "opened " + args[0] + ", whose write lock should be held");
     return 1;
   }
-  Say("open " + std::to_string(::getpid()));
+  if (db.error().code() == StatusCode::kTimeout) return 0;
+  SayError(db.error());
+  return 2;
+}
+
+int OpenExclusive(const ModeArgs& args) {
+  sqlsteward::Options options;
+  options.ownership = sqlsteward::Ownership::kExclusive;
+  auto db = Database::Open(args[0], options);
+  if (!db.has_value()) {
+    SayError(db.error());
+    return kExitFailed;
+  }
+  SayOrExit("open " + std::to_string(::getpid()));
   WaitForStdinEof();
-  return 0;
+  return CloseAndReport(**db);
 }
 
 // Started in pairs through two mounts: each opens right after the go signal
-// and keeps the handle until told, so that two successes would overlap.
-int TryOpen(const std::string& path) {
-  Say("barrier");
+// and keeps the handle until told, so that two successes would overlap. A
+// refusal is what the test measures, so it is a line, not a failure.
+int TryOpen(const ModeArgs& args) {
+  SayOrExit("barrier");
   char go;
-  if (::read(STDIN_FILENO, &go, 1) != 1) return 2;
-  auto db = Database::Open(path);
-  Say(db.has_value() ? "ok"
-                     : "refused " + std::string(sqlsteward::StatusCodeName(db.error().code())));
+  if (::read(STDIN_FILENO, &go, 1) != 1) {
+    SayError("aborted", "stdin closed before the go byte");
+    return kExitSetup;
+  }
+  auto db = Database::Open(args[0]);
+  SayOrExit(db.has_value()
+                ? "ok"
+                : "refused " + std::string(sqlsteward::StatusCodeName(db.error().code())));
   WaitForStdinEof();
-  return 0;
+  return db.has_value() ? CloseAndReport(**db) : 0;
 }
 
-int HandoverWriter(const std::string& path) {
+int HandoverWriter(const ModeArgs& args) {
   sqlsteward::Options options;
   options.ownership = sqlsteward::Ownership::kExclusive;
-  auto db = Database::Open(path, options);  // The test created table acked.
-  if (!db.has_value()) {
-    Say("failed " + db.error().ToString());
-    return 2;
-  }
-  Say("ready");
+  auto db = OpenOrExit(args[0], options);  // The test created table acked.
+  SayOrExit("ready");
   std::vector<std::thread> workers;
   for (int t = 0; t < 4; ++t) {
     workers.emplace_back([&, t] {
       int rejected_in_a_row = 0;
       for (long long i = 0; rejected_in_a_row < 50; ++i) {
         long long id = static_cast<long long>(t) * 1'000'000'000LL + i;
-        Status st = (*db)->Write(
+        Status st = db->Write(
             [&](Transaction& tx) { return tx.Exec("INSERT INTO acked(id) VALUES(?)", id); });
         if (st.ok()) {
           rejected_in_a_row = 0;
-          Say("ack " + std::to_string(id));
+          SayOrExit("ack " + std::to_string(id));
         } else {
           rejected_in_a_row++;
-          Say("rejected " + std::to_string(id) + " " +
-              std::string(sqlsteward::StatusCodeName(st.code())));
+          SayOrExit("rejected " + std::to_string(id) + " " +
+                    std::string(sqlsteward::StatusCodeName(st.code())));
         }
       }
     });
   }
   for (auto& w : workers) w.join();
-  return 0;
+  return CloseAndReport(*db);
 }
 
-int RawWriter(const std::string& path, int n, long long base) {
+// An error of the raw C API as an error line; the exit status to return.
+int SayRawError(sqlite3* db, int rc, const std::string& what) {
+  SayError("internal", what + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) +
+                           " (sqlite " + std::to_string(rc) + ")");
+  sqlite3_close(db);
+  return kExitSetup;
+}
+
+int RawWriter(const ModeArgs& args) {
+  const int n = static_cast<int>(args.Int(1));
+  const long long base = args.Int(2);
   sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return 2;
+  int rc = sqlite3_open(args[0].c_str(), &db);
+  if (rc != SQLITE_OK) return SayRawError(db, rc, "open " + args[0]);
   sqlite3_busy_timeout(db, 5000);
-  sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA locking_mode=EXCLUSIVE;", nullptr,
-               nullptr, nullptr);
-  sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS raw(id INTEGER PRIMARY KEY)", nullptr, nullptr,
-               nullptr);
-  Say("ready");
+  // The control must run in exactly the configuration it claims to test,
+  // and a VFS may refuse a journal mode silently: read both back.
+  std::string modes;
+  rc = sqlite3_exec(
+      db, "PRAGMA journal_mode=DELETE; PRAGMA locking_mode=EXCLUSIVE;",
+      [](void* out, int, char** values, char**) {
+        *static_cast<std::string*>(out) += std::string(values[0] != nullptr ? values[0] : "") + " ";
+        return 0;
+      },
+      &modes, nullptr);
+  if (rc != SQLITE_OK) return SayRawError(db, rc, "journal_mode / locking_mode");
+  if (modes != "delete exclusive ") {
+    SayError("failed_precondition", "journal_mode and locking_mode are '" + modes +
+                                        "', not 'delete exclusive'");
+    sqlite3_close(db);
+    return kExitSetup;
+  }
+  rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS raw(id INTEGER PRIMARY KEY)", nullptr,
+                    nullptr, nullptr);
+  if (rc != SQLITE_OK) return SayRawError(db, rc, "create table raw");
+  SayOrExit("ready");
   WaitForStdinEof();
   long acked = 0;
   for (int i = 0; i < n; ++i) {
     std::string sql = "INSERT INTO raw(id) VALUES(" + std::to_string(base + i) + ")";
     if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK) acked++;
   }
-  sqlite3_close(db);
-  Say("done " + std::to_string(acked));
+  rc = sqlite3_close(db);
+  if (rc != SQLITE_OK) return SayRawError(nullptr, rc, "close");
+  SayOrExit("done " + std::to_string(acked));
   return 0;
 }
 
-int OpenCloseLoop(const std::string& path, int n) {
-  Say("ready");
+int OpenCloseLoop(const ModeArgs& args) {
+  const long long n = args.Int(1);
+  SayOrExit("ready");
   WaitForStdinEof();
   int failures = 0;
   std::string first;
-  for (int i = 0; i < n; ++i) {
-    auto db = Database::Open(path);
-    if (!db.has_value()) {
-      if (failures++ == 0) first = db.error().ToString();
-    }
+  for (long long i = 0; i < n; ++i) {
+    auto db = Database::Open(args[0]);
+    Status st = db.has_value() ? (*db)->Close() : db.error();
+    if (!st.ok() && failures++ == 0) first = st.ToString();
   }
-  Say("done " + std::to_string(failures) + " " + first);
-  return 0;
+  SayOrExit("done " + std::to_string(failures) + " " + first);
+  return failures == 0 ? 0 : kExitFailed;
 }
+
+constexpr sqlsteward::testing::HelperMode kModes[] = {
+    {"closures", "DB THREADS N", Closures},
+    {"ack-writer", "DB THREADS BASE", AckWriter},
+    {"hold-write-lock", "DB", HoldWriteLock},
+    {"expect-write-locked", "DB", ExpectWriteLocked},
+    {"open-exclusive", "DB", OpenExclusive},
+    {"try-open", "DB", TryOpen},
+    {"handover-writer", "DB", HandoverWriter},
+    {"raw-writer", "DB N BASE", RawWriter},
+    {"open-close-loop", "DB N", OpenCloseLoop},
+};
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc >= 5 && std::strcmp(argv[1], "closures") == 0) {
-    return Closures(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
-  }
-  if (argc >= 5 && std::strcmp(argv[1], "ack-writer") == 0) {
-    return AckWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
-  }
-  if (argc >= 3 && std::strcmp(argv[1], "hold-write-lock") == 0) return HoldWriteLock(argv[2]);
-  if (argc >= 5 && std::strcmp(argv[1], "raw-writer") == 0) {
-    return RawWriter(argv[2], std::atoi(argv[3]), std::atoll(argv[4]));
-  }
-  if (argc >= 4 && std::strcmp(argv[1], "open-close-loop") == 0) {
-    return OpenCloseLoop(argv[2], std::atoi(argv[3]));
-  }
-  if (argc >= 3 && std::strcmp(argv[1], "open-exclusive") == 0) return OpenExclusive(argv[2]);
-  if (argc >= 3 && std::strcmp(argv[1], "try-open") == 0) return TryOpen(argv[2]);
-  if (argc >= 3 && std::strcmp(argv[1], "handover-writer") == 0) return HandoverWriter(argv[2]);
-  if (argc >= 3 && std::strcmp(argv[1], "expect-write-locked") == 0) {
-    return ExpectWriteLocked(argv[2]);
-  }
-  std::fprintf(stderr, "usage: %s closures|ack-writer|hold-write-lock DB ...\n", argv[0]);
-  return 64;
-}
+int main(int argc, char** argv) { return sqlsteward::testing::HelperMain(kModes, argc, argv); }

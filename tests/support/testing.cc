@@ -1,12 +1,9 @@
 #include "support/testing.h"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/statfs.h>
 #include <sqlite3.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -14,13 +11,6 @@
 #include <sstream>
 
 namespace sqlsteward::testing {
-namespace {
-// A test that writes to a child that already died must fail, not die.
-const bool kIgnoreSigpipe = [] {
-  ::signal(SIGPIPE, SIG_IGN);
-  return true;
-}();
-}  // namespace
 
 TempDir::TempDir() {
   const char* base = std::getenv("SQLSTEWARD_TEST_TMPDIR");
@@ -39,106 +29,62 @@ TempDir::~TempDir() {
 
 std::string HelperPath() { return SQLSTEWARD_TEST_HELPER; }
 
-Child::Child(const std::string& program, const std::vector<std::string>& args) {
-  int out[2];
-  int in[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-    return;
+Child::Child(const std::string& program, const std::vector<std::string>& args)
+    : program_(program) {
+  if (int error = process_.Start(program, args); error != 0) {
+    ADD_FAILURE() << "start " << program << ": " << std::strerror(error);
   }
-  std::vector<std::string> argv_strings = {program};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(in[0], STDIN_FILENO);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  ::close(in[0]);
-  out_fd_ = out[0];
-  in_fd_ = in[1];
 }
 
-Child::~Child() {
-  CloseStdin();
-  if (pid_ > 0 && !waited_) {
-    ::kill(pid_, SIGKILL);
-    Wait();
+std::string Child::ReadLine(std::chrono::milliseconds timeout) {
+  std::string line;
+  switch (process_.ReadLine(subprocess::Clock::now() + timeout, &line)) {
+    case subprocess::ChildProcess::ReadStatus::kLine:
+      return line;
+    case subprocess::ChildProcess::ReadStatus::kEof:
+      return "";
+    case subprocess::ChildProcess::ReadStatus::kTimeout:
+      break;
   }
-  if (out_fd_ >= 0) ::close(out_fd_);
+  ADD_FAILURE() << program_ << " (pid " << pid() << ") printed no line within "
+                << timeout.count() << " ms";
+  return "";
 }
 
 void Child::Send(const std::string& text) {
-  if (::write(in_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    ADD_FAILURE() << "write to child: " << std::strerror(errno);
+  if (!process_.Send(text)) {
+    ADD_FAILURE() << "write to " << program_ << " (pid " << pid() << "): " << std::strerror(errno);
   }
 }
 
-void Child::CloseStdin() {
-  if (in_fd_ >= 0) ::close(in_fd_);
-  in_fd_ = -1;
-}
-
-std::string Child::ReadLine() {
-  while (true) {
-    auto nl = buffer_.find('\n');
-    if (nl != std::string::npos) {
-      std::string line = buffer_.substr(0, nl);
-      buffer_.erase(0, nl + 1);
-      return line;
-    }
-    char chunk[4096];
-    ssize_t n = ::read(out_fd_, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string rest = std::move(buffer_);
-      buffer_.clear();
-      return rest;
-    }
-    buffer_.append(chunk, static_cast<std::size_t>(n));
+int Child::Wait(std::chrono::milliseconds timeout) {
+  std::optional<subprocess::ExitStatus> status =
+      process_.WaitUntil(subprocess::Clock::now() + timeout);
+  if (!status.has_value()) {
+    ADD_FAILURE() << program_ << " (pid " << pid() << ") still runs after " << timeout.count()
+                  << " ms; killed";
+    process_.Kill();
+    status = process_.Wait();
   }
-}
-
-void Child::Kill(int signal) { ::kill(pid_, signal); }
-
-int Child::Wait() {
-  if (!waited_) {
-    while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
-    }
-    waited_ = true;
-  }
-  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
-  if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
-  return -1;
+  return status->ShellCode();
 }
 
 int RunInChild(const std::function<int()>& fn) {
-  pid_t pid = ::fork();
-  if (pid == 0) ::_exit(fn());
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  subprocess::ExitStatus status = subprocess::RunForked(fn);
+  if (!status.started()) ADD_FAILURE() << "fork: " << std::strerror(errno);
+  return status.ShellCode();
 }
 
 int RunProgram(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid;
-  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (args.empty()) return -1;
+  subprocess::SpawnOptions options;
+  options.in = subprocess::Stream::kNull;
+  options.out = subprocess::Stream::kInherit;
+  options.err = subprocess::Stream::kInherit;
+  subprocess::RunResult run =
+      subprocess::Run(args[0], std::vector<std::string>(args.begin() + 1, args.end()),
+                      subprocess::Clock::now() + kChildTimeout, options);
+  return run.status.exited() ? run.status.exit_code() : -1;
 }
 
 BindfsMount::BindfsMount(const std::string& source, const std::string& target)

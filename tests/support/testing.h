@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "sqlsteward/status.h"
+#include "support/child_process.h"
 
 namespace sqlsteward::testing {
 
@@ -67,43 +69,51 @@ class TempDir {
 // Path of tests/support/test_helper.cc's binary.
 std::string HelperPath();
 
-// A child process with its stdin and stdout piped to us. Destruction kills
-// it with SIGKILL if it is still running, and reaps it.
+// How long a test waits for a child's next line or its exit before it
+// fails: a hung child shows as a failure naming what was awaited, within
+// CTest's per-test timeout (300 s).
+inline constexpr std::chrono::seconds kChildTimeout{180};
+
+// A child process with its stdin and stdout piped to us: a
+// subprocess::ChildProcess (child_process.h) whose failures are test
+// failures. Destruction kills it with SIGKILL if it is still running, and
+// reaps it.
 class Child {
  public:
   // Runs the helper binary with `args`.
   explicit Child(const std::vector<std::string>& args) : Child(HelperPath(), args) {}
   // Runs `program` (a path, or a name looked up in PATH) with `args`.
   Child(const std::string& program, const std::vector<std::string>& args);
-  ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
   // Reads one line from the child's stdout (without '\n'); empty at EOF.
-  std::string ReadLine();
-  // Writes to the child's stdin.
+  // No line within `timeout` is a test failure (and returns empty).
+  std::string ReadLine(std::chrono::milliseconds timeout = kChildTimeout);
+  // Writes to the child's stdin; a failure is a test failure.
   void Send(const std::string& text);
   // Closes the child's stdin: the go signal for helpers waiting on EOF.
-  void CloseStdin();
-  void Kill(int signal);
-  // Waits for exit; returns the exit code, or 128+signal.
-  int Wait();
-  pid_t pid() const { return pid_; }
+  void CloseStdin() { process_.CloseStdin(); }
+  // Sends `signal`; never to a child that did not start or was reaped.
+  void Kill(int signal) { process_.Signal(signal); }
+  // Waits for exit; returns the exit code, or 128+signal, or -1 when the
+  // child never started. Still running after `timeout` is a test failure:
+  // the child is killed then.
+  int Wait(std::chrono::milliseconds timeout = kChildTimeout);
+  pid_t pid() const { return process_.pid(); }
+  subprocess::ChildProcess& process() { return process_; }
 
  private:
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  int in_fd_ = -1;
-  std::string buffer_;
-  bool waited_ = false;
-  int status_ = 0;
+  std::string program_;
+  subprocess::ChildProcess process_;
 };
 
 // Runs fn in a forked child (which only returns an exit code) and returns
-// that exit code, or 128+signal.
+// that exit code, or 128+signal; -1 (and a test failure) when fork failed.
 int RunInChild(const std::function<int()>& fn);
 
-// Runs args[0] from PATH with no shell; returns its exit status, or -1.
+// Runs args[0] from PATH with no shell, stdin at /dev/null; returns its
+// exit status, or -1 when it could not run or was killed by a signal.
 int RunProgram(const std::vector<std::string>& args);
 
 // `bindfs source target` for the life of the object: a FUSE view of

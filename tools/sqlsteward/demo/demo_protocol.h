@@ -1,5 +1,6 @@
 // The pipe protocol between `sqlsteward demo` (the parent) and its hidden
-// `sqlsteward demo-worker` processes.
+// `sqlsteward demo-worker` processes: the line protocol of
+// tests/support/child_process.h, which also starts the workers.
 //
 // The parent starts each worker as
 //   /proc/self/exe demo-worker --db PATH --threads T --writes W
@@ -8,7 +9,7 @@
 //
 // worker -> parent, one line each on stdout:
 //   ready                    the database is open and the threads wait
-//   fail <status json>       could not start; the worker exits 1
+//   error <code> <status json>  could not start; the worker exits 1
 //   progress <acked> <errors>    about every kProgressInterval
 //   done <json>              last line; see the fields below
 // parent -> worker: nothing. EOF on stdin (the parent closes every worker's
@@ -25,18 +26,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "sqlsteward/metrics.h"
 #include "sqlsteward/status.h"
+#include "support/line_protocol.h"
 
 namespace sqlsteward::cli::demo {
 
 inline constexpr std::string_view kWorkerCommand = "demo-worker";
 inline constexpr std::string_view kReady = "ready";
-inline constexpr std::string_view kFail = "fail";
+inline constexpr std::string_view kError = subprocess::kErrorVerb;
 inline constexpr std::string_view kProgress = "progress";
 inline constexpr std::string_view kDone = "done";
 inline constexpr std::chrono::milliseconds kProgressInterval{100};
@@ -71,6 +74,19 @@ inline void MergeHistogram(const nlohmann::json& j, Histogram* into) {
   into->count += j.at("count").get<std::uint64_t>();
   into->sum += j.at("sum").get<std::uint64_t>();
   into->max = std::max(into->max, j.at("max").get<std::uint64_t>());
+}
+
+// The Status a worker sent as json (common/cli.h's StatusToJson); a code
+// it does not name becomes kInternal.
+inline Status StatusFromJson(const nlohmann::json& j) {
+  StatusCode code = StatusCode::kInternal;
+  const std::string name = j.value("code", "");
+  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {
+    if (StatusCodeName(static_cast<StatusCode>(c)) == name) code = static_cast<StatusCode>(c);
+  }
+  if (code == StatusCode::kOk) code = StatusCode::kInternal;
+  return Status(code, j.value("message", "worker failed"), j.value("hint", ""),
+                j.value("sqlite_code", 0), j.value("errno", 0));
 }
 
 }  // namespace sqlsteward::cli::demo

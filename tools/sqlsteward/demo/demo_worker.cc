@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <latch>
@@ -34,6 +33,7 @@
 #include "common/cli.h"
 #include "demo/demo_protocol.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/line_protocol.h"
 
 namespace sqlsteward::cli {
 namespace {
@@ -43,31 +43,6 @@ struct WorkerOptions {
   int threads = 1;
   int writes = 1;
 };
-
-// Writes one protocol line to stdout (the parent's pipe) with write(2): no
-// stdio buffer to forget to flush, and one call per line so that lines from
-// the reporter and the main thread never interleave.
-void SendLine(const std::string& text) {
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  std::string line = text + "\n";
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    ssize_t n = ::write(STDOUT_FILENO, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // The parent is gone; nothing left to tell.
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
-// The start signal: the parent closes our stdin.
-void WaitForEof() {
-  char buf[64];
-  for (;;) {
-    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-    if (n == 0 || (n < 0 && errno != EINTR)) return;
-  }
-}
 
 std::int64_t UnixMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -82,74 +57,71 @@ struct ThreadTally {
   std::uint64_t busy_like = 0;
 };
 
-Result<int> RunWorker(const WorkerOptions& options) {
-  auto opened = Database::Open(options.db);
-  if (!opened.has_value()) {
-    SendLine(fmt::format("{} {}", demo::kFail, StatusToJson(opened.error()).dump()));
-    return 1;
-  }
-  std::unique_ptr<Database> db = std::move(opened).value();
-  const auto pid = static_cast<std::int64_t>(::getpid());
-
-  std::atomic<std::uint64_t> acked{0};
-  std::atomic<std::uint64_t> failed{0};
-  std::vector<ThreadTally> tallies(static_cast<std::size_t>(options.threads));
-  std::latch start(1);
-  std::vector<std::thread> threads;
-  threads.reserve(tallies.size());
-  for (int t = 0; t < options.threads; ++t) {
-    threads.emplace_back([&, t] {
-      ThreadTally& tally = tallies[static_cast<std::size_t>(t)];
-      start.wait();
-      for (int i = 0; i < options.writes; ++i) {
-        Status status = db->Write([&](Transaction& tx) -> Status {
-          SQLSTEWARD_ASSIGN_OR_RETURN(std::optional<std::int64_t> top,
-                                      tx.QueryInt64("SELECT coalesce(max(n),0) FROM ledger"));
-          return tx.Exec("INSERT INTO ledger(n, pid, thread, at) VALUES(?, ?, ?, ?)",
-                         top.value_or(0) + 1, pid, std::int64_t{t}, UnixMicros());
-        });
-        if (status.ok()) {
-          acked.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        failed.fetch_add(1, std::memory_order_relaxed);
-        std::string code(StatusCodeName(status.code()));
-        ++tally.errors[code];
-        if (demo::IsBusyLike(status)) ++tally.busy_like;
-        tally.first_error.try_emplace(code, status.ToString());
-      }
-    });
-  }
-
-  SendLine(std::string(demo::kReady));
-  WaitForEof();
-  start.count_down();
-
-  std::mutex report_mu;
-  std::condition_variable report_cv;
-  bool stop_reporting = false;
-  std::thread reporter([&] {
-    std::unique_lock lock(report_mu);
-    while (!report_cv.wait_for(lock, demo::kProgressInterval, [&] { return stop_reporting; })) {
-      SendLine(fmt::format("{} {} {}", demo::kProgress, acked.load(std::memory_order_relaxed),
-                           failed.load(std::memory_order_relaxed)));
+// The worker's threads: each waits for Start(), then runs its writes.
+// Start() must be called before destruction (the threads wait for it).
+class Writers {
+ public:
+  Writers(Database& db, const WorkerOptions& options)
+      : db_(db), tallies_(static_cast<std::size_t>(options.threads)) {
+    threads_.reserve(tallies_.size());
+    for (int t = 0; t < options.threads; ++t) {
+      threads_.emplace_back([this, t, writes = options.writes] { Run(t, writes); });
     }
-  });
-
-  for (std::thread& thread : threads) thread.join();
-  {
-    std::lock_guard lock(report_mu);
-    stop_reporting = true;
   }
-  report_cv.notify_one();
-  reporter.join();
+  Writers(const Writers&) = delete;
+  Writers& operator=(const Writers&) = delete;
+  ~Writers() { Join(); }
 
-  nlohmann::json done = {{"acked", acked.load()},
+  void Start() { start_.count_down(); }
+  void Join() {
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+  std::uint64_t acked() const { return acked_.load(std::memory_order_relaxed); }
+  std::uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+  // After Join(): the "done" fields the threads account for.
+  nlohmann::json Summary() const;
+
+ private:
+  void Run(int t, int writes) {
+    ThreadTally& tally = tallies_[static_cast<std::size_t>(t)];
+    const auto pid = static_cast<std::int64_t>(::getpid());
+    start_.wait();
+    for (int i = 0; i < writes; ++i) {
+      Status status = db_.Write([&](Transaction& tx) -> Status {
+        SQLSTEWARD_ASSIGN_OR_RETURN(std::optional<std::int64_t> top,
+                                    tx.QueryInt64("SELECT coalesce(max(n),0) FROM ledger"));
+        return tx.Exec("INSERT INTO ledger(n, pid, thread, at) VALUES(?, ?, ?, ?)",
+                       top.value_or(0) + 1, pid, std::int64_t{t}, UnixMicros());
+      });
+      if (status.ok()) {
+        acked_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      std::string code(StatusCodeName(status.code()));
+      ++tally.errors[code];
+      if (demo::IsBusyLike(status)) ++tally.busy_like;
+      tally.first_error.try_emplace(code, status.ToString());
+    }
+  }
+
+  Database& db_;
+  std::vector<ThreadTally> tallies_;  // one per thread, read after Join()
+  std::atomic<std::uint64_t> acked_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::latch start_{1};
+  std::vector<std::thread> threads_;
+};
+
+nlohmann::json Writers::Summary() const {
+  nlohmann::json done = {{"acked", acked()},
                          {"errors", nlohmann::json::object()},
                          {"first_error", nlohmann::json::object()},
                          {"busy_like", 0}};
   std::uint64_t busy_like = 0;
-  for (const ThreadTally& tally : tallies) {
+  for (const ThreadTally& tally : tallies_) {
     for (const auto& [code, count] : tally.errors) {
       done["errors"][code] = done["errors"].value(code, std::uint64_t{0}) + count;
     }
@@ -159,6 +131,60 @@ Result<int> RunWorker(const WorkerOptions& options) {
     busy_like += tally.busy_like;
   }
   done["busy_like"] = busy_like;
+  return done;
+}
+
+// Says "progress <acked> <errors>" every kProgressInterval until stopped.
+class ProgressReporter {
+ public:
+  explicit ProgressReporter(const Writers& writers)
+      : thread_([this, &writers] {
+          std::unique_lock lock(mu_);
+          while (!cv_.wait_for(lock, demo::kProgressInterval, [this] { return stop_; })) {
+            subprocess::SayLine(fmt::format("{} {} {}", demo::kProgress, writers.acked(),
+                                            writers.failed()));
+          }
+        }) {}
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+  ~ProgressReporter() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+Result<int> RunWorker(const WorkerOptions& options) {
+  auto opened = Database::Open(options.db);
+  if (!opened.has_value()) {
+    // SayLine fails only when the parent is gone: nobody left to tell.
+    subprocess::SayLine(subprocess::ErrorLine(StatusCodeName(opened.error().code()),
+                                              StatusToJson(opened.error()).dump()));
+    return 1;
+  }
+  std::unique_ptr<Database> db = std::move(opened).value();
+
+  nlohmann::json done;
+  {
+    Writers writers(*db, options);
+    subprocess::SayLine(demo::kReady);
+    subprocess::WaitForStdinEof();
+    writers.Start();
+    {
+      ProgressReporter reporter(writers);
+      writers.Join();
+    }
+    done = writers.Summary();
+  }
 
   // Metrics before Close(): Close() runs a checkpoint, not a batch, but the
   // numbers should describe the writes above and nothing else.
@@ -169,7 +195,7 @@ Result<int> RunWorker(const WorkerOptions& options) {
   Status closed = db->Close();
   if (!closed.ok()) done["close_error"] = StatusToJson(closed);
 
-  SendLine(fmt::format("{} {}", demo::kDone, done.dump()));
+  subprocess::SayLine(fmt::format("{} {}", demo::kDone, done.dump()));
   return 0;
 }
 
