@@ -23,7 +23,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "base/time.h"
 #include "common/cli.h"
+#include "common/instance_output.h"
 #include "sqlsteward/instances.h"
 
 namespace sqlsteward::cli {
@@ -56,25 +58,15 @@ struct HandoverArgs {
   bool json = false;
 };
 
-std::int64_t WallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 bool SameInstance(const InstanceInfo& a, const InstanceInfo& b) {
   return a.slot == b.slot && a.pid == b.pid && a.started_unix_ms == b.started_unix_ms &&
          a.boot_id == b.boot_id;
 }
 
-bool IsLive(const InstanceInfo& info) {
-  return info.domain == InstanceDomain::kThisDomain || info.domain == InstanceDomain::kOtherDomain;
-}
-
 Result<int> Run(const HandoverArgs& args) {
   const std::string db = AbsolutePath(args.db);
-  const auto timeout = std::chrono::milliseconds(std::llround(args.timeout_seconds * 1000.0));
-  const std::int64_t now_ms = WallClockMs();
+  const std::chrono::milliseconds timeout = Millis(args.timeout_seconds);
+  const std::int64_t now_ms = WallClockUnixMs();
 
   json report = {{"ok", true},
                  {"database", db},

@@ -32,6 +32,8 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/open_for_sql.h"
+#include "common/sql_params.h"
 #include "sqlsteward/sqlsteward.h"
 
 namespace sqlsteward::cli {
@@ -324,10 +326,9 @@ Result<int> Run(const QueryArgs& args, const std::vector<SqlParam>& params) {
 
   Options options;
   options.create_if_missing = false;  // A query against a mistyped path must not create it.
-  options.read_timeout = std::chrono::milliseconds(std::llround(args.timeout_seconds * 1000.0));
+  options.read_timeout = Millis(args.timeout_seconds);
   options.write_timeout = options.read_timeout;  // Open takes the write lock briefly.
-  options.wait_for_owner =
-      std::chrono::milliseconds(std::llround(args.wait_for_owner_seconds * 1000.0));
+  options.wait_for_owner = Millis(args.wait_for_owner_seconds);
   options.reader_connections = 1;
   auto db = OpenForSql(db_path, options, "check the path; query never creates a database");
   if (!db.has_value()) return fail(std::move(db).error());

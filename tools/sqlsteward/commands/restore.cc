@@ -1,7 +1,6 @@
 // sqlsteward restore SNAPSHOT DB: put a verified snapshot back into DB
 // through SQLite, keeping the current content aside (sqlsteward/snapshot.h).
 #include <chrono>
-#include <cmath>
 #include <memory>
 #include <string>
 
@@ -9,6 +8,8 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/manifest_json.h"
+#include "common/progress.h"
 #include "sqlsteward/snapshot.h"
 
 namespace sqlsteward::cli {
@@ -43,10 +44,6 @@ struct RestoreArgs {
   std::string pre_restore_dir;
   bool json = false;
 };
-
-std::chrono::milliseconds Millis(double seconds) {
-  return std::chrono::milliseconds(std::llround(seconds * 1000.0));
-}
 
 Result<int> Run(const RestoreArgs& args) {
   auto fail = [&](Status status) {

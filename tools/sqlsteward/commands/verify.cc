@@ -8,6 +8,8 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/manifest_json.h"
+#include "common/progress.h"
 #include "sqlsteward/snapshot.h"
 
 namespace sqlsteward::cli {

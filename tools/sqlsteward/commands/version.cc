@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/wal_reset_bug.h"
 #include "sqlsteward/migrator.h"
 #include "sqlsteward/sqlsteward.h"
 

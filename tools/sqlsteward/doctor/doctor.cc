@@ -55,6 +55,8 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/instance_output.h"
+#include "common/wal_reset_bug.h"
 #include "sqlsteward/instances.h"
 #include "sqlsteward/probe.h"
 
