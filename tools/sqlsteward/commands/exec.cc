@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
 #include "common/open_for_sql.h"
 #include "common/sql_params.h"
 #include "sqlsteward/sqlsteward.h"
@@ -114,8 +115,8 @@ Result<int> Run(const ExecArgs& args, const std::vector<SqlParam>& params) {
 
 Command RegisterExec(CLI::App& app) {
   auto args = std::make_shared<ExecArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "exec", "Run one SQL statement (with parameters) or a script as one durable write.");
+  CLI::App* cmd = AddCommand(
+      app, "exec", "Run one SQL statement (with parameters) or a script as one durable write.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_option("SQL", args->sql, "One statement, or a script when no parameter is given")

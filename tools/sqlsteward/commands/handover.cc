@@ -25,6 +25,7 @@
 
 #include "base/time.h"
 #include "common/cli.h"
+#include "common/help.h"
 #include "common/instance_output.h"
 #include "sqlsteward/instances.h"
 
@@ -194,8 +195,8 @@ Result<int> Run(const HandoverArgs& args) {
 
 Command RegisterHandover(CLI::App& app) {
   auto args = std::make_shared<HandoverArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "handover", "Ask the owner of a database to step down, and wait until it has.");
+  CLI::App* cmd = AddCommand(
+      app, "handover", "Ask the owner of a database to step down, and wait until it has.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_option("--timeout", args->timeout_seconds,

@@ -32,6 +32,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
 #include "common/open_for_sql.h"
 #include "common/sql_params.h"
 #include "sqlsteward/sqlsteward.h"
@@ -381,7 +382,7 @@ Result<int> Run(const QueryArgs& args, const std::vector<SqlParam>& params) {
 Command RegisterQuery(CLI::App& app) {
   auto args = std::make_shared<QueryArgs>();
   CLI::App* cmd =
-      app.add_subcommand("query", "Run one SELECT in a read transaction and print its rows.");
+      AddCommand(app, "query", "Run one SELECT in a read transaction and print its rows.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file (never created)")->required();
   cmd->add_option("SQL", args->sql, "One SELECT (or another statement that returns rows)")

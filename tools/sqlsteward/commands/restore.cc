@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
 #include "common/manifest_json.h"
 #include "common/progress.h"
 #include "sqlsteward/snapshot.h"
@@ -91,9 +92,9 @@ Result<int> Run(const RestoreArgs& args) {
 
 Command RegisterRestore(CLI::App& app) {
   auto args = std::make_shared<RestoreArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "restore", "Restore a verified snapshot into a database, keeping the old content.");
-  cmd->description(kAbout);
+  CLI::App* cmd = AddCommand(
+      app, "restore", "Restore a verified snapshot into a database, keeping the old content.",
+      kAbout);
   cmd->footer(kExamples);
   cmd->add_option("SNAPSHOT", args->snapshot, "The snapshot file (.db)")->required();
   cmd->add_option("DB", args->db, "The database to restore into")->required();

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
 #include "common/manifest_json.h"
 #include "common/progress.h"
 #include "sqlsteward/snapshot.h"
@@ -111,8 +112,8 @@ Result<int> Run(const SnapshotArgs& args) {
 
 Command RegisterSnapshot(CLI::App& app) {
   auto args = std::make_shared<SnapshotArgs>();
-  CLI::App* cmd = app.add_subcommand("snapshot", "Take an online, verified snapshot of a database.");
-  cmd->description(kAbout);
+  CLI::App* cmd =
+      AddCommand(app, "snapshot", "Take an online, verified snapshot of a database.", kAbout);
   cmd->footer(kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_option("DEST_DIR", args->dest, "Directory for the snapshot (created 0700 if missing)")

@@ -21,6 +21,7 @@
 
 #include "base/time.h"
 #include "common/cli.h"
+#include "common/help.h"
 #include "common/instance_output.h"
 #include "sidecar/format.h"
 #include "sqlsteward/instances.h"
@@ -249,8 +250,8 @@ Result<int> Run(const StatusArgs& args) {
 
 Command RegisterStatus(CLI::App& app) {
   auto args = std::make_shared<StatusArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "status", "Show who has a database open, who owns it and who holds the write lock.");
+  CLI::App* cmd = AddCommand(
+      app, "status", "Show who has a database open, who owns it and who holds the write lock.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");

@@ -4,8 +4,10 @@
 // defines one Register<Name>(); what several of them share lives in the
 // other files of common/, one concept each.
 //
-// Contract of a subcommand: Register<Name>() adds it to the app and returns
-// a Command whose run() is called by main() when the subcommand was given. run() returns the exit code (0 success, 1 "the check failed") or a
+// Contract of a subcommand: Register<Name>() adds it to the app (with
+// AddCommand, help.h: a one-line summary for `sqlsteward --help`) and
+// returns a Command whose run() is called by main() when the subcommand was
+// given. run() returns the exit code (0 success, 1 "the check failed") or a
 // Status for "could not do the job"; main() prints that Status as
 //   error: <message> (<code>, sqlite N, errno M)
 //   hint: <hint>
