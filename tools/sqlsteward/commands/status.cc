@@ -46,10 +46,6 @@ Exit status: 0 when the registry could be read (also when no instance has
 ever opened DB: "instances": []); 1 with "error:" and "hint:" lines on
 stderr otherwise (e.g. a malformed sidecar).)";
 
-// The write lock is held for one group commit (milliseconds); this long
-// means a stuck job. Same threshold as `sqlsteward doctor`.
-constexpr std::int64_t kStuckWriteLockMs = 60'000;
-
 struct StatusArgs {
   std::string db;
   bool json = false;

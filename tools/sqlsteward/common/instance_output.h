@@ -1,5 +1,5 @@
-// A registered instance (sqlsteward/instances.h) as `status`, `handover`
-// and `doctor` show it: in JSON and as one line of text.
+// A registered instance and the write lock (sqlsteward/instances.h) as
+// `status`, `handover` and `doctor` show and judge them.
 #ifndef SQLSTEWARD_TOOLS_COMMON_INSTANCE_OUTPUT_H_
 #define SQLSTEWARD_TOOLS_COMMON_INSTANCE_OUTPUT_H_
 
@@ -12,6 +12,10 @@
 #include "sqlsteward/instances.h"
 
 namespace sqlsteward::cli {
+
+// The write lock is held for one group commit (milliseconds); held this
+// long, its holder is stuck: `status` and `doctor` warn.
+inline constexpr std::int64_t kStuckWriteLockMs = 60'000;
 
 // "exclusive", "shared".
 std::string_view OwnershipName(Ownership ownership);

@@ -11,7 +11,6 @@
 
 #include <sys/stat.h>
 
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,10 +23,6 @@
 struct sqlite3;
 
 namespace sqlsteward::cli::doctor {
-
-// The write lock is held for one group commit (milliseconds); this long
-// means a stuck writer. `sqlsteward status` uses the same threshold.
-inline constexpr std::int64_t kStuckWriteLockMs = 60'000;
 
 // One of the database's files as lstat(2) sees it.
 struct FileState {

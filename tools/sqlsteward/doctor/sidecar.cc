@@ -9,6 +9,7 @@
 
 #include "base/time.h"
 #include "common/cli.h"
+#include "common/instance_output.h"
 #include "doctor/checks.h"
 #include "sidecar/format.h"
 #include "sqlsteward/instances.h"
