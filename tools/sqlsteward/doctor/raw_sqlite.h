@@ -17,9 +17,9 @@
 
 namespace sqlsteward::cli::doctor {
 
-// The library has the same two (internal::SqliteHandle and SqliteUri, in
-// src/snapshot); they are not below the CLI's reach yet without tying it to
-// the snapshotter's internals.
+// The library has the same two, SqliteHandle and SqliteUri, as internals of
+// the snapshotter; they belong in a layer below it, and doctor takes them
+// from there once they are.
 struct SqliteCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };
