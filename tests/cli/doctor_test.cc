@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -584,7 +585,8 @@ TEST(DoctorTest, SidecarWithWrongMagicIsAProblem) {
 // does) and records a holder, like a sqlsteward writer in another process.
 class HeldWriteLock {
  public:
-  HeldWriteLock(const std::string& sidecar, std::int64_t since_unix_ms) {
+  HeldWriteLock(const std::string& sidecar, std::int64_t since_unix_ms,
+                const std::string& purpose = "") {
     fd_ = ::open(sidecar.c_str(), O_RDWR | O_CLOEXEC);
     EXPECT_GE(fd_, 0) << std::strerror(errno);
     struct flock fl = {};
@@ -593,12 +595,15 @@ class HeldWriteLock {
     fl.l_start = 4000;
     fl.l_len = 1;
     EXPECT_EQ(::fcntl(fd_, F_OFD_SETLK, &fl), 0) << std::strerror(errno);
-    unsigned char rec[80] = {};
+    // docs/formats.md: i32 pid, i32 reserved, i64 since, char host[64],
+    // char purpose[64].
+    unsigned char rec[144] = {};
     const auto pid = static_cast<std::uint32_t>(::getpid());
     for (int i = 0; i < 4; ++i) rec[i] = static_cast<unsigned char>(pid >> (8 * i));
     const auto since = static_cast<std::uint64_t>(since_unix_ms);
     for (int i = 0; i < 8; ++i) rec[8 + i] = static_cast<unsigned char>(since >> (8 * i));
     std::memcpy(rec + 16, "doctor-test-host", 16);
+    std::memcpy(rec + 80, purpose.data(), std::min<std::size_t>(purpose.size(), 63));
     EXPECT_EQ(::pwrite(fd_, rec, sizeof rec, 64), static_cast<ssize_t>(sizeof rec));
   }
   ~HeldWriteLock() { ::close(fd_); }
@@ -643,6 +648,45 @@ TEST(DoctorTest, WriteLockHolderIsNamed) {
   DoctorRun run = RunDoctorJson(path);
   EXPECT_EQ(run.doc["sidecar"]["write_lock"], "free");
   EXPECT_TRUE(run.doc["sidecar"]["holder"].is_null());
+}
+
+TEST(DoctorTest, WriteLockHolderPurposeIsNamed) {
+  TempDir dir;
+  const std::string path = CreateHealthyDatabase(dir);
+  HeldWriteLock lock(path + "-steward", NowUnixMs(), "migration 0003_add_orders");
+
+  DoctorRun run = RunDoctorJson(path);
+  EXPECT_EQ(run.exit_code, 0) << NotOk(run.doc);
+  EXPECT_THAT(Finding(run.doc, "sidecar.write_lock").value("message", ""),
+              HasSubstr("(migration 0003_add_orders)"));
+  EXPECT_EQ(run.doc["sidecar"]["holder"]["purpose"], "migration 0003_add_orders");
+}
+
+// An empty or short sidecar is refused by Database::Open (kCorruption), so
+// doctor reports it as a problem, with the library's own message and hint;
+// it used to say "ok: the next open writes its header".
+TEST(DoctorTest, EmptyOrShortSidecarIsAProblemAsForTheLibrary) {
+  for (const off_t size : {off_t{0}, off_t{100}}) {
+    SCOPED_TRACE("sidecar of " + std::to_string(size) + " bytes");
+    TempDir dir;
+    const std::string path = CreateHealthyDatabase(dir);
+    ASSERT_EQ(::truncate((path + "-steward").c_str(), size), 0);
+
+    DoctorRun run = RunDoctorJson(path);
+    EXPECT_EQ(run.exit_code, 2) << NotOk(run.doc);
+    json header = Finding(run.doc, "sidecar.header");
+    EXPECT_EQ(header.value("severity", ""), "problem");
+    EXPECT_EQ(run.doc["sidecar"]["valid"], false);
+
+    auto inspected = InspectSidecar(path);
+    ASSERT_FALSE(inspected.has_value());
+    EXPECT_EQ(inspected.error().code(), StatusCode::kCorruption);
+    EXPECT_EQ(header.value("message", ""), inspected.error().message());
+    EXPECT_EQ(header.value("hint", ""), inspected.error().hint());
+    auto db = Database::Open(path);
+    ASSERT_FALSE(db.has_value());
+    EXPECT_EQ(db.error().code(), StatusCode::kCorruption) << db.error().ToString();
+  }
 }
 
 TEST(DoctorTest, FileOwnedByAnotherUserWarns) {

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -460,6 +461,52 @@ TEST_F(RegistryCliTest, QueryRefusesWritesAndNeverCreatesADatabase) {
   EXPECT_EQ(exec.doc["error"]["code"], "not_found");
   EXPECT_THAT(exec.doc["error"]["hint"].get<std::string>(), HasSubstr("--create"));
   EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
+// ---------------------------------------------------------- top-level help
+
+// `sqlsteward --help` lists every command on one line, as git and
+// litestream do; the long text is for `sqlsteward <command> --help`.
+TEST(CliHelpTest, TopLevelHelpListsEachCommandOnOneLine) {
+  CliResult run = testing::RunCli(SQLSTEWARD_CLI, {"--help"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> expected = {"demo",     "version", "doctor", "migrate",
+                                             "status",   "handover", "exec",  "query",
+                                             "snapshot", "verify",  "restore"};
+  std::istringstream out(run.out);
+  std::string line;
+  while (std::getline(out, line) && line != "Subcommands:") {
+  }
+  ASSERT_EQ(line, "Subcommands:") << run.out;
+  std::vector<std::string> listed;
+  while (std::getline(out, line) && !line.empty()) {
+    // "  name<spaces>summary": a line that starts deeper is a continuation.
+    ASSERT_TRUE(line.size() > 2 && line.rfind("  ", 0) == 0 && line[2] != ' ')
+        << "not one line per command:\n" << run.out;
+    const std::size_t end = line.find(' ', 2);
+    ASSERT_NE(end, std::string::npos) << line;
+    EXPECT_NE(line.find_first_not_of(' ', end), std::string::npos) << "no summary: " << line;
+    listed.push_back(line.substr(2, end - 2));
+  }
+  EXPECT_EQ(listed, expected) << run.out;
+
+  // The long text is still there, one level down.
+  CliResult snapshot = testing::RunCli(SQLSTEWARD_CLI, {"snapshot", "--help"});
+  EXPECT_EQ(snapshot.exit_code, 0);
+  EXPECT_THAT(snapshot.out, HasSubstr("a snapshot is complete or absent, never partial"));
+}
+
+TEST(CliHelpTest, UnknownCommandIsNamedAsUnknown) {
+  CliResult run = testing::RunCli(SQLSTEWARD_CLI, {"frobnicate", "app.db"});
+  EXPECT_EQ(run.exit_code, 109) << run.err;  // CLI11's ExitCodes::ExtrasError
+  EXPECT_THAT(run.err, HasSubstr("unknown command: frobnicate"));
+  EXPECT_THAT(run.err, ::testing::Not(HasSubstr("A subcommand is required")));
+  EXPECT_THAT(run.out, IsEmpty());
+
+  // With no command at all, that is what it says.
+  CliResult none = testing::RunCli(SQLSTEWARD_CLI, {});
+  EXPECT_EQ(none.exit_code, 106) << none.err;  // ExitCodes::RequiredError
+  EXPECT_THAT(none.err, HasSubstr("A subcommand is required"));
 }
 
 }  // namespace

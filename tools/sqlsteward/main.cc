@@ -1,13 +1,16 @@
 // sqlsteward: the command-line tool. Each subcommand lives in its own file
-// (demo.cc, version.cc, ...) and registers itself here; see cli.h for the
-// contract between them and this file.
+// (commands/, doctor/, demo/) and registers itself here; see common/cli.h
+// for the contract between them and this file.
 #include <exception>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
 
 int main(int argc, char** argv) {
   namespace cli = sqlsteward::cli;
@@ -36,6 +39,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // CLI11 takes an unknown first word for a stray argument and says only
+    // that a subcommand is required; name the word instead. Help (exit 0)
+    // is not an error.
+    if (e.get_exit_code() != 0) {
+      if (std::optional<std::string> word = cli::UnknownCommand(app, argc, argv)) {
+        return app.exit(cli::UnknownCommandError(*word));
+      }
+    }
     return app.exit(e);
   }
 

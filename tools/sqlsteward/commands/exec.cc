@@ -4,32 +4,24 @@
 // sqlsteward's cross-process lock like any other, is durable when it
 // returns, and an exclusive owner is respected (the open is refused with
 // "unavailable" rather than writing behind the owner's back).
-//
-// Also the --param / --text-param / --null-param options that `query`
-// shares (declared in cli.h).
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/open_for_sql.h"
+#include "common/sql_params.h"
 #include "sqlsteward/sqlsteward.h"
 
 namespace sqlsteward::cli {
 namespace {
-
-using nlohmann::json;
-
-constexpr const char* kParamOption = "--param";
-constexpr const char* kTextParamOption = "--text-param";
-constexpr const char* kNullParamOption = "--null-param";
 
 constexpr const char* kAbout =
     "Run SQL against DB as one durable write through sqlsteward: queued on the\n"
@@ -62,10 +54,6 @@ struct ExecArgs {
   double timeout_seconds = 30;
   double wait_for_owner_seconds = 0;
 };
-
-std::chrono::milliseconds Millis(double seconds) {
-  return std::chrono::milliseconds(std::llround(seconds * 1000.0));
-}
 
 Result<int> Run(const ExecArgs& args, const std::vector<SqlParam>& params) {
   const std::string db_path = AbsolutePath(args.db);
@@ -123,110 +111,12 @@ Result<int> Run(const ExecArgs& args, const std::vector<SqlParam>& params) {
   return 0;
 }
 
-// The canonical decimal form only: "007" and "+5" stay text, so an
-// identifier that looks numeric keeps its spelling.
-std::optional<std::int64_t> CanonicalInteger(std::string_view text) {
-  std::int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, err] = std::from_chars(text.data(), end, value);
-  if (err != std::errc() || ptr != end || text.empty()) return std::nullopt;
-  if (std::to_string(value) != text) return std::nullopt;
-  return value;
-}
-
 }  // namespace
-
-Result<std::unique_ptr<Database>> OpenForSql(const std::string& path, const Options& options,
-                                             std::string_view not_found_hint) {
-  auto db = Database::Open(path, options);
-  if (db.has_value()) return db;
-  const Status& error = db.error();
-  // The library's hints name Options fields; say it in terms of our flags.
-  std::string hint;
-  if (error.code() == StatusCode::kNotFound) {
-    hint = not_found_hint;
-  } else if (error.code() == StatusCode::kUnavailable) {
-    hint = fmt::format(
-        "wait for the owner with --wait-for-owner SECONDS, or ask it to step down first: "
-        "`sqlsteward handover {}`; `sqlsteward status {}` shows who it is",
-        path, path);
-  } else {
-    return db;
-  }
-  return Status(error.code(), std::string(error.message()), std::move(hint), error.sqlite_code(),
-                error.sys_errno());
-}
-
-void AddSqlParamOptions(CLI::App* cmd) {
-  // No variables behind these: SqlParamsInOrder reads the results in the
-  // order parse_order() recorded, which is the order on the command line.
-  cmd->add_option(kParamOption, CLI::callback_t(),
-                  "Bind the next parameter: an integer if V is one (42, -7), else text")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->allow_extra_args(false)
-      ->type_name("V");
-  cmd->add_option(kTextParamOption, CLI::callback_t(), "Bind the next parameter as text, always")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->allow_extra_args(false)
-      ->type_name("V");
-  const std::string null_help = "Bind the next parameter as NULL";
-  cmd->add_flag(kNullParamOption, null_help)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-}
-
-std::vector<SqlParam> SqlParamsInOrder(const CLI::App& cmd) {
-  const CLI::Option* auto_typed = cmd.get_option(kParamOption);
-  const CLI::Option* text = cmd.get_option(kTextParamOption);
-  const CLI::Option* null = cmd.get_option(kNullParamOption);
-  std::size_t next_auto = 0;
-  std::size_t next_text = 0;
-  std::vector<SqlParam> out;
-  for (const CLI::Option* opt : cmd.parse_order()) {
-    SqlParam param;
-    if (opt == auto_typed && next_auto < opt->results().size()) {
-      param.text = opt->results()[next_auto++];
-      param.kind = CanonicalInteger(param.text) ? SqlParam::kInteger : SqlParam::kText;
-      if (param.kind == SqlParam::kInteger) param.integer = *CanonicalInteger(param.text);
-    } else if (opt == text && next_text < opt->results().size()) {
-      param.text = opt->results()[next_text++];
-      param.kind = SqlParam::kText;
-    } else if (opt == null) {
-      param.kind = SqlParam::kNull;
-    } else {
-      continue;
-    }
-    out.push_back(std::move(param));
-  }
-  return out;
-}
-
-void BindSqlParams(Statement& stmt, const std::vector<SqlParam>& params) {
-  int index = 0;
-  for (const SqlParam& p : params) {
-    ++index;
-    switch (p.kind) {
-      case SqlParam::kInteger: stmt.Bind(index, p.integer); break;
-      case SqlParam::kText: stmt.Bind(index, std::string_view(p.text)); break;
-      case SqlParam::kNull: stmt.Bind(index, nullptr); break;
-    }
-  }
-}
-
-nlohmann::json SqlParamsToJson(const std::vector<SqlParam>& params) {
-  json out = json::array();
-  for (const SqlParam& p : params) {
-    switch (p.kind) {
-      case SqlParam::kInteger: out.push_back(p.integer); break;
-      case SqlParam::kText: out.push_back(p.text); break;
-      case SqlParam::kNull: out.push_back(nullptr); break;
-    }
-  }
-  return out;
-}
 
 Command RegisterExec(CLI::App& app) {
   auto args = std::make_shared<ExecArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "exec", "Run one SQL statement (with parameters) or a script as one durable write.");
+  CLI::App* cmd = AddCommand(
+      app, "exec", "Run one SQL statement (with parameters) or a script as one durable write.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_option("SQL", args->sql, "One statement, or a script when no parameter is given")

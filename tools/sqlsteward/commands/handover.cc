@@ -23,7 +23,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "base/time.h"
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/instance_output.h"
 #include "sqlsteward/instances.h"
 
 namespace sqlsteward::cli {
@@ -56,25 +59,82 @@ struct HandoverArgs {
   bool json = false;
 };
 
-std::int64_t WallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 bool SameInstance(const InstanceInfo& a, const InstanceInfo& b) {
   return a.slot == b.slot && a.pid == b.pid && a.started_unix_ms == b.started_unix_ms &&
          a.boot_id == b.boot_id;
 }
 
-bool IsLive(const InstanceInfo& info) {
-  return info.domain == InstanceDomain::kThisDomain || info.domain == InstanceDomain::kOtherDomain;
+// Whom to ask, from a registry read with heartbeats observed.
+struct Targets {
+  std::vector<InstanceInfo> asked;    // Live here: the owner, or with --all everyone.
+  std::vector<InstanceInfo> skipped;  // Wanted, but alive in another lock domain.
+  std::size_t shared_live = 0;        // Live shared instances, wanted or not.
+};
+
+Targets ChooseTargets(const RegistryStatus& registry, bool all) {
+  Targets t;
+  for (const InstanceInfo& info : registry.instances) {
+    const bool wanted = all || info.ownership == Ownership::kExclusive;
+    if (IsLive(info) && info.ownership == Ownership::kShared) ++t.shared_live;
+    if (!wanted || info.domain == InstanceDomain::kDead) continue;
+    (info.domain == InstanceDomain::kThisDomain ? t.asked : t.skipped).push_back(info);
+  }
+  return t;
+}
+
+// Handing over the others would not free the database: refused before
+// anyone is asked.
+Status OtherDomainRefusal(const std::string& db, const std::vector<InstanceInfo>& skipped) {
+  return Status(
+      StatusCode::kFailedPrecondition,
+      fmt::format("cannot hand over {}: {} uses it through another lock domain (another "
+                  "mount, VM or container share, or host), so its lock is not visible from "
+                  "here and its release cannot be waited for{}",
+                  db, DescribeInstance(skipped.front()),
+                  skipped.size() > 1 ? fmt::format(" ({} such instances)", skipped.size()) : ""),
+      "run `sqlsteward handover` where that instance runs (same mount), or stop it; and use "
+      "the database through one mount only");
+}
+
+std::string NothingToHandOver(const std::string& db, bool all, std::size_t shared_live) {
+  if (all) return fmt::format("Nothing to hand over: no live instance has {} open.", db);
+  std::string shared =
+      shared_live == 0
+          ? ""
+          : fmt::format(" ({} shared instance{} open; --all asks {} to step down too)",
+                        shared_live, shared_live == 1 ? " is" : "s are",
+                        shared_live == 1 ? "it" : "them");
+  return fmt::format("Nothing to hand over: no instance owns {} exclusively{}.", db, shared);
+}
+
+// Who is gone after RequestHandover returned `handed`: the registry read
+// again (kNotFound cannot happen once the sidecar exists, but it would mean
+// everyone is gone). Into report's stepped_down / still_running, and a line
+// each unless `quiet` (--json).
+void ReportWhoSteppedDown(const std::string& db, const std::vector<InstanceInfo>& asked,
+                          const Status& handed, std::int64_t now_ms, bool quiet, json& report) {
+  auto after = ReadRegistry(db);
+  for (const InstanceInfo& target : asked) {
+    bool running = false;
+    if (after.has_value()) {
+      for (const InstanceInfo& info : after->instances) {
+        running = running || (IsLive(info) && SameInstance(info, target));
+      }
+    } else if (after.error().code() != StatusCode::kNotFound) {
+      running = !handed.ok();  // Unknown; trust RequestHandover.
+    }
+    report[running ? "still_running" : "stepped_down"].push_back(InstanceToJson(target, now_ms));
+    if (!quiet) {
+      fmt::print("{} {}\n", running ? "Did not step down:" : "Stepped down:",
+                 DescribeInstance(target));
+    }
+  }
 }
 
 Result<int> Run(const HandoverArgs& args) {
   const std::string db = AbsolutePath(args.db);
-  const auto timeout = std::chrono::milliseconds(std::llround(args.timeout_seconds * 1000.0));
-  const std::int64_t now_ms = WallClockMs();
+  const std::chrono::milliseconds timeout = Millis(args.timeout_seconds);
+  const std::int64_t now_ms = WallClockUnixMs();
 
   json report = {{"ok", true},
                  {"database", db},
@@ -115,80 +175,27 @@ Result<int> Run(const HandoverArgs& args) {
     }
     return fail(std::move(before).error());
   }
-
-  std::vector<InstanceInfo> targets;
-  std::vector<InstanceInfo> skipped;  // Alive in another lock domain.
-  std::size_t shared_live = 0;
-  for (const InstanceInfo& info : before->instances) {
-    const bool wanted = args.all || info.ownership == Ownership::kExclusive;
-    if (IsLive(info) && info.ownership == Ownership::kShared) ++shared_live;
-    if (!wanted || info.domain == InstanceDomain::kDead) continue;
-    if (info.domain == InstanceDomain::kThisDomain) {
-      targets.push_back(info);
-      report["requested"].push_back(InstanceToJson(info, now_ms));
-      continue;
-    }
-    skipped.push_back(info);
+  const Targets targets = ChooseTargets(*before, args.all);
+  for (const InstanceInfo& info : targets.asked) {
+    report["requested"].push_back(InstanceToJson(info, now_ms));
+  }
+  for (const InstanceInfo& info : targets.skipped) {
     report["skipped"].push_back(InstanceToJson(info, now_ms));
   }
-  if (!skipped.empty()) {
-    // Handing over the others would not free the database: refuse before
-    // asking anyone.
-    const InstanceInfo& first = skipped.front();
-    return fail(Status(
-        StatusCode::kFailedPrecondition,
-        fmt::format("cannot hand over {}: {} uses it through another lock domain (another "
-                    "mount, VM or container share, or host), so its lock is not visible from "
-                    "here and its release cannot be waited for{}",
-                    db, DescribeInstance(first),
-                    skipped.size() > 1 ? fmt::format(" ({} such instances)", skipped.size())
-                                       : ""),
-        "run `sqlsteward handover` where that instance runs (same mount), or stop it; and use "
-        "the database through one mount only"));
-  }
-  if (targets.empty()) {
-    if (args.all) {
-      return nothing(fmt::format("Nothing to hand over: no live instance has {} open.", db));
-    }
-    std::string shared =
-        shared_live == 0
-            ? ""
-            : fmt::format(" ({} shared instance{} open; --all asks {} to step down too)",
-                          shared_live, shared_live == 1 ? " is" : "s are",
-                          shared_live == 1 ? "it" : "them");
-    return nothing(
-        fmt::format("Nothing to hand over: no instance owns {} exclusively{}.", db, shared));
-  }
+  if (!targets.skipped.empty()) return fail(OtherDomainRefusal(db, targets.skipped));
+  if (targets.asked.empty()) return nothing(NothingToHandOver(db, args.all, targets.shared_live));
 
   if (!args.json) {
-    fmt::print("Asking {} instance{} of {} to hand over (timeout {}):\n", targets.size(),
-               targets.size() == 1 ? "" : "s", db, FormatSeconds(args.timeout_seconds));
-    for (const InstanceInfo& info : targets) fmt::print("  {}\n", DescribeInstance(info));
+    fmt::print("Asking {} instance{} of {} to hand over (timeout {}):\n", targets.asked.size(),
+               targets.asked.size() == 1 ? "" : "s", db, FormatSeconds(args.timeout_seconds));
+    for (const InstanceInfo& info : targets.asked) fmt::print("  {}\n", DescribeInstance(info));
     std::fflush(stdout);
   }
   const auto start = std::chrono::steady_clock::now();
   Status handed = RequestHandover(db, timeout, args.all);
   const double elapsed = SecondsSince(start);
   report["elapsed_ms"] = std::llround(elapsed * 1000.0);
-
-  // Who is gone: read again (kNotFound cannot happen once the sidecar exists,
-  // but it would mean everyone is gone).
-  auto after = ReadRegistry(db);
-  for (const InstanceInfo& target : targets) {
-    bool running = false;
-    if (after.has_value()) {
-      for (const InstanceInfo& info : after->instances) {
-        running = running || (IsLive(info) && SameInstance(info, target));
-      }
-    } else if (after.error().code() != StatusCode::kNotFound) {
-      running = !handed.ok();  // Unknown; trust RequestHandover.
-    }
-    report[running ? "still_running" : "stepped_down"].push_back(InstanceToJson(target, now_ms));
-    if (!args.json) {
-      fmt::print("{} {}\n", running ? "Did not step down:" : "Stepped down:",
-                 DescribeInstance(target));
-    }
-  }
+  ReportWhoSteppedDown(db, targets.asked, handed, now_ms, args.json, report);
   if (!handed.ok()) return fail(std::move(handed));
   if (args.json) {
     PrintJson(report);
@@ -202,8 +209,8 @@ Result<int> Run(const HandoverArgs& args) {
 
 Command RegisterHandover(CLI::App& app) {
   auto args = std::make_shared<HandoverArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "handover", "Ask the owner of a database to step down, and wait until it has.");
+  CLI::App* cmd = AddCommand(
+      app, "handover", "Ask the owner of a database to step down, and wait until it has.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_option("--timeout", args->timeout_seconds,

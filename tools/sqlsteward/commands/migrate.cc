@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/cli.h"
+#include "common/help.h"
 #include "sqlsteward/migrator.h"
 #include "sqlsteward/sqlsteward.h"
 
@@ -165,8 +166,8 @@ Result<int> Run(const MigrateArgs& args) {
 
 Command RegisterMigrate(CLI::App& app) {
   auto args = std::make_shared<MigrateArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "migrate", "Apply a directory of NNNN_name.sql migrations, all or nothing.");
+  CLI::App* cmd = AddCommand(
+      app, "migrate", "Apply a directory of NNNN_name.sql migrations, all or nothing.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file (created 0600 if missing)")->required();
   cmd->add_option("--dir", args->dir, "Directory of NNNN_name.sql migration files")->required();

@@ -32,6 +32,9 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/open_for_sql.h"
+#include "common/sql_params.h"
 #include "sqlsteward/sqlsteward.h"
 
 namespace sqlsteward::cli {
@@ -324,10 +327,9 @@ Result<int> Run(const QueryArgs& args, const std::vector<SqlParam>& params) {
 
   Options options;
   options.create_if_missing = false;  // A query against a mistyped path must not create it.
-  options.read_timeout = std::chrono::milliseconds(std::llround(args.timeout_seconds * 1000.0));
+  options.read_timeout = Millis(args.timeout_seconds);
   options.write_timeout = options.read_timeout;  // Open takes the write lock briefly.
-  options.wait_for_owner =
-      std::chrono::milliseconds(std::llround(args.wait_for_owner_seconds * 1000.0));
+  options.wait_for_owner = Millis(args.wait_for_owner_seconds);
   options.reader_connections = 1;
   auto db = OpenForSql(db_path, options, "check the path; query never creates a database");
   if (!db.has_value()) return fail(std::move(db).error());
@@ -380,7 +382,7 @@ Result<int> Run(const QueryArgs& args, const std::vector<SqlParam>& params) {
 Command RegisterQuery(CLI::App& app) {
   auto args = std::make_shared<QueryArgs>();
   CLI::App* cmd =
-      app.add_subcommand("query", "Run one SELECT in a read transaction and print its rows.");
+      AddCommand(app, "query", "Run one SELECT in a read transaction and print its rows.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file (never created)")->required();
   cmd->add_option("SQL", args->sql, "One SELECT (or another statement that returns rows)")

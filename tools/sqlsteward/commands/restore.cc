@@ -1,7 +1,6 @@
 // sqlsteward restore SNAPSHOT DB: put a verified snapshot back into DB
 // through SQLite, keeping the current content aside (sqlsteward/snapshot.h).
 #include <chrono>
-#include <cmath>
 #include <memory>
 #include <string>
 
@@ -9,6 +8,9 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/manifest_json.h"
+#include "common/progress.h"
 #include "sqlsteward/snapshot.h"
 
 namespace sqlsteward::cli {
@@ -43,10 +45,6 @@ struct RestoreArgs {
   std::string pre_restore_dir;
   bool json = false;
 };
-
-std::chrono::milliseconds Millis(double seconds) {
-  return std::chrono::milliseconds(std::llround(seconds * 1000.0));
-}
 
 Result<int> Run(const RestoreArgs& args) {
   auto fail = [&](Status status) {
@@ -94,9 +92,9 @@ Result<int> Run(const RestoreArgs& args) {
 
 Command RegisterRestore(CLI::App& app) {
   auto args = std::make_shared<RestoreArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "restore", "Restore a verified snapshot into a database, keeping the old content.");
-  cmd->description(kAbout);
+  CLI::App* cmd = AddCommand(
+      app, "restore", "Restore a verified snapshot into a database, keeping the old content.",
+      kAbout);
   cmd->footer(kExamples);
   cmd->add_option("SNAPSHOT", args->snapshot, "The snapshot file (.db)")->required();
   cmd->add_option("DB", args->db, "The database to restore into")->required();

@@ -1,9 +1,6 @@
 // sqlsteward snapshot DB DEST_DIR: an online, verified, atomic snapshot
-// (sqlsteward/snapshot.h). Also the progress display and manifest JSON that
-// `verify` and `restore` share.
-#include <algorithm>
+// (sqlsteward/snapshot.h).
 #include <chrono>
-#include <cmath>
 #include <memory>
 #include <string>
 
@@ -11,6 +8,9 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/manifest_json.h"
+#include "common/progress.h"
 #include "sqlsteward/snapshot.h"
 
 namespace sqlsteward::cli {
@@ -44,10 +44,6 @@ struct SnapshotArgs {
   bool json = false;
 };
 
-std::string Mib(std::int64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-}
-
 Result<int> Run(const SnapshotArgs& args) {
   auto fail = [&](Status status) {
     return FailWithJson(args.json, {{"database", args.db}}, std::move(status));
@@ -58,7 +54,7 @@ Result<int> Run(const SnapshotArgs& args) {
   options.integrity = *integrity;
   options.keep = args.keep;
   options.name = args.name;
-  options.timeout = std::chrono::milliseconds(std::llround(args.timeout_seconds * 1000.0));
+  options.timeout = Millis(args.timeout_seconds);
   options.progress = SnapshotProgressPrinter(!args.json);
   auto result = Snapshot(args.db, args.dest, options);
   if (!result.has_value() && result.error().code() == StatusCode::kUnavailable) {
@@ -93,7 +89,7 @@ Result<int> Run(const SnapshotArgs& args) {
   fmt::print("Snapshot  {}\n", r.path);
   fmt::print("Manifest  {}\n", r.manifest_path);
   fmt::print("          {} pages of {} bytes ({}), schema version {}\n", m.page_count,
-             m.page_size, Mib(m.size_bytes), m.schema_version);
+             m.page_size, FormatMib(m.size_bytes), m.schema_version);
   fmt::print("          sha256 {}\n", m.sha256);
   fmt::print("          integrity check: {}; copied in {}, {} in all\n",
              m.integrity_check == "none" ? "skipped (--integrity none)" : m.integrity_check + " ok",
@@ -112,109 +108,12 @@ Result<int> Run(const SnapshotArgs& args) {
   return 0;
 }
 
-// On a terminal, a bar for the phase in progress, redrawn in place:
-//   copy            [#####...........] 1234/5678 pages (22%)  4.8 MiB  45.6 MiB/s  ETA 2.0 s
-// and a line that stays for each finished phase:
-//   copy            5678 pages, 22.2 MiB in 0.41 s (54.1 MiB/s)
-// Elsewhere only the lines that stay, and a progress line every 2 s. Sync,
-// checksum and integrity check run side by side; each keeps its own line.
-class ProgressPrinter {
- public:
-  // Plain output: the first progress line after kPlainEvery, not at once.
-  explicit ProgressPrinter(bool tty)
-      : tty_(tty), last_(tty ? std::chrono::steady_clock::time_point{}
-                             : std::chrono::steady_clock::now()) {}
-
-  void Show(const SnapshotProgress& p) {
-    const double elapsed = std::chrono::duration<double>(p.elapsed).count();
-    const std::string name(SnapshotPhaseName(p.phase));
-    if (p.finished) {
-      std::string text;
-      if (p.pages_total <= 0) {
-        text = fmt::format("{:<15} done in {}", name, FormatSeconds(elapsed));
-      } else {
-        const double bytes = static_cast<double>(p.pages_total * p.page_size);
-        text = fmt::format("{:<15} {} pages, {} in {} ({:.1f} MiB/s)", name, p.pages_total,
-                           Mib(p.pages_total * p.page_size), FormatSeconds(elapsed),
-                           elapsed > 0 ? bytes / elapsed / (1024.0 * 1024.0) : 0.0);
-      }
-      Print(text, /*stays=*/true);
-      return;
-    }
-    // Phases without intermediate progress (sync, integrity check) show
-    // only their end. On a terminal a phase whose size is known shows its
-    // bar at once, at 0%; plain output waits kPlainEvery.
-    if (p.pages_total <= 0 || (p.pages_done <= 0 && !tty_)) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (p.pages_done > 0 && now - last_ < (tty_ ? kTtyEvery : kPlainEvery)) return;
-    last_ = now;
-    const double fraction = std::clamp(
-        static_cast<double>(p.pages_done) / static_cast<double>(p.pages_total), 0.0, 1.0);
-    const double rate = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed : 0.0;
-    std::string bar;
-    if (tty_) {
-      constexpr int kWidth = 24;
-      const int filled = static_cast<int>(fraction * kWidth);
-      bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
-            std::string(static_cast<std::size_t>(kWidth - filled), '.') + "] ";
-    }
-    std::string text = fmt::format("{:<15} {}{}/{} pages ({:.0f}%)  {}  {:.1f} MiB/s  ETA {}",
-                                   name, bar, p.pages_done, p.pages_total, fraction * 100.0,
-                                   Mib(p.bytes_done), rate / (1024.0 * 1024.0),
-                                   fraction > 0 ? FormatSeconds(elapsed * (1.0 - fraction) / fraction)
-                                                : std::string("-"));
-    if (p.restarts > 0) text += fmt::format("  ({} restarts)", p.restarts);
-    Print(text, /*stays=*/false);
-  }
-
- private:
-  void Print(const std::string& text, bool stays) {
-    if (!tty_) {
-      fmt::print("{}\n", text);
-    } else {
-      // Overwrite the bar (if one is shown) with this line.
-      fmt::print("\r{:<{}}{}", text, bar_width_, stays ? "\n" : "");
-      bar_width_ = stays ? 0 : std::max(bar_width_, text.size());
-    }
-    std::fflush(stdout);
-  }
-
-  static constexpr auto kTtyEvery = std::chrono::milliseconds(100);
-  static constexpr auto kPlainEvery = std::chrono::seconds(2);
-  bool tty_;
-  std::chrono::steady_clock::time_point last_{};
-  std::size_t bar_width_ = 0;
-};
-
 }  // namespace
-
-SnapshotProgressFn SnapshotProgressPrinter(bool enabled) {
-  if (!enabled) return nullptr;
-  auto printer = std::make_shared<ProgressPrinter>(IsTerminal(stdout));
-  return [printer](const SnapshotProgress& p) { printer->Show(p); };
-}
-
-nlohmann::json ManifestJson(const SnapshotManifest& m) {
-  return {{"format_version", m.format_version},
-          {"kind", m.kind},
-          {"file", m.file},
-          {"sha256", m.sha256},
-          {"size_bytes", m.size_bytes},
-          {"page_size", m.page_size},
-          {"page_count", m.page_count},
-          {"schema_version", m.schema_version},
-          {"source", m.source},
-          {"source_journal_mode", m.source_journal_mode},
-          {"created_at", m.created_at},
-          {"created_unix_ms", m.created_unix_ms},
-          {"sqlite_version", m.sqlite_version},
-          {"integrity_check", m.integrity_check}};
-}
 
 Command RegisterSnapshot(CLI::App& app) {
   auto args = std::make_shared<SnapshotArgs>();
-  CLI::App* cmd = app.add_subcommand("snapshot", "Take an online, verified snapshot of a database.");
-  cmd->description(kAbout);
+  CLI::App* cmd =
+      AddCommand(app, "snapshot", "Take an online, verified snapshot of a database.", kAbout);
   cmd->footer(kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_option("DEST_DIR", args->dest, "Directory for the snapshot (created 0700 if missing)")

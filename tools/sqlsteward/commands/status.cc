@@ -8,8 +8,8 @@
 // mount all look the same from the application ("unavailable", "timeout",
 // "another lock domain"). Status says which it is, and what to do.
 
+#include <algorithm>
 #include <cstdint>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -19,7 +19,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "base/time.h"
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/instance_output.h"
+#include "sidecar/format.h"
 #include "sqlsteward/instances.h"
 
 namespace sqlsteward::cli {
@@ -42,42 +46,11 @@ Exit status: 0 when the registry could be read (also when no instance has
 ever opened DB: "instances": []); 1 with "error:" and "hint:" lines on
 stderr otherwise (e.g. a malformed sidecar).)";
 
-// The write lock is held for one group commit (milliseconds); this long
-// means a stuck job. Same threshold as `sqlsteward doctor`.
-constexpr std::int64_t kStuckWriteLockMs = 60'000;
-
 struct StatusArgs {
   std::string db;
   bool json = false;
   bool observe = false;
 };
-
-std::int64_t WallClockMs() {
-  struct timespec ts {};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-std::string IsoUtc(std::int64_t unix_ms) {
-  time_t secs = static_cast<time_t>(unix_ms / 1000);
-  struct tm tm {};
-  if (gmtime_r(&secs, &tm) == nullptr) return fmt::format("{} ms", unix_ms);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string_view OwnershipName(Ownership ownership) {
-  return ownership == Ownership::kExclusive ? "exclusive" : "shared";
-}
-
-std::string_view StateName(InstanceState state) {
-  return state == InstanceState::kSteppingDown ? "stepping-down" : "running";
-}
-
-bool IsLive(const InstanceInfo& info) {
-  return info.domain == InstanceDomain::kThisDomain || info.domain == InstanceDomain::kOtherDomain;
-}
 
 struct Notice {
   std::string id;
@@ -191,7 +164,7 @@ Result<int> Run(const StatusArgs& args) {
   };
 
   auto read = ReadRegistry(db, args.observe);
-  const std::int64_t now_ms = WallClockMs();
+  const std::int64_t now_ms = WallClockUnixMs();
   if (!read.has_value() && read.error().code() != StatusCode::kNotFound) {
     return fail(std::move(read).error());
   }
@@ -200,7 +173,7 @@ Result<int> Run(const StatusArgs& args) {
   if (opened) {
     reg = std::move(read).value();
   } else {
-    reg.sidecar_path = db + "-steward";
+    reg.sidecar_path = internal::SidecarPath(db);
   }
   std::error_code ec;
   const bool db_exists = std::filesystem::exists(db, ec);
@@ -271,31 +244,10 @@ Result<int> Run(const StatusArgs& args) {
 
 }  // namespace
 
-json InstanceToJson(const InstanceInfo& info, std::int64_t now_unix_ms) {
-  return {{"slot", info.slot},
-          {"pid", info.pid},
-          {"host", info.host},
-          {"boot_id", info.boot_id},
-          {"started_unix_ms", info.started_unix_ms},
-          {"started", IsoUtc(info.started_unix_ms)},
-          {"ownership", OwnershipName(info.ownership)},
-          {"state", StateName(info.state)},
-          {"heartbeat", info.heartbeat},
-          {"heartbeat_unix_ms", info.heartbeat_unix_ms},
-          {"heartbeat_age_ms", now_unix_ms - info.heartbeat_unix_ms},
-          {"domain", InstanceDomainName(info.domain)},
-          {"live", IsLive(info)}};
-}
-
-std::string DescribeInstance(const InstanceInfo& info) {
-  return fmt::format("pid {} on {} (slot {}, {}, started {})", info.pid, info.host, info.slot,
-                     OwnershipName(info.ownership), IsoUtc(info.started_unix_ms));
-}
-
 Command RegisterStatus(CLI::App& app) {
   auto args = std::make_shared<StatusArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "status", "Show who has a database open, who owns it and who holds the write lock.");
+  CLI::App* cmd = AddCommand(
+      app, "status", "Show who has a database open, who owns it and who holds the write lock.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
   cmd->add_option("DB", args->db, "The database file")->required();
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");

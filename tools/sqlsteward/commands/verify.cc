@@ -8,6 +8,9 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/manifest_json.h"
+#include "common/progress.h"
 #include "sqlsteward/snapshot.h"
 
 namespace sqlsteward::cli {
@@ -73,8 +76,7 @@ Result<int> Run(const VerifyArgs& args) {
 Command RegisterVerify(CLI::App& app) {
   auto args = std::make_shared<VerifyArgs>();
   CLI::App* cmd =
-      app.add_subcommand("verify", "Check a snapshot against its manifest and SQLite.");
-  cmd->description(kAbout);
+      AddCommand(app, "verify", "Check a snapshot against its manifest and SQLite.", kAbout);
   cmd->footer(kExamples);
   cmd->add_option("SNAPSHOT", args->snapshot, "The snapshot file (.db)")->required();
   cmd->add_option("--integrity", args->integrity,

@@ -11,6 +11,8 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "common/help.h"
+#include "common/wal_reset_bug.h"
 #include "sqlsteward/migrator.h"
 #include "sqlsteward/sqlsteward.h"
 
@@ -48,8 +50,8 @@ Result<SchemaInfo> ReadSchema(const std::string& path) {
 Command RegisterVersion(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto db_path = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand(
-      "version", "Print the version of sqlsteward and of the SQLite library it uses.");
+  CLI::App* cmd = AddCommand(
+      app, "version", "Print the version of sqlsteward and of the SQLite library it uses.");
   cmd->footer(kExamples);
   cmd->add_flag("--json", *json, "Print one JSON object instead of text");
   cmd->add_option("DB", *db_path,
