@@ -246,7 +246,7 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenReadOnly(
                       SQLITE_NOTADB);
   }
   const ReadOnlyOpen plan = PlanReadOnlyOpen(impl->env, path, header);
-  if (!plan.wal_unread.empty()) opts.on_warning(path + ": " + plan.wal_unread);
+  if (plan.wal_unread()) opts.on_warning(path + ": " + plan.reason);
   impl->journal_mode = header.read_version == 2 ? JournalMode::kWal : JournalMode::kDelete;
   impl->options.journal_mode = impl->journal_mode;
   impl->readers = std::make_unique<internal::ReaderPool>(impl->env, path, internal::Role::kReadOnly,

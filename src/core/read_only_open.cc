@@ -55,22 +55,24 @@ ReadOnlyOpen PlanReadOnlyOpen(posix::Env* env, const std::string& path,
   const bool wal = env->Lstat((path + "-wal").c_str(), &st) == 0;
   const bool shm = env->Lstat((path + "-shm").c_str(), &st) == 0;
   ReadOnlyOpen plan;
+  using Why = ReadOnlyOpen::Why;
   if (wal && !shm) {
-    plan.immutable = true;
-    plan.wal_unread =
-        "the -wal file exists without its -shm, and a read-only open must not create -shm: the "
-        "WAL's contents are not read (its most recent commits may be missing)";
-  } else if (wal && header.size == 0) {
-    plan.immutable = true;
-    plan.wal_unread =
-        "the database file is empty but a -wal exists, which a normal open would delete: the "
-        "WAL's contents are not read";
+    plan.why = Why::kWalWithoutShm;
+    plan.reason =
+        "the -wal file exists without its -shm; a normal read-only open would "
+        "create -shm, so the WAL's contents were not examined";
   } else if (header.read_version == 2 && !wal) {
-    plan.immutable = true;  // WAL mode, closed: there is no WAL to read.
+    plan.why = Why::kClosedWal;
+    plan.reason =
+        "the database is in WAL mode and closed (no -wal file), so there is no "
+        "WAL to read; a normal read-only open would create -wal and -shm";
+  } else if (header.size == 0 && wal) {
+    plan.why = Why::kEmptyBesideWal;
+    plan.reason =
+        "the database file is empty but a -wal exists, which a normal open would "
+        "delete; the WAL's contents were not examined";
   }
-  plan.uri = SqliteFileUri(path, plan.immutable          ? "mode=ro&immutable=1"
-                                 : header.read_version == 2 ? "mode=ro&readonly_shm=1"
-                                                           : "mode=ro");
+  plan.uri = SqliteFileUri(path, plan.immutable() ? "mode=ro&immutable=1" : "mode=ro&readonly_shm=1");
   return plan;
 }
 

@@ -13,8 +13,8 @@
 //   - a -wal without its -shm, or an empty database file beside a -wal:
 //     `immutable=1`, and the WAL's contents are not read (a caveat says so:
 //     recent commits may be missing from what is read);
-//   - otherwise (a rollback journal): `mode=ro`, which takes SQLite's shared
-//     lock per read and creates nothing.
+//   - otherwise (a rollback journal): `mode=ro` (`readonly_shm` is moot),
+//     which takes SQLite's shared lock per read and creates nothing.
 // The header is read through SQLite's VFS, never by an open()/close() of our
 // own: close() of any descriptor of the file drops every POSIX lock this
 // process's SQLite connections hold on it.
@@ -43,11 +43,20 @@ struct DatabaseHeader {
 Result<DatabaseHeader> ReadDatabaseHeader(const std::string& path, const std::string& vfs);
 
 struct ReadOnlyOpen {
-  std::string uri;       // For sqlite3_open_v2 with SQLITE_OPEN_READONLY | SQLITE_OPEN_URI.
-  bool immutable = false;
-  // Why the WAL's contents are not read, when they exist and are not;
-  // empty otherwise.
-  std::string wal_unread;
+  // Why the open is immutable, if it is.
+  enum class Why {
+    kNotImmutable,
+    kClosedWal,       // WAL mode, no -wal: nothing is left unread.
+    kWalWithoutShm,   // The WAL is not read.
+    kEmptyBesideWal,  // The WAL is not read.
+  };
+  std::string uri;  // For sqlite3_open_v2 with SQLITE_OPEN_READONLY | SQLITE_OPEN_URI.
+  Why why = Why::kNotImmutable;
+  std::string reason;  // `why` in a sentence; empty when not immutable.
+
+  bool immutable() const { return why != Why::kNotImmutable; }
+  // Commits in the -wal are not seen by this open.
+  bool wal_unread() const { return why == Why::kWalWithoutShm || why == Why::kEmptyBesideWal; }
 };
 ReadOnlyOpen PlanReadOnlyOpen(posix::Env* env, const std::string& path,
                               const DatabaseHeader& header);

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/connection.h"
+#include "core/read_only_open.h"
 
 namespace sqlsteward::internal {
 
@@ -39,28 +40,8 @@ Result<std::int64_t> QueryInt(sqlite3* db, const char* sql, std::string_view con
 }
 
 Result<SqliteHandle> OpenSnapshotFile(const std::string& path) {
-  return OpenSqlite(SqliteUri(path, "immutable=1"),
+  return OpenSqlite(SqliteFileUri(path, "immutable=1"),
                     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW, path);
-}
-
-std::string SqliteUri(const std::string& path, std::string_view params) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out = "file:";
-  for (char c : path) {
-    auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) != 0 || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kDigits[byte >> 4];
-      out += kDigits[byte & 0xf];
-    }
-  }
-  if (!params.empty()) {
-    out += '?';
-    out += params;
-  }
-  return out;
 }
 
 }  // namespace sqlsteward::internal

@@ -14,19 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include "core/sqlite_handle.h"
 #include "sqlsteward/status.h"
 
 namespace sqlsteward::internal {
-
-struct SqliteCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using SqliteHandle = std::unique_ptr<sqlite3, SqliteCloser>;
-
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using StmtHandle = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 // sqlite3_open_v2 with extended result codes and no checkpoint on close.
 // `what` names the file in errors; `vfs` nullptr: the default VFS.
@@ -41,10 +32,6 @@ Result<std::int64_t> QueryInt(sqlite3* db, const char* sql, std::string_view con
 // A snapshot file, read-only and immutable: no locks, no -wal/-shm/-journal
 // lookups beside it. Nobody writes a published snapshot.
 Result<SqliteHandle> OpenSnapshotFile(const std::string& path);
-
-// "file:<path, percent-encoded>?<params>", for sqlite3_open_v2 with
-// SQLITE_OPEN_URI.
-std::string SqliteUri(const std::string& path, std::string_view params);
 
 }  // namespace sqlsteward::internal
 

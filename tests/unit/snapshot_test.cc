@@ -17,6 +17,7 @@
 
 #include "base/time.h"
 #include "core/database_access.h"
+#include "core/read_only_open.h"
 #include "posix/env.h"
 #include "base/sha256.h"
 #include "snapshot/entry_points.h"
@@ -547,7 +548,7 @@ TEST(SnapshotTest, FileNamesParseStrictly) {
   EXPECT_EQ(CompactUtc(1714557600123), "20240501T100000Z");
   EXPECT_EQ(IsoUtc(1714557600023, /*millis=*/true), "2024-05-01T10:00:00.023Z");
   EXPECT_EQ(IsoUtc(1714557600023), "2024-05-01T10:00:00Z");
-  EXPECT_EQ(internal::SqliteUri("/a b/c?d#e%.db", "immutable=1"),
+  EXPECT_EQ(internal::SqliteFileUri("/a b/c?d#e%.db", "immutable=1"),
             "file:/a%20b/c%3Fd%23e%25.db?immutable=1");
 }
 

@@ -327,9 +327,10 @@ Result<int> Run(const QueryArgs& args, const std::vector<SqlParam>& params) {
 
   Options options;
   options.create_if_missing = false;  // A query against a mistyped path must not create it.
+  // Reading writes nothing: no sidecar, no journal-mode change, no chmod,
+  // no registration (so an exclusive owner does not block a query).
+  options.read_only = true;
   options.read_timeout = Millis(args.timeout_seconds);
-  options.write_timeout = options.read_timeout;  // Open takes the write lock briefly.
-  options.wait_for_owner = Millis(args.wait_for_owner_seconds);
   options.reader_connections = 1;
   auto db = OpenForSql(db_path, options, "check the path; query never creates a database");
   if (!db.has_value()) return fail(std::move(db).error());
@@ -396,7 +397,8 @@ Command RegisterQuery(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--wait-for-owner", args->wait_for_owner_seconds,
-                  "Seconds to wait for an exclusive owner to go away (0: refuse at once)")
+                  "Accepted for compatibility and ignored: query reads without registering, "
+                  "so an exclusive owner does not block it")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   return {cmd, [args, cmd]() -> Result<int> { return Run(*args, SqlParamsInOrder(*cmd)); }};

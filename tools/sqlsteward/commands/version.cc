@@ -32,6 +32,7 @@ struct SchemaInfo {
 Result<SchemaInfo> ReadSchema(const std::string& path) {
   Options options;
   options.create_if_missing = false;
+  options.read_only = true;  // Reading the version writes nothing.
   auto db = Database::Open(path, options);
   if (!db.has_value()) return std::move(db).error();
   SchemaInfo info;

@@ -11,13 +11,15 @@
 
 #include "common/cli.h"
 #include "demo/demo_protocol.h"
+#include "sidecar/format.h"
 
 namespace sqlsteward::cli::demo {
 namespace {
 
-// DIR/demo.db plus every file SQLite or sqlsteward keeps beside it. A stale
-// -journal beside a new database would be taken for a hot journal.
-constexpr const char* kFileSuffixes[] = {"", "-wal", "-shm", "-journal", "-steward"};
+// DIR/demo.db plus every file SQLite keeps beside it (the sidecar is named
+// by the library). A stale -journal beside a new database would be taken for
+// a hot journal.
+constexpr const char* kSqliteSuffixes[] = {"", "-wal", "-shm", "-journal"};
 
 }  // namespace
 
@@ -63,8 +65,10 @@ Result<UniqueFd> LockDirectory(const std::string& dir) {
 
 Result<std::vector<std::string>> RemovePreviousRun(const std::string& db_path) {
   std::vector<std::string> removed;
-  for (const char* suffix : kFileSuffixes) {
-    std::string path = db_path + suffix;
+  std::vector<std::string> paths;
+  for (const char* suffix : kSqliteSuffixes) paths.push_back(db_path + suffix);
+  paths.push_back(internal::SidecarPath(db_path));
+  for (const std::string& path : paths) {
     if (::unlink(path.c_str()) == 0) {
       removed.push_back(std::filesystem::path(path).filename().string());
     } else if (errno != ENOENT) {

@@ -18,6 +18,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.h"
+#include "core/read_only_open.h"
 #include "doctor/checks.h"
 #include "doctor/raw_sqlite.h"
 #include "doctor/text.h"
@@ -56,6 +57,7 @@ struct DbHeader {
 // How the database is opened: immutable when a normal read-only open would
 // create or delete a file, with the reason and what it means.
 struct OpenPlan {
+  std::string uri;  // For SQLITE_OPEN_READONLY | SQLITE_OPEN_URI.
   FileState wal;
   FileState shm;
   std::string immutable_reason;  // empty: a read-only open with readonly_shm
@@ -189,29 +191,28 @@ std::optional<DbHeader> CheckFormat(Report& r, const std::string& sql_path,
 }
 
 // See the top of doctor.cc: a read-only open must not create -wal or -shm,
-// and SQLite deletes a -wal beside an empty database file.
+// and SQLite deletes a -wal beside an empty database file. The rule is the
+// library's (core/read_only_open.h); doctor adds what to do about it.
 OpenPlan PlanOpen(const Report& r, const DbFiles& files, const std::string& sql_path,
                   const DbHeader& header) {
   OpenPlan plan;
   plan.wal = sql_path == r.path ? files.wal : StatFile("wal", sql_path + "-wal");
   plan.shm = sql_path == r.path ? files.shm : StatFile("shm", sql_path + "-shm");
-  if (plan.wal.exists && !plan.shm.exists) {
-    plan.immutable_reason =
-        "the -wal file exists without its -shm; a normal read-only open would "
-        "create -shm, so the WAL's contents were not examined";
+  internal::DatabaseHeader h;
+  h.size = header.size;
+  h.magic_ok = header.magic_ok;
+  h.read_version = header.read_version;
+  internal::ReadOnlyOpen how = internal::PlanReadOnlyOpen(posix::Env::Default(), sql_path, h);
+  plan.uri = how.uri;
+  plan.immutable_reason = how.reason;
+  using Why = internal::ReadOnlyOpen::Why;
+  if (how.why == Why::kWalWithoutShm) {
     plan.hint =
         "if no process has the database open, any read-write open (sqlsteward, sqlite3) "
         "rebuilds -shm from the WAL; if one does, something deleted its -shm: stop every "
         "process that uses the database, then open it once";
     plan.severity = Severity::kWarning;
-  } else if (header.read_version == 2 && !plan.wal.exists) {
-    plan.immutable_reason =
-        "the database is in WAL mode and closed (no -wal file), so there is no "
-        "WAL to read; a normal read-only open would create -wal and -shm";
-  } else if (header.size == 0 && plan.wal.exists) {
-    plan.immutable_reason =
-        "the database file is empty but a -wal exists, which a normal open would "
-        "delete; the WAL's contents were not examined";
+  } else if (how.why == Why::kEmptyBesideWal) {
     plan.hint =
         "the database file was probably truncated or replaced: copy the database and its -wal "
         "aside before anything opens it read-write (that deletes the -wal)";
@@ -223,9 +224,7 @@ OpenPlan PlanOpen(const Report& r, const DbFiles& files, const std::string& sql_
 // The read-only handle (database.open on failure; nullptr then).
 SqliteHandle OpenReadOnly(Report& r, const std::string& sql_path, const OpenPlan& plan) {
   sqlite3* raw = nullptr;
-  const std::string uri =
-      FileUri(sql_path, plan.immutable() ? "mode=ro&immutable=1" : "mode=ro&readonly_shm=1");
-  int rc = sqlite3_open_v2(uri.c_str(), &raw,
+  int rc = sqlite3_open_v2(plan.uri.c_str(), &raw,
                            SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   SqliteHandle db(raw);
   if (rc != SQLITE_OK) {

@@ -8,18 +8,12 @@
 #include "common/json_output.h"
 #include "doctor/checks.h"
 #include "doctor/text.h"
+#include "probe/mounts.h"
 
 namespace sqlsteward::cli::doctor {
 namespace {
 
 using nlohmann::json;
-
-// "fuse.bindfs" for fs_type "fuse" and fs_subtype "bindfs": the name the
-// probe's own messages use. The probe does not export its function for it
-// (FullType in probe.cc); once probe.h does, this goes.
-std::string FullFsType(const MountInfo& m) {
-  return m.fs_subtype.empty() ? m.fs_type : m.fs_type + "." + m.fs_subtype;
-}
 
 json EmptyFilesystemJson(const std::string& dir) {
   return {{"directory", dir},
@@ -43,7 +37,7 @@ void FillFilesystemJson(json& out, const ProbeReport& p, const JournalPolicy& po
   out["directory"] = p.directory;
   out["probed"] = true;
   out["mount_point"] = p.mount.mount_point;
-  out["fs_type"] = FullFsType(p.mount);
+  out["fs_type"] = probe_internal::FullMountType(p.mount);
   out["source"] = p.mount.source;
   out["mount_options"] = p.mount.mount_options;
   out["super_options"] = p.mount.super_options;
@@ -83,7 +77,7 @@ FsFacts ProbeFilesystem(Report& r) {
   if (!p.mount.mount_point.empty()) facts.mount_point = p.mount.mount_point;
   FillFilesystemJson(r.filesystem, p, *facts.policy);
 
-  const std::string fs_type = FullFsType(p.mount);
+  const std::string fs_type = probe_internal::FullMountType(p.mount);
   const std::string_view kind = FsKindName(p.kind);
   std::string where = p.mount.mount_point.empty()
                           ? std::string("(mount point unknown; from statfs)")

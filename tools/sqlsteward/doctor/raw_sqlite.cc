@@ -6,19 +6,6 @@
 
 namespace sqlsteward::cli::doctor {
 
-std::string FileUri(std::string_view path, std::string_view query) {
-  std::string out = "file:";
-  for (char c : path) {
-    auto u = static_cast<unsigned char>(c);
-    bool keep = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-                c == '/' || c == '-' || c == '_' || c == '.' || c == '~';
-    out += keep ? std::string(1, c) : fmt::format("%{:02X}", u);
-  }
-  out += '?';
-  out += query;
-  return out;
-}
-
 std::optional<SqlError> Query(sqlite3* db, const char* sql, std::vector<std::string>* rows,
                               std::size_t max_rows) {
   auto error = [db] {

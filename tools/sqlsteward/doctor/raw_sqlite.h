@@ -15,19 +15,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/sqlite_handle.h"
+
 namespace sqlsteward::cli::doctor {
 
-// The library has the same two, SqliteHandle and SqliteUri, as internals of
-// the snapshotter; they belong in a layer below it, and doctor takes them
-// from there once they are.
-struct SqliteCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using SqliteHandle = std::unique_ptr<sqlite3, SqliteCloser>;
-
-// `file:` URI for sqlite3_open_v2: everything but unreserved characters and
-// '/' percent-encoded, so '?', '#' and '%' in a path stay part of it.
-std::string FileUri(std::string_view path, std::string_view query);
+using internal::SqliteHandle;
 
 struct SqlError {
   int code = 0;  // extended result code
