@@ -175,12 +175,13 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
   const std::string& path = impl->path;
 
   if (opts.read_only) return OpenReadOnly(std::move(impl));
-  SQLSTEWARD_RETURN_IF_ERROR(PrepareDatabaseFile(impl->env, path, opts));
+  SQLSTEWARD_ASSIGN_OR_RETURN(const internal::FileOwner owner,
+                              PrepareDatabaseFile(impl->env, path, opts));
   auto mode = ChooseJournalMode(impl->env, path, opts);
   if (!mode.has_value()) return std::move(mode).error();
   impl->options.journal_mode = *mode;
   if (!opts.vfs.empty()) SQLSTEWARD_RETURN_IF_ERROR(internal::VerifyVfsLocks(path, opts.vfs));
-  auto sidecar = internal::SidecarFile::Open(impl->env, path, opts.on_warning);
+  auto sidecar = internal::SidecarFile::Open(impl->env, path, owner, opts.on_warning);
   if (!sidecar.has_value()) return std::move(sidecar).error();
   impl->sidecar = std::move(sidecar).value();
   auto write_lock = internal::WriteLock::Create(*impl->sidecar);
@@ -195,6 +196,7 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
   reg.handover_timeout = opts.handover_timeout;
   reg.heartbeat_interval = opts.heartbeat_interval;
   reg.wal = opts.journal_mode == JournalMode::kWal;
+  reg.database_owner = owner;
   Database::Impl* raw = impl.get();
   reg.on_step_down = [raw](std::int32_t successor) { raw->StepDown(successor); };
   auto registry = internal::Registry::Register(

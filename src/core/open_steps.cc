@@ -123,7 +123,8 @@ Result<std::string> ResolveDatabasePath(posix::Env* env, const std::string& path
   return canonical + name;
 }
 
-Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options) {
+Result<FileOwner> PrepareDatabaseFile(posix::Env* env, const std::string& path,
+                                      const Options& options) {
   const std::string dir = posix::DirName(path);
   struct stat st;
   if (env->Lstat(path.c_str(), &st) != 0) {
@@ -148,6 +149,8 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
     if (env->Lstat(path.c_str(), &st) != 0) return posix::ErrnoStatus(errno, "stat", path);
   }
   SQLSTEWARD_RETURN_IF_ERROR(CheckDatabaseStat(path, st));
+  SQLSTEWARD_RETURN_IF_ERROR(CheckDatabaseOwner(path, st));
+  const FileOwner owner = FileOwner::Of(st);
   if (env->Access(path.c_str(), R_OK | W_OK) != 0) {
     return posix::ErrnoStatus(errno, "access", path,
                               "the database must be readable and writable by this process; "
@@ -158,10 +161,19 @@ Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Optio
                               "SQLite creates -wal, -shm and -journal files beside the "
                               "database: the directory must be writable");
   }
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    const std::string companion = path + suffix;
+    struct stat cst;
+    if (env->Lstat(companion.c_str(), &cst) == 0) {
+      SQLSTEWARD_RETURN_IF_ERROR(CheckCompanionOwner("file", companion, cst, owner));
+    } else if (errno != ENOENT) {
+      return posix::ErrnoStatus(errno, "stat", companion);
+    }
+  }
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     SQLSTEWARD_RETURN_IF_ERROR(TightenMode(env, path + suffix, options));
   }
-  return Status();
+  return owner;
 }
 
 // Resolves Options::journal_mode against what the filesystem can be trusted

@@ -8,6 +8,8 @@
 //   - a new database file is created by us with O_EXCL, mode 0600, and the
 //     directory is fsynced; SQLite then creates -wal/-shm/-journal with the
 //     database's mode;
+//   - the database is ours, or we are root, and its existing -wal, -shm
+//     and -journal are ours, its owner's or root's (sidecar/file_owner.h);
 //   - existing files looser than 0600 are tightened (EPERM, as in a user
 //     namespace, is a warning);
 //   - the sidecar is opened, then the writer connection under the
@@ -26,6 +28,7 @@
 
 #include "core/connection.h"
 #include "posix/env.h"
+#include "sidecar/file_owner.h"
 #include "sidecar/write_lock.h"
 #include "sqlsteward/options.h"
 #include "sqlsteward/status.h"
@@ -54,8 +57,13 @@ Status CheckDatabaseStat(const std::string& path, const struct stat& st);
 Status CheckDatabaseForReading(posix::Env* env, const std::string& path);
 
 // The directory, the database file and its companions, as the list above
-// says, before SQLite opens anything.
-Status PrepareDatabaseFile(posix::Env* env, const std::string& path, const Options& options);
+// says, before SQLite opens anything. Returns the database's owner, whom
+// the files we create beside it are given to (sidecar/file_owner.h): the
+// database must be ours unless we are root, and an existing -wal, -shm or
+// -journal ours, the database owner's or root's (a planted -journal would
+// be rolled back into the database), else kPermissionDenied.
+Result<FileOwner> PrepareDatabaseFile(posix::Env* env, const std::string& path,
+                                      const Options& options);
 
 // Resolves Options::journal_mode against what the filesystem can be trusted
 // with (sqlsteward/probe.h).

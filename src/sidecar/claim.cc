@@ -35,9 +35,12 @@ Status RegistrationClaim::Lock(std::chrono::steady_clock::time_point deadline) {
     int fd = env_->Open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
     if (fd >= 0) {
       posix::UniqueFd guard(env_, fd);
-      if (env_->Pwrite(fd, content.data(), content.size(), 0) !=
-          static_cast<ssize_t>(content.size())) {
-        Status st = posix::ErrnoStatus(errno, "write", path_);
+      Status st = GiveToDatabaseOwner(env_, fd, path_, database_, nullptr);
+      if (st.ok() && env_->Pwrite(fd, content.data(), content.size(), 0) !=
+                         static_cast<ssize_t>(content.size())) {
+        st = posix::ErrnoStatus(errno, "write", path_);
+      }
+      if (!st.ok()) {
         env_->Unlink(path_.c_str());
         return st;
       }
@@ -45,11 +48,22 @@ Status RegistrationClaim::Lock(std::chrono::steady_clock::time_point deadline) {
       return Status();
     }
     if (errno != EEXIST) return posix::ErrnoStatus(errno, "create", path_);
-    if (BreakIfStale()) continue;
+    struct stat st;
+    bool gone = false;
+    if (env_->Lstat(path_.c_str(), &st) != 0) {
+      if (errno != ENOENT) return posix::ErrnoStatus(errno, "stat", path_);
+      gone = true;
+    } else {
+      SQLSTEWARD_RETURN_IF_ERROR(CheckCompanionOwner("claim file", path_, st, database_));
+      SQLSTEWARD_ASSIGN_OR_RETURN(gone, BreakIfStale(st));
+    }
+    // Checked on every turn, also when the file went away: a claim file
+    // that keeps coming back must not keep us past the deadline.
     if (std::chrono::steady_clock::now() >= deadline) {
       return Timeout("timed out waiting for " + path_ + ": another instance is registering",
                      "retry; if it stays, the process that created the file is stuck");
     }
+    if (gone) continue;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(5'000));
   }
@@ -61,7 +75,7 @@ void RegistrationClaim::Unlock() {
   env_->Unlink(path_.c_str());
 }
 
-bool RegistrationClaim::BreakIfStale() {
+Result<bool> RegistrationClaim::BreakIfStale(const struct stat& st) {
   std::istringstream in(ReadClaim(env_, path_));
   std::int32_t pid = 0;
   std::uint64_t ticks = 0, ns = 0, nonce = 0;
@@ -69,8 +83,6 @@ bool RegistrationClaim::BreakIfStale() {
   std::string boot;
   if (!(in >> pid >> ticks >> ns >> boot >> created >> nonce)) {
     // Being written right now, or garbage: judge by age.
-    struct stat st;
-    if (env_->Lstat(path_.c_str(), &st) != 0) return errno == ENOENT;
     created = std::int64_t{st.st_mtim.tv_sec} * 1000;
     boot.clear();
   }
@@ -79,8 +91,14 @@ bool RegistrationClaim::BreakIfStale() {
   bool stale =
       (same_machine && !ProcessAlive(pid, ticks)) || WallClockUnixMs() - created > kClaimStaleMs;
   if (!stale) return false;
-  env_->Unlink(path_.c_str());
-  return true;
+  if (env_->Unlink(path_.c_str()) == 0 || errno == ENOENT) return true;
+  // In a sticky directory another user's file stays: it would stay until
+  // our deadline, so say so now.
+  return posix::ErrnoStatus(errno, "remove stale claim file", path_,
+                            "the claim file of a registration that ended long ago (owned by uid " +
+                                std::to_string(st.st_uid) +
+                                ") cannot be removed by this process: remove it as root or as "
+                                "its owner, or open the database as its owner");
 }
 
 }  // namespace sqlsteward::internal

@@ -25,8 +25,13 @@ Result<std::unique_ptr<Registry>> Registry::Register(posix::Env* env, const std:
   const std::string path = SidecarPath(db_path);
   int raw = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW, 0);
   if (raw < 0) return posix::ErrnoStatus(errno, "open", path);
+  posix::UniqueFd fd(env, raw);
+  struct stat st;
+  if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", path);
+  // The file Open validated, unless it was replaced since.
+  SQLSTEWARD_RETURN_IF_ERROR(CheckCompanionOwner("sidecar", path, st, config.database_owner));
   std::unique_ptr<Registry> reg(
-      new Registry(env, db_path, posix::UniqueFd(env, raw), std::move(config)));
+      new Registry(env, db_path, std::move(fd), std::move(config)));
   const Config& cfg = reg->config_;
   const auto wait_deadline = Clock::now() + cfg.wait_for_owner;
   const auto handover_deadline = Clock::now() + cfg.handover_timeout;
@@ -35,7 +40,7 @@ Result<std::unique_ptr<Registry>> Registry::Register(posix::Env* env, const std:
   while (true) {
     std::vector<Slot> blockers;
     {
-      RegistrationClaim claim(env, ClaimPath(db_path));
+      RegistrationClaim claim(env, ClaimPath(db_path), cfg.database_owner);
       SQLSTEWARD_RETURN_IF_ERROR(claim.Lock(deadline));
       SQLSTEWARD_ASSIGN_OR_RETURN(bool claimed, reg->TryRegister(&blockers));
       if (claimed) {

@@ -29,6 +29,7 @@
 
 #include "base/mutex.h"
 #include "posix/env.h"
+#include "sidecar/file_owner.h"
 #include "sidecar/format.h"
 #include "sqlsteward/instances.h"
 #include "sqlsteward/options.h"
@@ -46,6 +47,9 @@ class Registry {
     std::chrono::milliseconds handover_timeout{10'000};
     std::chrono::milliseconds heartbeat_interval{50};
     bool wal = true;
+    // The database file's owner: the claim file we create is given to it,
+    // and a claim file of another user refused (file_owner.h).
+    FileOwner database_owner;
     // Called on the heartbeat thread when a successor asks us to step down;
     // the slot is freed when it returns.
     std::function<void(std::int32_t successor_pid)> on_step_down;

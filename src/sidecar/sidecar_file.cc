@@ -13,25 +13,45 @@
 namespace sqlsteward::internal {
 
 Result<std::unique_ptr<SidecarFile>> SidecarFile::Open(posix::Env* env, const std::string& db_path,
+                                                       const FileOwner& database,
                                                        const Warn& warn) {
   std::string path = SidecarPath(db_path);
   int raw = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW, 0);
   if (raw < 0 && errno == ENOENT) {
-    SQLSTEWARD_RETURN_IF_ERROR(CreateWhole(env, path));
+    SQLSTEWARD_RETURN_IF_ERROR(CreateWhole(env, path, database, warn));
     raw = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW, 0);
   }
   if (raw < 0) {
-    if (errno == ELOOP) {
+    const int err = errno;
+    if (err == ELOOP) {
       return FailedPrecondition("sidecar " + path + " is a symbolic link",
                                 "remove the link; sqlsteward never follows links for its own files",
                                 0, ELOOP);
     }
-    return posix::ErrnoStatus(errno, "open", path);
+    struct stat st;
+    if (err == EACCES && env->Lstat(path.c_str(), &st) == 0) {
+      // Another user's file: say whose, rather than only "permission denied".
+      SQLSTEWARD_RETURN_IF_ERROR(CheckCompanionOwner("sidecar", path, st, database));
+      if (st.st_uid == 0 && database.uid != 0) {
+        return PermissionDenied(
+            "sidecar " + path + " belongs to root, not to the database's owner (uid " +
+                std::to_string(database.uid) + ")",
+            "root created it before sqlsteward gave its files to the database's owner: "
+            "run `chown " + std::to_string(database.uid) + ":" + std::to_string(database.gid) +
+                " " + path + "` as root, or open the database once as root",
+            0, EACCES);
+      }
+    }
+    return posix::ErrnoStatus(err, "open", path);
   }
   posix::UniqueFd fd(env, raw);
   struct stat st;
   if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", path);
   SQLSTEWARD_RETURN_IF_ERROR(CheckSidecarStat(st, path));
+  SQLSTEWARD_RETURN_IF_ERROR(CheckCompanionOwner("sidecar", path, st, database));
+  // Ours or root's: as root, give it to the database's owner (it may
+  // predate this rule and lock the service out).
+  SQLSTEWARD_RETURN_IF_ERROR(GiveToDatabaseOwner(env, fd.get(), path, database, warn));
   if ((st.st_mode & 0077) != 0 && env->Fchmod(fd.get(), 0600) != 0) {
     if (errno != EPERM) return posix::ErrnoStatus(errno, "fchmod", path);
     if (warn) warn("cannot chmod " + path + " to 0600 (EPERM, likely a user namespace)");
@@ -54,12 +74,17 @@ Status CheckSidecarStat(const struct stat& st, const std::string& path) {
   return Status();
 }
 
-Status SidecarFile::CreateWhole(posix::Env* env, const std::string& path) {
+Status SidecarFile::CreateWhole(posix::Env* env, const std::string& path,
+                                const FileOwner& database, const Warn& warn) {
   // O_EXCL: exactly one creator, across lock domains too. Openers that find
   // the file before it is whole wait for it (Validate).
   int raw = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
   if (raw < 0) return errno == EEXIST ? Status() : posix::ErrnoStatus(errno, "create", path);
   posix::UniqueFd fd(env, raw);
+  if (Status given = GiveToDatabaseOwner(env, fd.get(), path, database, warn); !given.ok()) {
+    env->Unlink(path.c_str());
+    return given;
+  }
   std::vector<char> whole(static_cast<std::size_t>(kSidecarSize), 0);
   const auto head = EncodeHeader();
   std::copy(head.begin(), head.end(), whole.begin());

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "posix/env.h"
+#include "sidecar/file_owner.h"
 #include "sqlsteward/status.h"
 
 namespace sqlsteward::internal {
@@ -26,11 +27,13 @@ class SidecarFile {
   using Warn = std::function<void(std::string_view)>;
 
   // Opens or creates the sidecar of `db_path` (O_NOFOLLOW, 0600, one
-  // link). A file another process is creating gets two seconds to become
-  // whole; then one that is not a sidecar is kCorruption and another
-  // format version kFailedPrecondition.
+  // link), owned as sidecar/file_owner.h says: one we create, or one root
+  // created, is given to `database`'s owner when we are root; one of
+  // another user is kPermissionDenied. A file another process is creating
+  // gets two seconds to become whole; then one that is not a sidecar is
+  // kCorruption and another format version kFailedPrecondition.
   static Result<std::unique_ptr<SidecarFile>> Open(posix::Env* env, const std::string& db_path,
-                                                   const Warn& warn);
+                                                   const FileOwner& database, const Warn& warn);
 
   SidecarFile(const SidecarFile&) = delete;
   SidecarFile& operator=(const SidecarFile&) = delete;
@@ -43,7 +46,8 @@ class SidecarFile {
   SidecarFile(posix::Env* env, std::string path, posix::UniqueFd fd)
       : env_(env), path_(std::move(path)), fd_(std::move(fd)) {}
   // Creates `path` whole (header and empty slots) unless it exists.
-  static Status CreateWhole(posix::Env* env, const std::string& path);
+  static Status CreateWhole(posix::Env* env, const std::string& path, const FileOwner& database,
+                            const Warn& warn);
 
   posix::Env* const env_;
   const std::string path_;
