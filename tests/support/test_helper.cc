@@ -29,9 +29,13 @@
 //   open-close-loop DB N    print "ready", wait for stdin EOF, open and close
 //                           DB N times; print "done <failures> <first error>"
 //                           and exit 1 if any failed
+//   open-as UID GID DB MS   become UID:GID (no supplementary groups), open DB
+//                           with write_timeout MS, insert a row into t(x) and
+//                           print "wrote"; a refusal is an error line
 //   hold-write-lock DB      take sqlsteward's write lock inside a job, print
 //                           "holding <pid>", keep it until stdin EOF, close
 //                           DB and print "released"
+#include <grp.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -300,7 +304,29 @@ int OpenCloseLoop(const ModeArgs& args) {
   return failures == 0 ? 0 : kExitFailed;
 }
 
+int OpenAs(const ModeArgs& args) {
+  const auto uid = static_cast<uid_t>(args.Int(0));
+  const auto gid = static_cast<gid_t>(args.Int(1));
+  if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+    SayError("permission_denied", "cannot become " + args[0] + ":" + args[1] + " (run as root)");
+    return kExitSetup;
+  }
+  sqlsteward::Options options;
+  options.write_timeout = std::chrono::milliseconds(args.Int(3));
+  auto db = OpenOrExit(args[2], options);
+  Status st = db->Write([](Transaction& tx) {
+    return tx.ExecScript("CREATE TABLE IF NOT EXISTS t(x); INSERT INTO t VALUES(1)");
+  });
+  if (!st.ok()) {
+    SayError(st);
+    return kExitFailed;
+  }
+  SayOrExit("wrote");
+  return CloseAndReport(*db);
+}
+
 constexpr sqlsteward::testing::HelperMode kModes[] = {
+    {"open-as", "UID GID DB MS", OpenAs},
     {"closures", "DB THREADS N", Closures},
     {"ack-writer", "DB THREADS BASE", AckWriter},
     {"hold-write-lock", "DB", HoldWriteLock},

@@ -457,7 +457,8 @@ TEST(RegistryTest, ReadWriteLockNamesTheHolderAndItsPurpose) {
   SQLSTEWARD_ASSERT_OK(free_lock);
   EXPECT_FALSE(free_lock->held);
 
-  auto file = internal::SidecarFile::Open(posix::Env::Default(), path, nullptr);
+  auto file = internal::SidecarFile::Open(posix::Env::Default(), path,
+                                          internal::FileOwner{::geteuid(), ::getegid()}, nullptr);
   SQLSTEWARD_ASSERT_OK(file);
   auto lock = internal::WriteLock::Create(**file);
   SQLSTEWARD_ASSERT_OK(lock);
