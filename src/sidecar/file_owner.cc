@@ -20,7 +20,8 @@ Status CheckDatabaseOwner(const std::string& path, const struct stat& st) {
       path + " is owned by " + Uid(st.st_uid) + ", not by this process (" + Uid(self) + ")",
       "open it as its owner (" + Uid(st.st_uid) +
           ") or as root: sqlsteward does not adopt another user's database, since the files "
-          "it creates beside it would be this user's alone (0600). If " + Uid(st.st_uid) +
+          "it creates beside it would be this user's alone (0600). If " +
+          Uid(st.st_uid) +
           " did not create it (a shared directory such as /tmp), remove it as root or as " +
           Uid(st.st_uid) + " and open again");
 }
@@ -51,8 +52,8 @@ Status GiveToDatabaseOwner(posix::Env* env, int fd, const std::string& path,
   const int err = errno;
   if (err != EPERM && err != EINVAL) return posix::ErrnoStatus(err, "fchown", path);
   if (warn) {
-    warn("cannot chown " + path + " to the database's owner " + std::to_string(database.uid) +
-         ":" + std::to_string(database.gid) + " (" + (err == EPERM ? "EPERM" : "EINVAL") +
+    warn("cannot chown " + path + " to the database's owner " + std::to_string(database.uid) + ":" +
+         std::to_string(database.gid) + " (" + (err == EPERM ? "EPERM" : "EINVAL") +
          ", likely a user namespace); it stays root's");
   }
   return Status();

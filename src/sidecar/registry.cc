@@ -30,8 +30,7 @@ Result<std::unique_ptr<Registry>> Registry::Register(posix::Env* env, const std:
   if (env->Fstat(fd.get(), &st) != 0) return posix::ErrnoStatus(errno, "fstat", path);
   // The file Open validated, unless it was replaced since.
   SQLSTEWARD_RETURN_IF_ERROR(CheckCompanionOwner("sidecar", path, st, config.database_owner));
-  std::unique_ptr<Registry> reg(
-      new Registry(env, db_path, std::move(fd), std::move(config)));
+  std::unique_ptr<Registry> reg(new Registry(env, db_path, std::move(fd), std::move(config)));
   const Config& cfg = reg->config_;
   const auto wait_deadline = Clock::now() + cfg.wait_for_owner;
   const auto handover_deadline = Clock::now() + cfg.handover_timeout;

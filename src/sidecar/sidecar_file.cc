@@ -74,8 +74,8 @@ Status CheckSidecarStat(const struct stat& st, const std::string& path) {
   return Status();
 }
 
-Status SidecarFile::CreateWhole(posix::Env* env, const std::string& path,
-                                const FileOwner& database, const Warn& warn) {
+Status SidecarFile::CreateWhole(posix::Env* env, const std::string& path, const FileOwner& database,
+                                const Warn& warn) {
   // O_EXCL: exactly one creator, across lock domains too. Openers that find
   // the file before it is whole wait for it (Validate).
   int raw = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);

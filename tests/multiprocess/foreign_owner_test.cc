@@ -22,15 +22,15 @@
 namespace sqlsteward {
 namespace {
 
+using testing::Child;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-using testing::Child;
 using testing::StatusIs;
 using testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
-constexpr uid_t kService = 1;  // daemon:daemon
+constexpr uid_t kService = 1;       // daemon:daemon
 constexpr uid_t kAttacker = 65534;  // nobody:nogroup
 
 // A TempDir opened to everyone, as /tmp is.
@@ -101,8 +101,8 @@ TEST_F(ForeignOwnerTest, RootGivesTheFilesItCreatesToTheDatabaseOwner) {
   {
     auto opened = Database::Open(db);
     ASSERT_THAT(opened, StatusIs(StatusCode::kOk));
-    SQLSTEWARD_ASSERT_OK((*opened)->Write(
-        [](Transaction& tx) { return tx.Exec("INSERT INTO t VALUES(0)"); }));
+    SQLSTEWARD_ASSERT_OK(
+        (*opened)->Write([](Transaction& tx) { return tx.Exec("INSERT INTO t VALUES(0)"); }));
   }
   struct stat st = StatOf(internal::SidecarPath(db));
   EXPECT_EQ(st.st_uid, kAttacker);
@@ -187,8 +187,7 @@ TEST_F(ForeignOwnerTest, PlantedSidecarIsRefusedAndItsHolderIgnored) {
   std::string whole(static_cast<std::size_t>(internal::kSidecarSize), '\0');
   const auto head = internal::EncodeHeader();
   whole.replace(0, head.size(), head.data(), head.size());
-  const internal::HolderRecord fake =
-      internal::EncodeHolder(4242, 0, "attacker-host", "planted");
+  const internal::HolderRecord fake = internal::EncodeHolder(4242, 0, "attacker-host", "planted");
   whole.replace(static_cast<std::size_t>(internal::kHolderOffset), sizeof fake,
                 reinterpret_cast<const char*>(&fake), sizeof fake);
   Plant(sidecar, whole, kAttacker, 0666);
@@ -256,8 +255,7 @@ TEST_F(ForeignOwnerTest, FreshClaimFileIsWaitedForUntilTheDeadline) {
   internal::RegistrationClaim waiter(posix::Env::Default(), claim,
                                      internal::FileOwner{kService, kService});
   const auto start = Clock::now();
-  EXPECT_THAT(waiter.Lock(start + std::chrono::milliseconds(300)),
-              StatusIs(StatusCode::kTimeout));
+  EXPECT_THAT(waiter.Lock(start + std::chrono::milliseconds(300)), StatusIs(StatusCode::kTimeout));
   const auto elapsed = Clock::now() - start;
   EXPECT_GE(elapsed, std::chrono::milliseconds(300));
   EXPECT_LT(elapsed, std::chrono::seconds(5));
