@@ -56,8 +56,12 @@ struct Migration {
 // then '_' and [a-z0-9_]), sorted by version. Any other *.sql file, or any
 // file starting with a digit that does not match, is an error, as are
 // duplicate versions, gaps and files without SQL (kInvalidArgument, naming
-// the files). Other files (README.md, dotfiles) and subdirectories are
-// ignored. kNotFound if `dir` does not exist.
+// the files). An entry named like a migration that is not a regular file
+// (a symbolic link, a FIFO, a directory, a device) is kFailedPrecondition:
+// it is judged by lstat, never followed or opened. A file larger than
+// 64 MiB is kFailedPrecondition. Other files (README.md, dotfiles) and
+// subdirectories without the .sql suffix are ignored. kNotFound if `dir`
+// does not exist.
 Result<std::vector<Migration>> LoadMigrations(const std::string& dir);
 
 // "0003_add_orders"

@@ -188,7 +188,9 @@ Result<SnapshotResult> Snapshot(const std::string& db_path, const std::string& d
 std::string ManifestPathFor(const std::string& snapshot_path);
 
 // Reads and checks the form of a manifest: kNotFound when missing,
-// kCorruption ("manifest malformed: ...") when it is not one.
+// kFailedPrecondition when it is a symbolic link, a FIFO, a directory or
+// anything but a regular file (never followed or waited on), kCorruption
+// ("manifest malformed: ...") when it is not one.
 Result<SnapshotManifest> ReadManifest(const std::string& manifest_path);
 
 struct VerifyOptions {

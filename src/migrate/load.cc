@@ -1,15 +1,30 @@
 // LoadMigrations (sqlsteward/migrator.h): a directory of NNNN_name.sql
 // files read into migrations, with the checks Migrate() makes applied at
 // load, so a bad file fails before any database is touched.
+//
+// The directory may hold anything (issue 11, class 4): its entries are
+// judged by lstat before any is opened. An entry whose name claims to be a
+// migration (a .sql suffix or a leading digit) must be a regular file: a
+// symbolic link (to /dev/zero, to a secret), a FIFO, a device, a socket or
+// a directory of such a name is refused (kFailedPrecondition), never
+// followed, opened or waited on. Refused rather than skipped: skipping would
+// run a different set of migrations than the directory shows, and the last
+// one would go missing unnoticed. Entries with other names are ignored, as
+// is a subdirectory without the .sql suffix ("archive", "2023"). Each file
+// is then read through posix::ReadRegularFile (no link followed, no
+// blocking, at most kMaxMigrationFileBytes).
+#include <sys/stat.h>
+
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <map>
-#include <sstream>
 
 #include "base/status_builders.h"
 #include "migrate/prepare.h"
 #include "migrate/sql_text.h"
+#include "posix/env.h"
+#include "posix/read_only.h"
 #include "sqlsteward/migrator.h"
 
 namespace sqlsteward {
@@ -17,33 +32,61 @@ namespace sqlsteward {
 using internal::IsBlank;
 using internal::kMaxMigrationVersion;
 
+namespace {
+
+// A migration is schema and a few rows; a file this large is not one, and
+// is not read into memory.
+constexpr std::int64_t kMaxMigrationFileBytes = 64 << 20;
+
+std::string_view KindOf(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
+
+}  // namespace
+
 Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) {
-    StatusCode code = ec == std::errc::no_such_file_or_directory ? StatusCode::kNotFound
-                      : ec == std::errc::permission_denied       ? StatusCode::kPermissionDenied
-                      : ec == std::errc::not_a_directory         ? StatusCode::kInvalidArgument
-                                                                 : StatusCode::kIOError;
-    return Status(code, "cannot read the migrations directory " + dir + ": " + ec.message(),
-                  "pass the directory that holds the NNNN_name.sql files", 0, ec.value());
+  posix::Env* env = posix::Env::Default();
+  std::vector<std::string> names;
+  if (env->ListDirectory(dir.c_str(), &names) != 0) {
+    const int err = errno;
+    StatusCode code = err == ENOENT                   ? StatusCode::kNotFound
+                      : err == EACCES || err == EPERM ? StatusCode::kPermissionDenied
+                      : err == ENOTDIR                ? StatusCode::kInvalidArgument
+                                                      : StatusCode::kIOError;
+    return Status(code,
+                  "cannot read the migrations directory " + dir + ": " + std::strerror(err),
+                  "pass the directory that holds the NNNN_name.sql files", 0, err);
   }
+  std::sort(names.begin(), names.end());
   std::vector<Migration> out;
   std::map<std::int64_t, std::string> files;  // version -> file name
   const std::string name_hint =
       "name migration files NNNN_name.sql: at least four digits, '_', then lower-case letters, "
       "digits and '_' (e.g. 0003_add_orders.sql)";
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    const fs::directory_entry& entry = *it;
-    std::string file = entry.path().filename().string();
+  for (const std::string& file : names) {
     if (file.empty() || file[0] == '.') continue;
-    std::error_code type_ec;
-    if (entry.is_directory(type_ec)) continue;
+    const std::string path = dir + "/" + file;
     bool sql_suffix = file.size() >= 4 && file.compare(file.size() - 4, 4, ".sql") == 0;
     bool leading_digit = file[0] >= '0' && file[0] <= '9';
     if (!sql_suffix && !leading_digit) continue;  // README.md and the like.
+    struct stat st;
+    if (env->Lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;  // Removed since the listing.
+      return posix::ErrnoStatus(errno, "stat", path);
+    }
+    if (S_ISDIR(st.st_mode) && !sql_suffix) continue;  // A subfolder: "2023", "0001-archive".
+    if (!S_ISREG(st.st_mode)) {
+      return FailedPrecondition(
+          "migration file " + path + " is " + std::string(KindOf(st.st_mode)) +
+              ", not a regular file",
+          "sqlsteward reads only regular files as migrations and never follows links: put the "
+          "file itself in the directory, or move the entry out of it");
+    }
     std::size_t digits = 0;
     while (digits < file.size() && file[digits] >= '0' && file[digits] <= '9') ++digits;
     std::string name = sql_suffix && digits < file.size() && file[digits] == '_'
@@ -51,7 +94,7 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
                            : std::string();
     if (!sql_suffix || digits < 4 || digits >= file.size() || file[digits] != '_' ||
         !internal::ValidMigrationName(name)) {
-      return InvalidArgument("migration file " + dir + "/" + file + " is not named NNNN_name.sql",
+      return InvalidArgument("migration file " + path + " is not named NNNN_name.sql",
                              name_hint);
     }
     std::int64_t version = 0;
@@ -60,7 +103,7 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
       if (version > kMaxMigrationVersion) break;
     }
     if (version < 1 || version > kMaxMigrationVersion) {
-      return InvalidArgument("migration file " + dir + "/" + file + ": version out of range",
+      return InvalidArgument("migration file " + path + ": version out of range",
                              "versions are 1 up to 2147483647");
     }
     if (auto dup = files.find(version); dup != files.end()) {
@@ -68,21 +111,15 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
                                  dir + ": " + dup->second + " and " + file,
                              "give each migration its own number");
     }
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) {
-      return IOError("cannot read migration file " + dir + "/" + file, "check its permissions");
-    }
-    if (IsBlank(text.str())) {
-      return InvalidArgument("migration file " + dir + "/" + file + " contains no SQL statement",
+    SQLSTEWARD_ASSIGN_OR_RETURN(
+        std::string text,
+        posix::ReadRegularFile(env, path, "migration file", kMaxMigrationFileBytes));
+    if (IsBlank(text)) {
+      return InvalidArgument("migration file " + path + " contains no SQL statement",
                              "write the migration, or make it an explicit no-op such as SELECT 1;");
     }
     files[version] = file;
-    out.push_back(Migration{version, std::move(name), text.str(), nullptr});
-  }
-  if (ec) {
-    return IOError("cannot list " + dir + ": " + ec.message(), "", 0, ec.value());
+    out.push_back(Migration{version, std::move(name), std::move(text), nullptr});
   }
   std::sort(out.begin(), out.end(),
             [](const Migration& a, const Migration& b) { return a.version < b.version; });

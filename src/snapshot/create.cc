@@ -196,7 +196,8 @@ Status Publish(const SnapshotJob& job, TempSnapshot& temp, SnapshotResult* resul
       posix::SyncDirectory(env, job.dest_dir)
           .WithContext(result->path + " was written, but may not survive a power loss"));
   if (job.keep > 0) {
-    auto removed = ApplyRetention(env, job.dest_dir, job.prefix, job.keep, m.file);
+    auto removed =
+        ApplyRetention(env, job.dest_dir, job.prefix, job.keep, m.file, WallClockUnixMs());
     if (!removed.has_value()) {
       return std::move(removed).error().WithContext(result->path +
                                                     " was taken, but retention failed");

@@ -10,6 +10,7 @@
 
 #include "base/status_builders.h"
 #include "core/connection.h"
+#include "posix/read_only.h"
 #include "snapshot/file_io.h"
 #include "snapshot/names.h"
 #include "snapshot/sqlite_util.h"
@@ -184,18 +185,28 @@ Result<SnapshotManifest> ParseManifestJson(std::string_view json, std::string_vi
   return m;
 }
 
-Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manifest_path) {
-  int raw = env->Open(manifest_path.c_str(), O_RDONLY | O_NOFOLLOW, 0);
-  if (raw < 0) {
-    if (errno == ENOENT) {
+Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manifest_path,
+                                      struct stat* st_out) {
+  // Through the one opener of files we only read: a link, a FIFO or a
+  // directory planted as a manifest is refused without blocking.
+  struct stat st;
+  auto opened = posix::OpenRegularForReading(env, manifest_path, "manifest", &st);
+  if (!opened.has_value()) {
+    if (opened.error().code() == StatusCode::kNotFound) {
       return NotFound("manifest " + manifest_path + " does not exist",
                       "a snapshot cannot be verified without its manifest; copy the "
                       ".manifest.json file along with the .db file",
                       0, ENOENT);
     }
-    return posix::ErrnoStatus(errno, "open", manifest_path);
+    return std::move(opened).error();
   }
-  posix::UniqueFd fd(env, raw);
+  posix::UniqueFd fd = std::move(opened).value();
+  if (st.st_size > static_cast<off_t>(kMaxManifestBytes)) {
+    return Corruption("manifest malformed: " + manifest_path + ": larger than " +
+                          std::to_string(kMaxManifestBytes) + " bytes",
+                      "the manifest is damaged or not a sqlsteward manifest; use another snapshot");
+  }
+  // One byte beyond the bound tells a file that grew since the fstat.
   std::string text(kMaxManifestBytes + 1, '\0');
   std::size_t got = 0;
   SQLSTEWARD_RETURN_IF_ERROR(
@@ -206,6 +217,7 @@ Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manife
                       "the manifest is damaged or not a sqlsteward manifest; use another snapshot");
   }
   text.resize(got);
+  if (st_out != nullptr) *st_out = st;
   return ParseManifestJson(text, manifest_path);
 }
 

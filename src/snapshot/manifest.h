@@ -11,6 +11,8 @@
 #ifndef SQLSTEWARD_SNAPSHOT_MANIFEST_H_
 #define SQLSTEWARD_SNAPSHOT_MANIFEST_H_
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -32,8 +34,13 @@ Result<std::string> ManifestToJson(const SnapshotManifest& manifest);
 // `where` names the file in error messages.
 Result<SnapshotManifest> ParseManifestJson(std::string_view json, std::string_view where);
 
-// ReadManifest (sqlsteward/snapshot.h) through `env`.
-Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manifest_path);
+// ReadManifest (sqlsteward/snapshot.h) through `env`. The manifest is
+// opened by posix::OpenRegularForReading: a link, a FIFO, a directory or
+// anything but a regular file is kFailedPrecondition, never followed or
+// waited on. `st`, when given, receives the manifest's fstat (retention
+// checks its owner).
+Result<SnapshotManifest> ReadManifest(posix::Env* env, const std::string& manifest_path,
+                                      struct stat* st = nullptr);
 
 }  // namespace sqlsteward::internal
 

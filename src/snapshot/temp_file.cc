@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -40,19 +41,29 @@ int LockByteZero(posix::Env* env, int fd, short type) {
   return env->FcntlLock(fd, F_OFD_SETLK, &lock);
 }
 
+// Whether `path` is a regular file (not followed if a link) of our
+// effective uid: a cleaner removes only temporaries it could have made.
+bool IsOwnRegularFile(posix::Env* env, const std::string& path) {
+  struct stat st;
+  return env->Lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid();
+}
+
 // Removes the snapshot temporary `name` and its manifest temporary when no
-// live writer holds its lock. Returns whether the snapshot temporary went.
+// live writer holds its lock and both are our own regular files. Returns
+// whether the snapshot temporary went.
 bool RemoveIfStale(posix::Env* env, const std::string& dir, const std::string& name) {
   const std::string hex =
       name.substr(kTempPrefix.size(), name.size() - kTempPrefix.size() - kTempSuffix.size());
   const std::string path = JoinPath(dir, name);
-  int fd = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW, 0);
+  // O_NONBLOCK: a FIFO of that name is judged by fstat, never waited on.
+  int fd = env->Open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
   if (fd < 0) return false;  // Gone meanwhile, or not ours to judge.
   posix::UniqueFd guard(env, fd);
   struct stat st;
-  if (env->Fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (env->Fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return false;
   if (LockByteZero(env, fd, F_WRLCK) != 0) return false;  // Its writer is alive.
-  env->Unlink(JoinPath(dir, ManifestTempName(hex)).c_str());
+  const std::string manifest = JoinPath(dir, ManifestTempName(hex));
+  if (IsOwnRegularFile(env, manifest)) env->Unlink(manifest.c_str());
   return env->Unlink(path.c_str()) == 0;
 }
 
@@ -241,7 +252,7 @@ Result<std::vector<std::string>> RemoveStaleTemporaries(posix::Env* env, const s
     struct stat st;
     if (env->Lstat(JoinPath(dir, TempName(hex)).c_str(), &st) == 0) continue;
     const std::string path = JoinPath(dir, name);
-    if (env->Unlink(path.c_str()) == 0) removed.push_back(path);
+    if (IsOwnRegularFile(env, path) && env->Unlink(path.c_str()) == 0) removed.push_back(path);
   }
   return removed;
 }

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -145,6 +146,30 @@ TEST(LoadMigrationsTest, IgnoresOtherFilesAndSubdirectories) {
   auto loaded = LoadMigrations(dir.path());
   ASSERT_TRUE(loaded.has_value()) << testing::Describe(loaded);
   EXPECT_EQ(loaded->size(), 1u);
+}
+
+// Issue 11, class 4: an entry named like a migration must be a regular
+// file; a link is refused without being followed (its target would be
+// applied, and printed by --dry-run), a directory is not skipped. FIFOs,
+// which a regression would block on, are in cli/nonregular_files_test.cc.
+TEST(LoadMigrationsTest, EntriesNamedLikeMigrationsMustBeRegularFiles) {
+  TempDir dir;
+  WriteFile(dir.File("0001_a.sql"), "CREATE TABLE a(x);");
+  WriteFile(dir.File("target.txt"), "CREATE TABLE leaked(x);");
+  ASSERT_EQ(::symlink(dir.File("target.txt").c_str(), dir.File("0002_b.sql").c_str()), 0);
+  auto linked = LoadMigrations(dir.path());
+  EXPECT_THAT(linked, StatusIs(StatusCode::kFailedPrecondition));
+  if (!linked.has_value()) {
+    EXPECT_THAT(std::string(linked.error().message()), HasSubstr("0002_b.sql is a symbolic link"));
+    EXPECT_FALSE(linked.error().hint().empty());
+  }
+  ASSERT_EQ(::unlink(dir.File("0002_b.sql").c_str()), 0);
+  ASSERT_EQ(::mkdir(dir.File("0002_b.sql").c_str(), 0700), 0);
+  auto directory = LoadMigrations(dir.path());
+  EXPECT_THAT(directory, StatusIs(StatusCode::kFailedPrecondition));
+  if (!directory.has_value()) {
+    EXPECT_THAT(std::string(directory.error().message()), HasSubstr("0002_b.sql is a directory"));
+  }
 }
 
 TEST(LoadMigrationsTest, MissingDirectoryIsNotFound) {

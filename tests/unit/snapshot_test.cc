@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -333,6 +336,126 @@ TEST(SnapshotTest, RetentionKeepsNewestAndOnlyTouchesCompletePairs) {
   // Snapshots within one second get increasing sequence numbers.
   std::set<std::string> unique(made.begin(), made.end());
   EXPECT_EQ(unique.size(), made.size());
+}
+
+// A copy of the real pair `from` published as `<prefix>-<CompactUtc(ms)>-<seq>.db`,
+// its manifest rewritten to match (file, created time) so that it is
+// consistent in every way but `tweak`. Returns the snapshot's path.
+std::string PlantPair(const std::string& dir, const std::string& from, std::int64_t unix_ms,
+                      int seq, const std::function<void(SnapshotManifest&)>& tweak = {}) {
+  auto m = internal::ReadManifest(posix::Env::Default(), ManifestPathFor(from));
+  EXPECT_TRUE(m.has_value()) << testing::Describe(m);
+  if (!m.has_value()) return "";
+  m->file = "app-" + CompactUtc(unix_ms) + "-" + std::to_string(seq) + ".db";
+  m->created_unix_ms = unix_ms;
+  m->created_at = IsoUtc(unix_ms, /*millis=*/true);
+  if (tweak) tweak(*m);
+  const std::string path = dir + "/" + m->file;
+  WriteFile(path, ReadFile(from));
+  auto json = internal::ManifestToJson(*m);
+  EXPECT_TRUE(json.has_value());
+  WriteFile(ManifestPathFor(path), (json.has_value() ? *json : std::string()) + "\n");
+  return path;
+}
+
+void Chown(const std::string& path, uid_t uid) {
+  ASSERT_EQ(::lchown(path.c_str(), uid, static_cast<gid_t>(uid)), 0) << path << ": "
+                                                                      << std::strerror(errno);
+}
+
+// Issue 11, class 5: retention ranked pairs by the time in their names, so
+// a planted or future-dated pair made `--keep` delete the real snapshots.
+// Now only pairs this user published count, ranked by their manifests,
+// and nothing else is deleted.
+TEST(SnapshotTest, RetentionCountsOnlyOwnConsistentPastPairs) {
+  if (::geteuid() != 0) GTEST_SKIP() << "planting files owned by another uid needs root";
+  constexpr uid_t kNobody = 65534;
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  SeedBank(*db, 5);
+  const std::string snaps = dir.File("snaps");
+  auto first = Snapshot(*db, snaps);
+  ASSERT_TRUE(first.has_value()) << testing::Describe(first);
+  SQLSTEWARD_ASSERT_OK(Transfer(*db, 5, 11));
+  auto second = Snapshot(*db, snaps);
+  ASSERT_TRUE(second.has_value()) << testing::Describe(second);
+
+  const std::int64_t now = WallClockUnixMs();
+  const std::int64_t year = 365LL * 24 * 3600 * 1000;
+  std::vector<std::string> planted;
+  // Future-dated, consistent and ours: a clock gone wrong, or a plant.
+  planted.push_back(PlantPair(snaps, second->path, now + 50 * year, 1));
+  planted.push_back(PlantPair(snaps, second->path, now + 60 * 60 * 1000, 1));
+  // Consistent and recent, but another user's: the pair, only the
+  // snapshot, only the manifest.
+  for (int i = 0; i < 3; ++i) {
+    planted.push_back(PlantPair(snaps, second->path, now - 1000 * (i + 1), 7 + i));
+    if (i != 2) Chown(planted.back(), kNobody);
+    if (i != 1) Chown(ManifestPathFor(planted.back()), kNobody);
+  }
+  // Ours, recent, but the manifest disagrees: its size, its created time
+  // (the name says now, the manifest says 2001), its kind; or is garbage.
+  planted.push_back(PlantPair(snaps, second->path, now - 500, 20,
+                              [](SnapshotManifest& m) { m.size_bytes += 1; }));
+  planted.push_back(PlantPair(snaps, second->path, now - 400, 21,
+                              [](SnapshotManifest& m) { m.created_unix_ms = 978307200000; }));
+  planted.push_back(PlantPair(snaps, second->path, now - 300, 22,
+                              [](SnapshotManifest& m) { m.kind = "pre-restore"; }));
+  planted.push_back(PlantPair(snaps, second->path, now + 40 * year, 23));
+  WriteFile(ManifestPathFor(planted.back()), "{\"format\": \"garbage\"}");
+  // Stale temporaries of another user: no live writer, but not ours.
+  const std::string temp = snaps + "/" + internal::TempName("00112233aabbccdd");
+  const std::string orphan_manifest = snaps + "/" + internal::ManifestTempName("ffeeddccbbaa9988");
+  WriteFile(temp, "theirs");
+  WriteFile(orphan_manifest, "theirs");
+  Chown(temp, kNobody);
+  Chown(orphan_manifest, kNobody);
+
+  SnapshotOptions keep_two;
+  keep_two.keep = 2;
+  SQLSTEWARD_ASSERT_OK(Transfer(*db, 5, 12));
+  auto third = Snapshot(*db, snaps, keep_two);
+  ASSERT_TRUE(third.has_value()) << testing::Describe(third);
+
+  // The two newest real snapshots remain; the oldest real one went, and
+  // nothing else did.
+  EXPECT_EQ(third->removed, std::vector<std::string>{first->path});
+  EXPECT_TRUE(third->removed_temporary.empty());
+  EXPECT_FALSE(std::filesystem::exists(first->path));
+  EXPECT_FALSE(std::filesystem::exists(first->manifest_path));
+  for (const auto* kept : {&second.value(), &third.value()}) {
+    EXPECT_TRUE(std::filesystem::exists(kept->path)) << kept->path;
+    EXPECT_TRUE(std::filesystem::exists(kept->manifest_path)) << kept->manifest_path;
+    SQLSTEWARD_EXPECT_OK(VerifySnapshot(kept->path));
+  }
+  for (const std::string& p : planted) {
+    EXPECT_TRUE(std::filesystem::exists(p)) << p;
+    EXPECT_TRUE(std::filesystem::exists(ManifestPathFor(p))) << p;
+  }
+  EXPECT_TRUE(std::filesystem::exists(temp));
+  EXPECT_TRUE(std::filesystem::exists(orphan_manifest));
+}
+
+// Within the clock-skew allowance a pair still counts: hosts sharing a
+// directory disagree on the time by a little.
+TEST(SnapshotTest, RetentionCountsAPairWithinTheClockSkewAllowance) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"));
+  ASSERT_NE(db, nullptr);
+  SeedBank(*db, 5);
+  const std::string snaps = dir.File("snaps");
+  auto first = Snapshot(*db, snaps);
+  ASSERT_TRUE(first.has_value()) << testing::Describe(first);
+  const std::int64_t now = WallClockUnixMs();
+  const std::string ahead = PlantPair(snaps, first->path, now + 60 * 1000, 1);
+  SnapshotOptions keep_two;
+  keep_two.keep = 2;
+  auto second = Snapshot(*db, snaps, keep_two);
+  ASSERT_TRUE(second.has_value()) << testing::Describe(second);
+  // Kept: the new one and the one a minute ahead, ranked newest.
+  EXPECT_EQ(second->removed, std::vector<std::string>{first->path});
+  EXPECT_TRUE(std::filesystem::exists(ahead));
 }
 
 TEST(SnapshotTest, StaleTemporariesAreRemovedOnlyWhenTheirWriterIsGone) {
