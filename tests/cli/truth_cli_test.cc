@@ -331,6 +331,9 @@ TEST_F(TruthCliTest, NoErrorTheCliCanReachNamesALibraryOption) {
     EXPECT_EQ(doc["error"]["code"], c.code) << Dump(run);
     EXPECT_THAT(doc["error"]["hint"].get<std::string>(), HasSubstr(c.hint_part)) << Dump(run);
     EXPECT_THAT(run.out + run.err, Not(HasSubstr("Options::"))) << Dump(run);
+    // main() prints the same hint the JSON carries.
+    EXPECT_THAT(run.err, HasSubstr("hint: " + doc["error"]["hint"].get<std::string>()))
+        << Dump(run);
   };
 
   // Without an owner.

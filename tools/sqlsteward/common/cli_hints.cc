@@ -64,7 +64,7 @@ Status CliStatus(const Status& status, std::string_view db) {
   std::string message(status.message());
   std::string hint(status.hint());
   if (status.code() == StatusCode::kTimeout && Contains(message, "write lock") &&
-      command != "handover") {
+      command != "handover" && !Contains(hint, "--timeout")) {
     // Every command that waits for the write lock has --timeout.
     return Status(status.code(), std::move(message),
                   fmt::format("retry with a longer --timeout; `sqlsteward status {}` shows who "
