@@ -90,9 +90,19 @@ Result<int> Run(const ExecArgs& args, const std::vector<SqlParam>& params) {
     last_rowid = tx.LastInsertRowId();
     return Status();
   });
-  Status closed = (*db)->Close();
-  if (!written.ok()) return fail(std::move(written));
-  if (!closed.ok()) return fail(std::move(closed));
+  if (!written.ok()) {
+    // Close's own error would hide why the write failed.
+    (void)(*db)->Close();
+    return fail(std::move(written));
+  }
+  // Committed: from here on exit 1 would be a lie (common/cli.h).
+  MarkApplied();
+  std::vector<std::string> warnings;
+  if (Status closed = (*db)->Close(); !closed.ok()) {
+    warnings.push_back(fmt::format("the write was committed, but closing the database failed: {}",
+                                   closed.message()));
+    PrintWarning(warnings.back());
+  }
   const double elapsed = SecondsSince(start);
 
   if (args.json) {
@@ -102,6 +112,7 @@ Result<int> Run(const ExecArgs& args, const std::vector<SqlParam>& params) {
                {"params", SqlParamsToJson(params)},
                {"rows_changed", rows_changed},
                {"last_insert_rowid", last_rowid},
+               {"warnings", warnings},
                {"elapsed_ms", std::llround(elapsed * 1000.0)}});
     return 0;
   }
@@ -126,11 +137,11 @@ Command RegisterExec(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout_seconds,
                   "Seconds to wait for the write lock (another process may be writing)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(SecondsFlag(ZeroSeconds::kRefused));
   cmd->add_option("--wait-for-owner", args->wait_for_owner_seconds,
                   "Seconds to wait for an exclusive owner to go away (0: refuse at once)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(SecondsFlag(ZeroSeconds::kAtOnce));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
   return {cmd, [args, cmd]() -> Result<int> { return Run(*args, SqlParamsInOrder(*cmd)); }};
 }

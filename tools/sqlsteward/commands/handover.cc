@@ -25,6 +25,7 @@
 
 #include "base/time.h"
 #include "common/cli.h"
+#include "common/cli_hints.h"
 #include "common/help.h"
 #include "common/instance_output.h"
 #include "sqlsteward/instances.h"
@@ -126,7 +127,7 @@ void ReportWhoSteppedDown(const std::string& db, const std::vector<InstanceInfo>
     report[running ? "still_running" : "stepped_down"].push_back(InstanceToJson(target, now_ms));
     if (!quiet) {
       fmt::print("{} {}\n", running ? "Did not step down:" : "Stepped down:",
-                 DescribeInstance(target));
+                 Printable(DescribeInstance(target)));
     }
   }
 }
@@ -149,6 +150,7 @@ Result<int> Run(const HandoverArgs& args) {
                  {"elapsed_ms", 0},
                  {"error", nullptr}};
   auto fail = [&](Status status) -> Result<int> {
+    status = CliStatus(status, db);
     if (args.json) {
       report["ok"] = false;
       report["error"] = StatusToJson(status);
@@ -162,7 +164,7 @@ Result<int> Run(const HandoverArgs& args) {
     if (args.json) {
       PrintJson(report);
     } else {
-      fmt::print("{}\n", message);
+      fmt::print("{}\n", Printable(message));
     }
     return 0;
   };
@@ -187,8 +189,11 @@ Result<int> Run(const HandoverArgs& args) {
 
   if (!args.json) {
     fmt::print("Asking {} instance{} of {} to hand over (timeout {}):\n", targets.asked.size(),
-               targets.asked.size() == 1 ? "" : "s", db, FormatSeconds(args.timeout_seconds));
-    for (const InstanceInfo& info : targets.asked) fmt::print("  {}\n", DescribeInstance(info));
+               targets.asked.size() == 1 ? "" : "s", Printable(db),
+               FormatSeconds(args.timeout_seconds));
+    for (const InstanceInfo& info : targets.asked) {
+      fmt::print("  {}\n", Printable(DescribeInstance(info)));
+    }
     std::fflush(stdout);
   }
   const auto start = std::chrono::steady_clock::now();
@@ -197,6 +202,7 @@ Result<int> Run(const HandoverArgs& args) {
   report["elapsed_ms"] = std::llround(elapsed * 1000.0);
   ReportWhoSteppedDown(db, targets.asked, handed, now_ms, args.json, report);
   if (!handed.ok()) return fail(std::move(handed));
+  MarkApplied();  // They stepped down: from here on exit 1 would be a lie.
   if (args.json) {
     PrintJson(report);
   } else {
@@ -216,7 +222,7 @@ Command RegisterHandover(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout_seconds,
                   "Seconds to wait for every instance asked to step down")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(SecondsFlag(ZeroSeconds::kRefused));
   cmd->add_flag("--all", args->all,
                 "Ask every live instance (shared ones too), not only the exclusive owner");
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");

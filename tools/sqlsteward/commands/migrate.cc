@@ -79,11 +79,10 @@ Result<int> Run(const MigrateArgs& args) {
   std::vector<std::string> warnings;
   MigrateOptions options;
   options.dry_run = args.dry_run;
-  options.timeout =
-      std::chrono::milliseconds(static_cast<std::int64_t>(args.timeout_seconds * 1000));
+  options.timeout = Millis(args.timeout_seconds);
   options.on_warning = [&](std::string_view w) {
     warnings.emplace_back(w);
-    if (!args.json) fmt::print(stderr, "warning: {}\n", w);
+    if (!args.json) PrintWarning(w);
   };
 
   MigrationReport report;
@@ -107,8 +106,14 @@ Result<int> Run(const MigrateArgs& args) {
     auto migrated = Migrate(**db, list, options);
     if (!migrated.has_value()) return fail(std::move(migrated).error());
     report = std::move(migrated).value();
-    Status closed = (*db)->Close();
-    if (!closed.ok()) return fail(closed);
+    // Committed (or nothing to do): from here on exit 1 would be a lie.
+    if (!args.dry_run) MarkApplied();
+    if (Status closed = (*db)->Close(); !closed.ok()) {
+      if (args.dry_run) return fail(closed);
+      warnings.push_back(fmt::format(
+          "the migrations were committed, but closing the database failed: {}", closed.message()));
+      if (!args.json) PrintWarning(warnings.back());
+    }
   }
   double seconds = SecondsSince(start);
 
@@ -131,11 +136,12 @@ Result<int> Run(const MigrateArgs& args) {
   }
   if (args.dry_run) {
     if (report.applied.empty()) {
-      fmt::print("{}: up to date at version {}; nothing to apply (dry run)\n", args.db,
+      fmt::print("{}: up to date at version {}; nothing to apply (dry run)\n", Printable(args.db),
                  report.from_version);
       return 0;
     }
-    fmt::print("{}: {}at version {}; {} pending migration{} (dry run: nothing applied)\n", args.db,
+    fmt::print("{}: {}at version {}; {} pending migration{} (dry run: nothing applied)\n",
+               Printable(args.db),
                exists ? "" : "does not exist yet, ", report.from_version, report.applied.size(),
                report.applied.size() == 1 ? "" : "s");
     for (std::int64_t v : report.applied) {
@@ -143,12 +149,13 @@ Result<int> Run(const MigrateArgs& args) {
       if (m == nullptr) continue;
       std::string sql = m->sql;
       if (!sql.empty() && sql.back() != '\n') sql += '\n';
-      fmt::print("\n-- {}  {}\n{}", MigrationLabel(*m), MigrationChecksum(*m), sql);
+      fmt::print("\n-- {}  {}\n{}", Printable(MigrationLabel(*m)), MigrationChecksum(*m),
+                 Printable(sql, LineBreaks::kKeep));
     }
     return 0;
   }
   if (report.applied.empty()) {
-    fmt::print("{}: up to date at version {}\n", args.db, report.to_version);
+    fmt::print("{}: up to date at version {}\n", Printable(args.db), report.to_version);
     return 0;
   }
   std::string labels;
@@ -157,8 +164,8 @@ Result<int> Run(const MigrateArgs& args) {
       labels += (labels.empty() ? "" : ", ") + MigrationLabel(*m);
     }
   }
-  fmt::print("{}: version {} -> {}, applied {} in {}\n", args.db, report.from_version,
-             report.to_version, labels, FormatSeconds(seconds));
+  fmt::print("{}: version {} -> {}, applied {} in {}\n", Printable(args.db), report.from_version,
+             report.to_version, Printable(labels), FormatSeconds(seconds));
   return 0;
 }
 
@@ -176,7 +183,7 @@ Command RegisterMigrate(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout_seconds,
                   "Seconds to wait for the write lock (another process may be migrating)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(SecondsFlag(ZeroSeconds::kRefused));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
   return {cmd, [args]() -> Result<int> { return Run(*args); }};
 }

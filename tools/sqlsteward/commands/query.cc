@@ -230,22 +230,13 @@ std::string Header(const Rows& rows, int col) {
   return name ? *name : std::to_string(col + 1);
 }
 
-// Control characters would break the table's lines.
+// Control characters would break the table's lines, or drive the terminal.
 std::string ForTable(const Value& v) {
   if (const Blob* blob = std::get_if<Blob>(&v.data)) {
     if (blob->bytes <= 16) return "x'" + blob->hex + "'";
     return fmt::format("x'{}...' ({} bytes)", blob->hex.substr(0, 32), blob->bytes);
   }
-  std::string out;
-  for (char c : v.text) {
-    switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: out += c;
-    }
-  }
-  return out;
+  return Printable(v.text);
 }
 
 // RFC 4180: quote fields with a comma, quote or line break; double quotes.
@@ -271,7 +262,7 @@ void PrintTable(const Rows& rows) {
   std::vector<std::string> header;
   std::vector<std::size_t> width(n, 0);
   for (int c = 0; c < rows.columns; ++c) {
-    header.push_back(Header(rows, c));
+    header.push_back(Printable(Header(rows, c)));
     width[static_cast<std::size_t>(c)] = header.back().size();
   }
   std::vector<std::vector<std::string>> cells;
@@ -395,12 +386,12 @@ Command RegisterQuery(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout_seconds,
                   "Seconds to wait for a reader connection and for opening")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(SecondsFlag(ZeroSeconds::kRefused));
   cmd->add_option("--wait-for-owner", args->wait_for_owner_seconds,
                   "Accepted for compatibility and ignored: query reads without registering, "
                   "so an exclusive owner does not block it")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(SecondsFlag(ZeroSeconds::kAtOnce));
   return {cmd, [args, cmd]() -> Result<int> { return Run(*args, SqlParamsInOrder(*cmd)); }};
 }
 

@@ -59,6 +59,7 @@ Result<int> Run(const RestoreArgs& args) {
   options.progress = SnapshotProgressPrinter(!args.json);
   auto result = Restore(args.snapshot, args.db, options);
   if (!result.has_value()) return fail(std::move(result).error());
+  MarkApplied();  // DB holds the snapshot: from here on exit 1 would be a lie.
   const RestoreResult& r = *result;
   const double seconds = std::chrono::duration<double>(r.total_time).count();
   if (args.json) {
@@ -77,13 +78,16 @@ Result<int> Run(const RestoreArgs& args) {
                {"seconds", seconds}});
     return 0;
   }
-  fmt::print("Restored  {}\n     into {} ({} pages, taken {}) in {}\n", r.verified.path, args.db,
-             r.pages_restored, r.verified.manifest.created_at, FormatSeconds(seconds));
+  const std::string db = Printable(args.db);
+  const std::string previous = Printable(r.pre_restore.path);
+  fmt::print("Restored  {}\n     into {} ({} pages, taken {}) in {}\n", Printable(r.verified.path),
+             db, r.pages_restored, Printable(r.verified.manifest.created_at),
+             FormatSeconds(seconds));
   if (!r.pre_restore.path.empty()) {
-    fmt::print("Previous  {}\n          (undo: sqlsteward restore {} {})\n", r.pre_restore.path,
-               r.pre_restore.path, args.db);
+    fmt::print("Previous  {}\n          (undo: sqlsteward restore {} {})\n", previous, previous,
+               db);
   } else {
-    fmt::print("Previous  none: {} had no content yet\n", args.db);
+    fmt::print("Previous  none: {} had no content yet\n", db);
   }
   return 0;
 }
@@ -101,9 +105,11 @@ Command RegisterRestore(CLI::App& app) {
   cmd->add_flag("--take-over", args->take_over,
                 "Ask instances that have DB open to hand over, instead of refusing");
   cmd->add_option("--handover-timeout", args->handover_timeout_seconds,
-                  "Seconds to wait for them to hand over (default 10)");
+                  "Seconds to wait for them to hand over (default 10)")
+      ->check(SecondsFlag(ZeroSeconds::kRefused));
   cmd->add_option("--timeout", args->timeout_seconds,
-                  "Seconds to wait for the write lock (default 30)");
+                  "Seconds to wait for the write lock (default 30)")
+      ->check(SecondsFlag(ZeroSeconds::kRefused));
   cmd->add_option("--pre-restore-dir", args->pre_restore_dir,
                   "Where to keep the current content (default: the snapshot's directory)");
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text and progress");

@@ -56,20 +56,11 @@ Result<int> Run(const SnapshotArgs& args) {
   options.name = args.name;
   options.timeout = Millis(args.timeout_seconds);
   options.progress = SnapshotProgressPrinter(!args.json);
+  // An exclusive owner admits no other instance, this one included; fail()
+  // says what to do in terms of this tool (CliStatus).
   auto result = Snapshot(args.db, args.dest, options);
-  if (!result.has_value() && result.error().code() == StatusCode::kUnavailable) {
-    // An exclusive owner admits no other instance, this one included; the
-    // library's hint names Options fields.
-    const Status& error = result.error();
-    return fail(Status(error.code(), std::string(error.message()),
-                       fmt::format("take the snapshot inside the owning process "
-                                   "(sqlsteward::Snapshot on its Database), or ask it to hand "
-                                   "over first: `sqlsteward handover {}`; `sqlsteward status "
-                                   "{}` shows who it is",
-                                   args.db, args.db),
-                       error.sqlite_code(), error.sys_errno()));
-  }
   if (!result.has_value()) return fail(std::move(result).error());
+  MarkApplied();  // Published: from here on exit 1 would be a lie.
   const SnapshotResult& r = *result;
   const SnapshotManifest& m = r.manifest;
   if (args.json) {
@@ -86,13 +77,14 @@ Result<int> Run(const SnapshotArgs& args) {
                {"removed_temporary", r.removed_temporary}});
     return 0;
   }
-  fmt::print("Snapshot  {}\n", r.path);
-  fmt::print("Manifest  {}\n", r.manifest_path);
+  fmt::print("Snapshot  {}\n", Printable(r.path));
+  fmt::print("Manifest  {}\n", Printable(r.manifest_path));
   fmt::print("          {} pages of {} bytes ({}), schema version {}\n", m.page_count,
              m.page_size, FormatMib(m.size_bytes), m.schema_version);
-  fmt::print("          sha256 {}\n", m.sha256);
+  fmt::print("          sha256 {}\n", Printable(m.sha256));
   fmt::print("          integrity check: {}; copied in {}, {} in all\n",
-             m.integrity_check == "none" ? "skipped (--integrity none)" : m.integrity_check + " ok",
+             m.integrity_check == "none" ? "skipped (--integrity none)"
+                                         : Printable(m.integrity_check) + " ok",
              FormatSeconds(std::chrono::duration<double>(r.copy_time).count()),
              FormatSeconds(std::chrono::duration<double>(r.total_time).count()));
   if (r.copied_under_write_lock) {
@@ -101,9 +93,11 @@ Result<int> Run(const SnapshotArgs& args) {
         "restarts); the copy was made under the write lock, so writers waited for it\n",
         r.restarts);
   }
-  for (const std::string& path : r.removed) fmt::print("Removed   {} (--keep {})\n", path, args.keep);
+  for (const std::string& path : r.removed) {
+    fmt::print("Removed   {} (--keep {})\n", Printable(path), args.keep);
+  }
   for (const std::string& path : r.removed_temporary) {
-    fmt::print("Removed   {} (left by an interrupted snapshot)\n", path);
+    fmt::print("Removed   {} (left by an interrupted snapshot)\n", Printable(path));
   }
   return 0;
 }
@@ -127,7 +121,8 @@ Command RegisterSnapshot(CLI::App& app) {
   cmd->add_option("--name", args->name,
                   "File name prefix (default: DB's file name without extension)");
   cmd->add_option("--timeout", args->timeout_seconds,
-                  "Seconds to wait for a lock before giving up (default 30)");
+                  "Seconds to wait for a lock before giving up (default 30)")
+      ->check(SecondsFlag(ZeroSeconds::kRefused));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text and progress");
   return {cmd, [args]() { return Run(*args); }};
 }

@@ -208,19 +208,19 @@ Result<int> Run(const StatusArgs& args) {
   }
 
   if (!opened) {
-    fmt::print("{}: no sqlsteward instance has opened this database (there is no {}){}\n", db,
-               reg.sidecar_path, db_exists ? "" : "; the database file does not exist either");
+    fmt::print("{}: no sqlsteward instance has opened this database (there is no {}){}\n",
+               Printable(db), Printable(reg.sidecar_path), db_exists ? "" : "; the database file does not exist either");
     return 0;
   }
   std::string owner_text =
       reg.owner ? fmt::format("owned exclusively by pid {}", reg.owner->pid) : "no owner";
-  fmt::print("{}: {} live instance{}, {}, write lock {}\n", db, live, live == 1 ? "" : "s",
+  fmt::print("{}: {} live instance{}, {}, write lock {}\n", Printable(db), live, live == 1 ? "" : "s",
              owner_text, reg.write_lock.held ? "held" : "free");
   if (!reg.instances.empty()) {
     std::vector<std::vector<std::string>> rows = {
         {"SLOT", "PID", "HOST", "OWNERSHIP", "STATE", "STARTED", "HEARTBEAT", "DOMAIN"}};
     for (const InstanceInfo& info : reg.instances) {
-      rows.push_back({std::to_string(info.slot), std::to_string(info.pid), info.host,
+      rows.push_back({std::to_string(info.slot), std::to_string(info.pid), Printable(info.host),
                       std::string(OwnershipName(info.ownership)), std::string(StateName(info.state)),
                       IsoUtc(info.started_unix_ms),
                       FormatSeconds(static_cast<double>(now_ms - info.heartbeat_unix_ms) / 1000.0) +
@@ -232,12 +232,12 @@ Result<int> Run(const StatusArgs& args) {
     fmt::print("\n");
   }
   fmt::print("Owner:      {}\n",
-             reg.owner ? DescribeInstance(*reg.owner) : "none (any number of shared instances "
+             reg.owner ? Printable(DescribeInstance(*reg.owner)) : "none (any number of shared instances "
                                                         "may use it)");
-  fmt::print("Write lock: {}\n", DescribeWriteLock(reg.write_lock, now_ms));
+  fmt::print("Write lock: {}\n", Printable(DescribeWriteLock(reg.write_lock, now_ms)));
   for (const Notice& n : notices) {
-    fmt::print("\n{}: {}\n", n.severity == "warning" ? "WARNING" : "note", n.message);
-    if (!n.hint.empty()) fmt::print("  hint: {}\n", n.hint);
+    fmt::print("\n{}: {}\n", n.severity == "warning" ? "WARNING" : "note", Printable(n.message));
+    if (!n.hint.empty()) fmt::print("  hint: {}\n", Printable(n.hint));
   }
   return 0;
 }

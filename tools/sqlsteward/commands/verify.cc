@@ -61,13 +61,13 @@ Result<int> Run(const VerifyArgs& args) {
     return 0;
   }
   fmt::print("OK: {} matches its manifest (sha256 {}, {} pages of {} bytes){}, in {}\n",
-             result->path, m.sha256, m.page_count, m.page_size,
+             Printable(result->path), Printable(m.sha256), m.page_count, m.page_size,
              *integrity == IntegrityCheck::kNone
                  ? ""
                  : fmt::format(" and passes the {} integrity check", args.integrity),
              FormatSeconds(seconds));
-  fmt::print("    taken {} from {} (schema version {}, SQLite {})\n", m.created_at, m.source,
-             m.schema_version, m.sqlite_version);
+  fmt::print("    taken {} from {} (schema version {}, SQLite {})\n", Printable(m.created_at),
+             Printable(m.source), m.schema_version, Printable(m.sqlite_version));
   return 0;
 }
 

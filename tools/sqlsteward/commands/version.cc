@@ -65,7 +65,9 @@ Command RegisterVersion(CLI::App& app) {
             std::optional<SchemaInfo> schema;
             if (!db_path->empty()) {
               auto read = ReadSchema(*db_path);
-              if (!read.has_value()) return std::move(read).error();
+              if (!read.has_value()) {
+                return FailWithJson(*json, {{"database", *db_path}}, std::move(read).error());
+              }
               schema = *read;
             }
             if (*json) {
@@ -83,7 +85,8 @@ Command RegisterVersion(CLI::App& app) {
             }
             fmt::print("sqlsteward {}\nSQLite     {}\n", ToolVersion(), sqlite3_libversion());
             if (schema) {
-              fmt::print("schema     {} ({}; user_version {})\n", schema->version, *db_path,
+              fmt::print("schema     {} ({}; user_version {})\n", schema->version,
+                         Printable(*db_path),
                          schema->user_version);
             }
             if (wal_reset_bug) {

@@ -23,9 +23,24 @@ void PrintError(const Status& status) {
     std::string_view text = std::strerror(status.sys_errno());
     if (status.message().find(text) == std::string_view::npos) detail += fmt::format(": {}", text);
   }
-  fmt::print(stderr, "error: {} ({})\n", status.message(), detail);
-  if (!status.hint().empty()) fmt::print(stderr, "hint: {}\n", status.hint());
+  // fputs rather than fmt::print, which throws when stderr cannot be
+  // written: this runs on the way out, where nothing may throw.
+  std::string text = fmt::format("error: {} ({})\n", Printable(status.message()), Printable(detail));
+  if (!status.hint().empty()) text += fmt::format("hint: {}\n", Printable(status.hint()));
+  std::fputs(text.c_str(), stderr);
 }
+
+void PrintWarning(std::string_view text) {
+  std::fputs(fmt::format("warning: {}\n", Printable(text)).c_str(), stderr);
+}
+
+namespace {
+bool g_applied = false;
+}  // namespace
+
+void MarkApplied() { g_applied = true; }
+
+bool Applied() { return g_applied; }
 
 std::string AbsolutePath(const std::string& path) {
   std::error_code ec;

@@ -12,6 +12,13 @@
 //   error: <message> (<code>, sqlite N, errno M)
 //   hint: <hint>
 // on stderr and exits 1. No exception is meant to leave run().
+//
+// The exit status tells the truth: non-zero means nothing was applied. A
+// command that changes something calls MarkApplied() the moment the change
+// is done (committed, published, handed over); from then on main() turns a
+// failure to report it (an exception, a write to a full or closed stdout)
+// into a `warning:` on stderr and exit 0, since retrying the command would
+// apply it twice.
 #ifndef SQLSTEWARD_TOOLS_CLI_H_
 #define SQLSTEWARD_TOOLS_CLI_H_
 
@@ -22,6 +29,7 @@
 
 // Every command prints --json documents and durations.
 #include "common/json_output.h"
+#include "common/text_output.h"
 #include "common/units.h"
 #include "sqlsteward/status.h"
 
@@ -52,8 +60,16 @@ Command RegisterRestore(CLI::App& app);
 // The tool's version (the CMake project version).
 std::string_view ToolVersion();
 
-// Prints "error: ..." and, when there is one, "hint: ..." on stderr.
+// Prints "error: ..." and, when there is one, "hint: ..." on stderr, each
+// one line (Printable).
 void PrintError(const Status& status);
+
+// Prints "warning: <text>" on stderr (Printable).
+void PrintWarning(std::string_view text);
+
+// See the top of the file. Applied() is what main() asks at the end.
+void MarkApplied();
+bool Applied();
 
 // `path` made absolute; as given when that fails.
 std::string AbsolutePath(const std::string& path);

@@ -5,6 +5,8 @@
 
 #include <fmt/core.h>
 
+#include "common/cli_hints.h"
+
 namespace sqlsteward::cli {
 
 nlohmann::json StatusToJson(const Status& status) {
@@ -16,12 +18,20 @@ nlohmann::json StatusToJson(const Status& status) {
   return out;
 }
 
+std::string JsonText(const nlohmann::json& doc, int indent) {
+  return doc.dump(indent, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
 void PrintJson(const nlohmann::json& doc) {
-  fmt::print("{}\n", doc.dump(2));
-  std::fflush(stdout);
+  // Not flushed here: main() flushes once and reports a failed write.
+  fmt::print("{}\n", JsonText(doc, 2));
 }
 
 Result<int> FailWithJson(bool json, nlohmann::json fields, Status status) {
+  const auto database = fields.find("database");
+  status = CliStatus(status, database != fields.end() && database->is_string()
+                                 ? database->get<std::string>()
+                                 : std::string());
   if (json) {
     fields["ok"] = false;
     fields["error"] = StatusToJson(status);

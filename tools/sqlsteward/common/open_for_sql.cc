@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include <fmt/core.h>
+#include "common/cli_hints.h"
 
 namespace sqlsteward::cli {
 
@@ -11,20 +11,11 @@ Result<std::unique_ptr<Database>> OpenForSql(const std::string& path, const Opti
   auto db = Database::Open(path, options);
   if (db.has_value()) return db;
   const Status& error = db.error();
-  // The library's hints name Options fields; say it in terms of our flags.
-  std::string hint;
-  if (error.code() == StatusCode::kNotFound) {
-    hint = not_found_hint;
-  } else if (error.code() == StatusCode::kUnavailable) {
-    hint = fmt::format(
-        "wait for the owner with --wait-for-owner SECONDS, or ask it to step down first: "
-        "`sqlsteward handover {}`; `sqlsteward status {}` shows who it is",
-        path, path);
-  } else {
-    return db;
+  if (error.code() == StatusCode::kNotFound && !not_found_hint.empty()) {
+    return Status(error.code(), std::string(error.message()), std::string(not_found_hint),
+                  error.sqlite_code(), error.sys_errno());
   }
-  return Status(error.code(), std::string(error.message()), std::move(hint), error.sqlite_code(),
-                error.sys_errno());
+  return CliStatus(error, path);
 }
 
 }  // namespace sqlsteward::cli

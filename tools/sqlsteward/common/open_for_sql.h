@@ -12,8 +12,9 @@
 
 namespace sqlsteward::cli {
 
-// As Database::Open; kNotFound carries `not_found_hint`, kUnavailable (an
-// exclusive owner) a hint naming --wait-for-owner, handover and status.
+// As Database::Open; a missing database carries `not_found_hint`, every
+// other error its hint in terms of the CLI (CliStatus: for an exclusive
+// owner --wait-for-owner, handover and status).
 Result<std::unique_ptr<Database>> OpenForSql(const std::string& path, const Options& options,
                                              std::string_view not_found_hint);
 

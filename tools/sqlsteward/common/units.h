@@ -8,7 +8,25 @@
 #include <cstdint>
 #include <string>
 
+namespace CLI {
+class Validator;
+}  // namespace CLI
+
 namespace sqlsteward::cli {
+
+// The longest wait any seconds flag accepts: one week. Longer is a typo
+// (1e300), and would overflow the library's milliseconds.
+inline constexpr double kMaxSeconds = 7 * 24 * 3600;
+
+// What 0 means for a seconds flag: nothing sensible (a timeout), or "do not
+// wait" (--wait-for-owner).
+enum class ZeroSeconds { kRefused, kAtOnce };
+
+// The check of every seconds flag (`->check(SecondsFlag(...))`): a finite
+// number within (0, kMaxSeconds], or [0, kMaxSeconds] with kAtOnce. `nan`,
+// `inf`, negative and absurd values are usage errors naming the flag and
+// the range, before anything runs.
+CLI::Validator SecondsFlag(ZeroSeconds zero);
 
 // "0.42 s", "3.1 s", "2 min 05 s".
 std::string FormatSeconds(double seconds);

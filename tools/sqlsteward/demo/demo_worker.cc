@@ -168,7 +168,7 @@ Result<int> RunWorker(const WorkerOptions& options) {
   if (!opened.has_value()) {
     // SayLine fails only when the parent is gone: nobody left to tell.
     subprocess::SayLine(subprocess::ErrorLine(StatusCodeName(opened.error().code()),
-                                              StatusToJson(opened.error()).dump()));
+                                              JsonText(StatusToJson(opened.error()))));
     return 1;
   }
   std::unique_ptr<Database> db = std::move(opened).value();
@@ -195,7 +195,7 @@ Result<int> RunWorker(const WorkerOptions& options) {
   Status closed = db->Close();
   if (!closed.ok()) done["close_error"] = StatusToJson(closed);
 
-  subprocess::SayLine(fmt::format("{} {}", demo::kDone, done.dump()));
+  subprocess::SayLine(fmt::format("{} {}", demo::kDone, JsonText(done)));
   return 0;
 }
 

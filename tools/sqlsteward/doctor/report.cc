@@ -87,7 +87,7 @@ void PrintHuman(const Report& r, const std::vector<const Finding*>& ordered) {
   };
   constexpr std::string_view kIndent = "            ";  // under the message
 
-  fmt::print("sqlsteward doctor {}\n", r.path);
+  fmt::print("sqlsteward doctor {}\n", Printable(r.path));
   int counts[3] = {0, 0, 0};
   for (const Section& section : kSections) {
     bool header = false;
@@ -98,9 +98,11 @@ void PrintHuman(const Report& r, const std::vector<const Finding*>& ordered) {
         header = true;
       }
       ++counts[static_cast<int>(f->severity)];
-      fmt::print("  {} {}  ({})\n", marker(f->severity), f->message, f->id);
-      for (const std::string& line : f->details) fmt::print("{}- {}\n", kIndent, line);
-      if (!f->hint.empty()) fmt::print("{}hint: {}\n", kIndent, f->hint);
+      fmt::print("  {} {}  ({})\n", marker(f->severity), Printable(f->message), f->id);
+      for (const std::string& line : f->details) {
+        fmt::print("{}- {}\n", kIndent, Printable(line));
+      }
+      if (!f->hint.empty()) fmt::print("{}hint: {}\n", kIndent, Printable(f->hint));
     }
   }
   const int exit_code = r.ExitCode();
