@@ -26,7 +26,11 @@ constexpr const char* kAbout =
     "     --pre-restore-dir), with a manifest;\n"
     "  4. copy SNAPSHOT into DB through SQLite in one transaction (never by\n"
     "     renaming files under open connections), then run integrity_check.\n"
-    "DB is created if it does not exist.";
+    "DB is created if it does not exist. A damaged DB (not a database, corrupted\n"
+    "pages, truncated) cannot be copied in step 3: its files (DB, -wal, -shm,\n"
+    "-journal) are renamed to DB.damaged-<time>[-wal|-shm|-journal] instead,\n"
+    "kept as they were, and put back if the restore fails. SNAPSHOT and DB must\n"
+    "be different files.";
 
 constexpr const char* kExamples = R"(Examples:
   sqlsteward restore /backups/app-20240501T100000Z-1.db app.db
@@ -74,12 +78,20 @@ Result<int> Run(const RestoreArgs& args) {
                {"manifest", ManifestJson(r.verified.manifest)},
                {"pages_restored", r.pages_restored},
                {"pre_restore", pre},
+               {"damaged", r.damaged_kept.empty()
+                               ? nlohmann::json(nullptr)
+                               : nlohmann::json{{"reason", r.damaged_reason},
+                                                {"kept", r.damaged_kept}}},
                {"seconds", seconds}});
     return 0;
   }
   fmt::print("Restored  {}\n     into {} ({} pages, taken {}) in {}\n", r.verified.path, args.db,
              r.pages_restored, r.verified.manifest.created_at, FormatSeconds(seconds));
-  if (!r.pre_restore.path.empty()) {
+  if (!r.damaged_kept.empty()) {
+    fmt::print("Damaged   {} was damaged ({}); its files are kept aside:\n", args.db,
+               r.damaged_reason);
+    for (const std::string& kept : r.damaged_kept) fmt::print("          {}\n", kept);
+  } else if (!r.pre_restore.path.empty()) {
     fmt::print("Previous  {}\n          (undo: sqlsteward restore {} {})\n", r.pre_restore.path,
                r.pre_restore.path, args.db);
   } else {
