@@ -93,7 +93,7 @@ Status RefuseSameFile(posix::Env* env, const std::string& snapshot_path,
   return InvalidArgument(
       "restore refused: the snapshot " + snapshot_path + " and the database " + db_path +
           " are the same file" + (snapshot_path == db_path ? "" : " (one inode under two names)"),
-      "give a snapshot file as SNAPSHOT (e.g. one made by `sqlsteward snapshot DB --dir DIR`) "
+      "give a snapshot file as SNAPSHOT (one made by `sqlsteward snapshot DB DIR`) "
       "and the live database as DB; to check a file, use `sqlsteward verify`",
       0, EINVAL);
 }

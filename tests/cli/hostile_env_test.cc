@@ -386,5 +386,35 @@ TEST(HostileMountTest, RestoreOutOfSpaceLeavesNothingAndTheOldDatabaseIntact) {
   EXPECT_EQ(write.exit_code, 0) << write.err;
 }
 
+// A damaged database whose restore runs out of space: the damaged files
+// are put back under their own names, bytes unchanged, nothing else left.
+TEST(HostileMountTest, DamagedDatabaseIsPutBackWhenTheRestoreFails) {
+  PrivateMountNamespace();
+  TempDir dir;
+  const std::string big = dir.File("big.db");
+  Seed(big, 100, 700);
+  auto snap = Snapshot(big, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+
+  MountGuard mount;
+  const std::string small = dir.File("small");
+  ASSERT_NO_FATAL_FAILURE(MountGuard::Tmpfs(&mount, small, "2m"));
+  const std::string db = small + "/app.db";
+  Seed(db, 10);
+  std::filesystem::remove(db + "-wal");
+  std::filesystem::remove(db + "-shm");
+  testing::WriteFile(db, std::string(20000, 'x'));
+  const std::string damaged_sha = FileSha(db);
+  const auto before = Names(small);
+
+  CliResult cli = Cli({"restore", snap->path, db, "--json"});
+  EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
+  auto doc = Json(cli);
+  EXPECT_EQ(doc["error"]["code"], "resource_exhausted");
+  EXPECT_THAT(doc["error"]["message"].get<std::string>(), HasSubstr("back in place"));
+  EXPECT_EQ(Names(small), before);  // The sidecar's slots change; no file is added.
+  EXPECT_EQ(FileSha(db), damaged_sha);
+}
+
 }  // namespace
 }  // namespace sqlsteward

@@ -88,8 +88,7 @@ Result<int> Run(const RestoreArgs& args) {
   fmt::print("Restored  {}\n     into {} ({} pages, taken {}) in {}\n", r.verified.path, args.db,
              r.pages_restored, r.verified.manifest.created_at, FormatSeconds(seconds));
   if (!r.damaged_kept.empty()) {
-    fmt::print("Damaged   {} was damaged ({}); its files are kept aside:\n", args.db,
-               r.damaged_reason);
+    fmt::print("Damaged   {}: {}; its files are kept aside:\n", args.db, r.damaged_reason);
     for (const std::string& kept : r.damaged_kept) fmt::print("          {}\n", kept);
   } else if (!r.pre_restore.path.empty()) {
     fmt::print("Previous  {}\n          (undo: sqlsteward restore {} {})\n", r.pre_restore.path,
