@@ -101,6 +101,11 @@ struct ProbeReport {
   // Values stored by a child through its MAP_SHARED mapping were read back
   // through ours, and the other way round.
   bool shared_memory_coherent = false;
+  // The disk was full (ENOSPC, EDQUOT) or mounted read-only (EROFS) so
+  // the probe file could not be written, and the filesystem is one only this kernel serves (local,
+  // tmpfs, overlay): the three answers above are taken from its kind, not
+  // observed. Such a report is not cached.
+  bool inferred = false;
   // One sentence per conclusion, saying how it was reached.
   std::vector<std::string> reasons;
 };
@@ -109,9 +114,13 @@ struct ProbeReport {
 // ".sqlsteward-probe-<pid>-<random>" is created in it and removed again).
 // Forks twice; about 1 ms on a local disk, 1.5 ms through FUSE; fork's
 // cost grows with the caller's address space.
+// On a full or read-only local disk the probe file cannot be written: the report is
+// then inferred from the filesystem's kind (ProbeReport::inferred), so
+// that a full disk fails writes, not every open.
 // Errors: kNotFound (no such directory), kInvalidArgument (not a
 // directory), kPermissionDenied (cannot create the probe file, including a
-// read-only filesystem), kTimeout (a child did not answer within 5 s: the
+// read-only filesystem), kResourceExhausted (a full disk that is not
+// local), kTimeout (a child did not answer within 5 s: the
 // filesystem may be hung), kResourceExhausted, kIOError.
 Result<ProbeReport> ProbeDirectory(const std::string& dir);
 

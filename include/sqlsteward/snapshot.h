@@ -239,13 +239,23 @@ struct RestoreResult {
   SnapshotResult pre_restore;
   std::int64_t pages_restored = 0;
   std::chrono::nanoseconds total_time{0};
+  // A damaged database (not a database, corrupted pages, truncated) is not
+  // copied aside but moved: its files' new paths, database first, named
+  // `<db>.damaged-<yyyymmddThhmmssZ>[-wal|-shm|-journal]`, and what was
+  // wrong with it. Empty for a healthy, missing or empty database.
+  std::vector<std::string> damaged_kept;
+  std::string damaged_reason;
 };
 
 // Restores `snapshot_path` into the database at `db_path`: verifies the
 // snapshot, refuses with kFailedPrecondition while other instances have the
 // database open (naming them) unless options.take_over, opens it
 // exclusively (`open_options`, ownership forced to kExclusive), keeps the
-// current content as a pre-restore snapshot and restores.
+// current content as a pre-restore snapshot and restores. A damaged
+// database is moved aside instead (damaged_kept), and moved back if the
+// restore fails. kInvalidArgument when `snapshot_path` and `db_path` are
+// one file (also through a hard link or a linked directory), before
+// anything is written.
 Result<RestoreResult> Restore(const std::string& snapshot_path, const std::string& db_path,
                               const RestoreOptions& options = {}, Options open_options = {});
 // The same into a database this process has open. Refuses with

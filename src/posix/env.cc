@@ -1,6 +1,8 @@
 #include "posix/env.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -56,6 +58,12 @@ int Env::ChmodNoFollow(const char* path, mode_t mode) {
 int Env::Fchmod(int fd, mode_t mode) { return ::fchmod(fd, mode); }
 int Env::Fchown(int fd, uid_t uid, gid_t gid) { return ::fchown(fd, uid, gid); }
 int Env::Rename(const char* from, const char* to) { return ::rename(from, to); }
+int Env::RenameNoReplace(const char* from, const char* to) {
+  if (::renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return -1;
+  if (::link(from, to) != 0) return -1;
+  return ::unlink(from);
+}
 int Env::Unlink(const char* path) { return ::unlink(path); }
 int Env::Access(const char* path, int mode) {
   return ::faccessat(AT_FDCWD, path, mode, AT_EACCESS);
@@ -100,9 +108,15 @@ int Env::RealPath(const char* path, std::string* out) {
 Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::string hint) {
   StatusCode code;
   switch (err) {
+    case EROFS:
+      // Not a matter of owner or mode: say so, whatever the caller guessed.
+      code = StatusCode::kPermissionDenied;
+      hint = "the filesystem is mounted read-only; reads (query, version, status, doctor, "
+             "verify) work there, writes need it remounted read-write or the database copied "
+             "to a writable place";
+      break;
     case EACCES:
     case EPERM:
-    case EROFS:
       code = StatusCode::kPermissionDenied;
       if (hint.empty())
         hint =

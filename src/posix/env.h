@@ -59,6 +59,10 @@ class Env {
   virtual int Fchmod(int fd, mode_t mode);
   virtual int Fchown(int fd, uid_t uid, gid_t gid);
   virtual int Rename(const char* from, const char* to);
+  // renameat2(RENAME_NOREPLACE): fails with EEXIST rather than replace `to`.
+  // Where the filesystem lacks the flag (EINVAL), link(2) then unlink(2),
+  // which never replaces either.
+  virtual int RenameNoReplace(const char* from, const char* to);
   virtual int Unlink(const char* path);
   // faccessat(AT_FDCWD, path, mode, AT_EACCESS).
   virtual int Access(const char* path, int mode);

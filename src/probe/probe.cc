@@ -26,6 +26,17 @@
 //   a negative answer too. Through two bindfs mounts of one directory both
 //   probes answer no (probe_test measures it).
 //
+// A full disk or a read-only mount. The probe file is the one thing the
+//   probe writes, and on a full disk it cannot be: a page for the
+//   shared-memory probe fails with ENOSPC (EDQUOT over quota); on a
+//   read-only mount (EROFS) not even the file can be created. Failing the open there would fail every
+//   command, reads and snapshots to another disk included, over a question
+//   the filesystem's kind already answers where only this kernel serves it
+//   (local, tmpfs, overlay: locks and shared memory always work). There the
+//   report is inferred from the kind, and not cached, so the next open with
+//   space probes for real; elsewhere the failure is the error. Writes still
+//   fail, later, with their own typed error (full disk, read-only mount).
+//
 // A successful report is cached per directory (device and inode) for the
 // life of the process.
 #include <fcntl.h>
@@ -73,6 +84,32 @@ ProbeCache& Cache() {
   return *cache;
 }
 
+// The probe file could not be written for want of space, or at all: the
+// filesystem is mounted read-only (nothing writes through this mount, and
+// a read must not fail over the probe).
+bool CannotWrite(const Status& status) {
+  const int err = status.sys_errno();
+  return err == ENOSPC || err == EDQUOT || err == EROFS;
+}
+
+// The answers every single-domain filesystem gives, for a probe that could
+// not write its file.
+ProbeReport InferFromKind(ProbeReport report, const Status& failed) {
+  report.inferred = true;
+  report.posix_locks_visible = true;
+  report.ofd_locks_visible = true;
+  report.shared_memory_coherent = true;
+  const char* why = failed.sys_errno() == EROFS ? "the filesystem is mounted read-only"
+                                                : "the disk is full";
+  report.reasons.push_back("the probe could not write its file (" +
+                           std::string(failed.message()) + "): " + why +
+                           ", so locks and shared memory were not observed but assumed from "
+                           "the filesystem's kind (" +
+                           std::string(FsKindName(report.kind)) +
+                           "), where they always work; probed again once there is space");
+  return report;
+}
+
 Result<CacheKey> DirectoryKey(posix::Env* env, const std::string& dir) {
   SQLSTEWARD_ASSIGN_OR_RETURN(posix::UniqueFd fd, OpenDirectory(env, dir));
   struct stat st;
@@ -91,15 +128,24 @@ Result<ProbeReport> ProbeDirectory(posix::Env* env, const std::string& dir) {
   }
   IdentifyFilesystem(env, dir_fd.get(), &report);
 
-  SQLSTEWARD_ASSIGN_OR_RETURN(ProbeFile file, ProbeFile::Create(env, report.directory));
-  SQLSTEWARD_ASSIGN_OR_RETURN(LockProbeResult locks, RunLockProbe(env, file));
+  const bool may_infer = SingleDomainFilesystem(report.kind);
+  auto file = ProbeFile::Create(env, report.directory);
+  if (!file.has_value()) {
+    if (may_infer && CannotWrite(file.error())) return InferFromKind(std::move(report), file.error());
+    return std::move(file).error();
+  }
+  SQLSTEWARD_ASSIGN_OR_RETURN(LockProbeResult locks, RunLockProbe(env, *file));
   report.posix_locks_visible = locks.posix_visible;
   report.ofd_locks_visible = locks.ofd_visible;
   report.reasons.push_back(std::move(locks.detail));
 
-  SQLSTEWARD_ASSIGN_OR_RETURN(MmapProbeResult shm, RunMmapProbe(env, file));
-  report.shared_memory_coherent = shm.coherent;
-  report.reasons.push_back(std::move(shm.detail));
+  auto shm = RunMmapProbe(env, *file);
+  if (!shm.has_value()) {
+    if (may_infer && CannotWrite(shm.error())) return InferFromKind(std::move(report), shm.error());
+    return std::move(shm).error();
+  }
+  report.shared_memory_coherent = shm->coherent;
+  report.reasons.push_back(std::move(shm->detail));
   return report;
 }
 
@@ -114,6 +160,7 @@ Result<ProbeReport> ProbeDirectoryCached(posix::Env* env, const std::string& dir
   }
   // Probe without the lock: a hung mount must not stall probes elsewhere.
   SQLSTEWARD_ASSIGN_OR_RETURN(ProbeReport report, ProbeDirectory(env, dir));
+  if (report.inferred) return report;
   MutexLock lock(&cache.mu);
   return cache.reports.try_emplace(key, std::move(report)).first->second;
 }

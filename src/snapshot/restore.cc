@@ -6,12 +6,23 @@
 // the same job, the current content is snapshotted aside as
 // `<name>-pre-restore-...`.
 //
-// Order: verify the snapshot (nothing is touched before it is known good);
-// refuse while other instances are live (or, from a path, ask them to hand
-// over); then, under the write lock: keep the current content aside, copy
-// the snapshot in, check the result.
+// Order: refuse a snapshot that is the database itself (one file under two
+// names would be read while it is overwritten); verify the snapshot
+// (nothing is touched before it is known good); refuse while other
+// instances are live (or, from a path, ask them to hand over); move a
+// damaged database aside (snapshot/damaged.h); then, under the write lock:
+// keep the current content aside, copy the snapshot in, check the result.
+//
+// A copy that fails (a full disk) is rolled back, and leaves nothing
+// behind: the WAL it grew is truncated while the write lock is still held
+// (a rolled-back WAL keeps its size, and on a full disk that size is the
+// space everything else needs), and the pre-restore snapshot, now a
+// duplicate of the unchanged database, is removed.
 #include <sqlite3.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -26,6 +37,7 @@
 #include "sidecar/instances.h"
 #include "snapshot/backup.h"
 #include "snapshot/create.h"
+#include "snapshot/damaged.h"
 #include "snapshot/entry_points.h"
 #include "snapshot/integrity.h"
 #include "snapshot/names.h"
@@ -69,6 +81,23 @@ Status RefuseLiveInstances(posix::Env* env, const std::string& db_path, bool off
                       : "stop them first, or have them hand over (`sqlsteward handover --all DB`)");
 }
 
+// kInvalidArgument when the snapshot and the database are one file: the
+// same inode through another name, a hard link or a linked directory.
+Status RefuseSameFile(posix::Env* env, const std::string& snapshot_path,
+                      const std::string& db_path) {
+  struct stat snap;
+  struct stat db;
+  if (env->Stat(snapshot_path.c_str(), &snap) != 0) return Status();  // Verify reports it.
+  if (env->Stat(db_path.c_str(), &db) != 0) return Status();
+  if (snap.st_dev != db.st_dev || snap.st_ino != db.st_ino) return Status();
+  return InvalidArgument(
+      "restore refused: the snapshot " + snapshot_path + " and the database " + db_path +
+          " are the same file" + (snapshot_path == db_path ? "" : " (one inode under two names)"),
+      "give a snapshot file as SNAPSHOT (one made by `sqlsteward snapshot DB DIR`) "
+      "and the live database as DB; to check a file, use `sqlsteward verify`",
+      0, EINVAL);
+}
+
 // One restore of a verified snapshot into `db`, and what it has done so far.
 struct RestoreRun {
   Database& db;
@@ -82,6 +111,22 @@ struct RestoreRun {
 
   const SnapshotManifest& manifest() const { return result->verified.manifest; }
 };
+
+// After a failed copy-in, with the write lock still held: the transaction
+// rolled back, the WAL it grew truncated, so the disk has its space back.
+void CleanUpFailedCopy(const RestoreRun& r, sqlite3* writer) {
+  if (!sqlite3_get_autocommit(writer)) Exec(writer, "ROLLBACK", r.db_abs).IgnoreError();
+  if (r.db.journal_mode() == JournalMode::kWal) {
+    sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
+  SnapshotResult& pre = r.result->pre_restore;
+  if (!pre.path.empty()) {
+    posix::Env* env = DatabaseAccess::Env(r.db);
+    env->Unlink(pre.manifest_path.c_str());
+    env->Unlink(pre.path.c_str());
+    pre = SnapshotResult();
+  }
+}
 
 // The live database at the state before the restore, as size and shape.
 struct LiveFacts {
@@ -194,7 +239,12 @@ Status RestoreUnderWriteLock(const RestoreRun& r, sqlite3* writer) {
     }
     r.result->pre_restore = std::move(pre).value();
   }
-  SQLSTEWARD_ASSIGN_OR_RETURN(r.result->pages_restored, CopySnapshotIn(r, writer));
+  auto copied = CopySnapshotIn(r, writer);
+  if (!copied.has_value()) {
+    CleanUpFailedCopy(r, writer);
+    return std::move(copied).error();
+  }
+  r.result->pages_restored = *copied;
   if (r.options.after_integrity != IntegrityCheck::kNone) {
     SQLSTEWARD_RETURN_IF_ERROR(CheckAfterRestore(r, writer, r.result->pages_restored));
   }
@@ -245,6 +295,7 @@ Result<RestoreResult> Restore(posix::Env* env, const std::string& snapshot_path,
                               const std::string& db_path, const RestoreOptions& options,
                               Options open_options) {
   const auto start = Clock::now();
+  SQLSTEWARD_RETURN_IF_ERROR(RefuseSameFile(env, snapshot_path, db_path));
   Reporter reporter(options.progress, options.progress_interval);
   SQLSTEWARD_ASSIGN_OR_RETURN(VerifyResult verified,
                               VerifyBeforeRestore(env, snapshot_path, options, &reporter));
@@ -255,14 +306,43 @@ Result<RestoreResult> Restore(posix::Env* env, const std::string& snapshot_path,
                                                          /*all=*/true)
                                    .WithContext("restore: hand over " + db_path));
   }
+  // A damaged database cannot be copied aside through SQLite: move its
+  // files aside instead, and restore into the free path.
+  const DamageReport damage = ExamineDatabase(env, db_path);
+  MovedAside moved;
+  if (damage.damaged) {
+    auto aside = MoveDamagedAside(env, db_path, WallClockUnixMs());
+    if (!aside.has_value()) {
+      return std::move(aside).error().WithContext("restore refused: " + db_path +
+                                                  " is damaged (" + damage.why +
+                                                  ") and could not be moved aside");
+    }
+    moved = std::move(aside).value();
+  }
   open_options.ownership = Ownership::kExclusive;
   open_options.take_over = false;
-  auto db = DatabaseAccess::OpenWithEnv(db_path, open_options, env);
-  if (!db.has_value()) return std::move(db).error().WithContext("restore: open " + db_path);
-  auto result =
-      RestoreVerified(**db, snapshot_path, std::move(verified), options, &reporter, start);
-  Status closed = (*db)->Close();
-  if (result.has_value() && !closed.ok()) return closed;
+  Result<RestoreResult> result = [&]() -> Result<RestoreResult> {
+    auto db = DatabaseAccess::OpenWithEnv(db_path, open_options, env);
+    if (!db.has_value()) return std::move(db).error().WithContext("restore: open " + db_path);
+    auto restored =
+        RestoreVerified(**db, snapshot_path, std::move(verified), options, &reporter, start);
+    Status closed = (*db)->Close();
+    if (restored.has_value() && !closed.ok()) return closed;
+    return restored;
+  }();
+  if (moved.from.empty()) return result;
+  if (!result.has_value()) {
+    Status back = PutDamagedBack(env, db_path, moved);
+    Status failed = std::move(result).error();
+    return Status(failed.code(),
+                  std::string(failed.message()) + " (" + db_path + " was damaged: " +
+                      damage.why + "; " +
+                      (back.ok() ? "it is back in place, unchanged)"
+                                 : "it is kept in " + moved.to[0] + ")"),
+                  std::string(failed.hint()), failed.sqlite_code(), failed.sys_errno());
+  }
+  result->damaged_kept = std::move(moved.to);
+  result->damaged_reason = damage.why;
   return result;
 }
 
@@ -271,6 +351,8 @@ Result<RestoreResult> Restore(posix::Env* env, const std::string& snapshot_path,
 Result<RestoreResult> Restore(Database& db, const std::string& snapshot_path,
                               const RestoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  SQLSTEWARD_RETURN_IF_ERROR(
+      internal::RefuseSameFile(internal::DatabaseAccess::Env(db), snapshot_path, db.path()));
   internal::Reporter reporter(options.progress, options.progress_interval);
   SQLSTEWARD_ASSIGN_OR_RETURN(VerifyResult verified,
                               internal::VerifyBeforeRestore(internal::DatabaseAccess::Env(db),

@@ -146,8 +146,18 @@ Result<SnapshotResult> Snapshot(posix::Env* env, const std::string& db_path,
   if (env->Stat(db_path.c_str(), &st) != 0 && errno == ENOENT) {
     return NotFound("database " + db_path + " does not exist", "check the path", 0, ENOENT);
   }
-  SQLSTEWARD_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
-                              DatabaseAccess::OpenWithEnv(db_path, open_options, env));
+  auto opened = DatabaseAccess::OpenWithEnv(db_path, open_options, env);
+  if (!opened.has_value() && opened.error().code() == StatusCode::kResourceExhausted &&
+      !open_options.read_only) {
+    // The database's disk is full: registering (the claim file) needs a
+    // few bytes there, a snapshot elsewhere needs none. A read-only handle
+    // writes nothing beside the database; the copy reads it as any reader.
+    open_options.read_only = true;
+    auto read_only = DatabaseAccess::OpenWithEnv(db_path, open_options, env);
+    if (read_only.has_value()) opened = std::move(read_only);
+  }
+  if (!opened.has_value()) return std::move(opened).error();
+  std::unique_ptr<Database> db = std::move(opened).value();
   auto result = sqlsteward::Snapshot(*db, dest_dir, options);
   Status closed = db->Close();
   if (result.has_value() && !closed.ok()) return closed;

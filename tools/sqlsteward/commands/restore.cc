@@ -26,7 +26,11 @@ constexpr const char* kAbout =
     "     --pre-restore-dir), with a manifest;\n"
     "  4. copy SNAPSHOT into DB through SQLite in one transaction (never by\n"
     "     renaming files under open connections), then run integrity_check.\n"
-    "DB is created if it does not exist.";
+    "DB is created if it does not exist. A damaged DB (not a database, corrupted\n"
+    "pages, truncated) cannot be copied in step 3: its files (DB, -wal, -shm,\n"
+    "-journal) are renamed to DB.damaged-<time>[-wal|-shm|-journal] instead,\n"
+    "kept as they were, and put back if the restore fails. SNAPSHOT and DB must\n"
+    "be different files.";
 
 constexpr const char* kExamples = R"(Examples:
   sqlsteward restore /backups/app-20240501T100000Z-1.db app.db
@@ -75,6 +79,10 @@ Result<int> Run(const RestoreArgs& args) {
                {"manifest", ManifestJson(r.verified.manifest)},
                {"pages_restored", r.pages_restored},
                {"pre_restore", pre},
+               {"damaged", r.damaged_kept.empty()
+                               ? nlohmann::json(nullptr)
+                               : nlohmann::json{{"reason", r.damaged_reason},
+                                                {"kept", r.damaged_kept}}},
                {"seconds", seconds}});
     return 0;
   }
@@ -83,7 +91,10 @@ Result<int> Run(const RestoreArgs& args) {
   fmt::print("Restored  {}\n     into {} ({} pages, taken {}) in {}\n", Printable(r.verified.path),
              db, r.pages_restored, Printable(r.verified.manifest.created_at),
              FormatSeconds(seconds));
-  if (!r.pre_restore.path.empty()) {
+  if (!r.damaged_kept.empty()) {
+    fmt::print("Damaged   {}: {}; its files are kept aside:\n", db, Printable(r.damaged_reason));
+    for (const std::string& kept : r.damaged_kept) fmt::print("          {}\n", Printable(kept));
+  } else if (!r.pre_restore.path.empty()) {
     fmt::print("Previous  {}\n          (undo: sqlsteward restore {} {})\n", previous, previous,
                db);
   } else {
