@@ -59,12 +59,16 @@ void Seed(const std::string& path, int accounts, int filler_rows = 0) {
   SQLSTEWARD_ASSERT_OK(db->Close());
 }
 
-// Every file in `dir` with its bytes' sha256 (directories by name only).
+// Every entry in `dir`: its bytes' sha256 (directories by name only) and
+// its mode.
 std::map<std::string, std::string> Contents(const std::string& dir) {
   std::map<std::string, std::string> out;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(entry.path().c_str(), &st), 0) << entry.path();
     out[entry.path().filename().string()] =
-        entry.is_regular_file() ? FileSha(entry.path().string()) : "dir";
+        (entry.is_regular_file() ? FileSha(entry.path().string()) : "dir") + " mode " +
+        std::to_string(st.st_mode & 07777);
   }
   return out;
 }
@@ -172,19 +176,6 @@ TEST(RestoreOntoItselfTest, RefusedForEveryNameOfTheSameFile) {
 
 // ---- Class 2: commands that read write nothing ------------------------
 
-// Every entry in `dir`: its bytes' sha256 and its mode.
-std::map<std::string, std::string> BytesAndModes(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(entry.path().c_str(), &st), 0) << entry.path();
-    out[entry.path().filename().string()] =
-        (entry.is_regular_file() ? FileSha(entry.path().string()) : "dir") + " mode " +
-        std::to_string(st.st_mode & 07777);
-  }
-  return out;
-}
-
 // A database another program made: stock SQLite, 0644, closed cleanly in
 // `journal_mode` (a closed WAL database has no -wal or -shm, the case in
 // which a plain read-only open creates both).
@@ -210,8 +201,8 @@ TEST(ReadCommandsTest, LeaveEveryByteAndModeOfASnapshotAndAForeignDatabase) {
   std::filesystem::create_directories(foreign);
   ASSERT_NO_FATAL_FAILURE(MakeForeignDatabase(foreign + "/wal.db", "wal"));
   ASSERT_NO_FATAL_FAILURE(MakeForeignDatabase(foreign + "/delete.db", "delete"));
-  const auto snaps_before = BytesAndModes(snaps);
-  const auto foreign_before = BytesAndModes(foreign);
+  const auto snaps_before = Contents(snaps);
+  const auto foreign_before = Contents(foreign);
 
   for (const std::string& db : {snap->path, foreign + "/wal.db", foreign + "/delete.db"}) {
     SCOPED_TRACE(db);
@@ -227,8 +218,8 @@ TEST(ReadCommandsTest, LeaveEveryByteAndModeOfASnapshotAndAForeignDatabase) {
   CliResult verify = Cli({"verify", snap->path, "--json"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 
-  EXPECT_EQ(BytesAndModes(snaps), snaps_before);
-  EXPECT_EQ(BytesAndModes(foreign), foreign_before);
+  EXPECT_EQ(Contents(snaps), snaps_before);
+  EXPECT_EQ(Contents(foreign), foreign_before);
   // The snapshot still verifies and restores after being read.
   CliResult again = Cli({"verify", snap->path, "--json"});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;

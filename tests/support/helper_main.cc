@@ -67,6 +67,15 @@ int HelperMain(std::span<const HelperMode> modes, int argc, char** argv) {
   return Usage(modes, program, "unknown mode '" + std::string(name) + "'");
 }
 
+std::unique_ptr<Database> OpenOrExit(const std::string& path, const Options& options) {
+  auto db = Database::Open(path, options);
+  if (!db.has_value()) {
+    SayError(db.error());
+    std::exit(kExitSetup);
+  }
+  return std::move(db).value();
+}
+
 int CloseAndReport(Database& db, int status_if_ok) {
   Status closed = db.Close();
   if (closed.ok()) return status_if_ok;

@@ -7,6 +7,7 @@
 #define SQLSTEWARD_TESTS_SUPPORT_HELPER_MAIN_H_
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +55,9 @@ int HelperMain(std::span<const HelperMode> modes, int argc, char** argv);
 // kExitFailed. Close() is where a mode's last failure would otherwise go
 // unseen.
 int CloseAndReport(Database& db, int status_if_ok = 0);
+
+// Opens `path`, or says the error and exits with kExitSetup.
+std::unique_ptr<Database> OpenOrExit(const std::string& path, const Options& options = {});
 
 // Says "error <code name> <message>" for a failed Status.
 void SayError(const Status& status);

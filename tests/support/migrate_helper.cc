@@ -50,6 +50,7 @@ using sqlsteward::testing::CloseAndReport;
 using sqlsteward::testing::kExitFailed;
 using sqlsteward::testing::kExitSetup;
 using sqlsteward::testing::ModeArgs;
+using sqlsteward::testing::OpenOrExit;
 using sqlsteward::testing::SayError;
 using Clock = std::chrono::steady_clock;
 
@@ -62,15 +63,6 @@ void WaitForGo() {
   SayError("invalid_argument", "expected \"go\" on stdin, got " +
                                    (line.has_value() ? "\"" + *line + "\"" : "EOF"));
   std::_Exit(kExitProtocol);
-}
-
-std::unique_ptr<Database> OpenOrExit(const std::string& path, const Options& options = {}) {
-  auto db = Database::Open(path, options);
-  if (!db.has_value()) {
-    SayError(db.error());
-    std::exit(kExitSetup);
-  }
-  return std::move(db).value();
 }
 
 // Says "ok <version>" or an error line; false on the error.

@@ -62,17 +62,8 @@ using sqlsteward::testing::CloseAndReport;
 using sqlsteward::testing::kExitFailed;
 using sqlsteward::testing::kExitSetup;
 using sqlsteward::testing::ModeArgs;
+using sqlsteward::testing::OpenOrExit;
 using sqlsteward::testing::SayError;
-
-std::unique_ptr<Database> OpenOrExit(const std::string& path,
-                                     const sqlsteward::Options& options = {}) {
-  auto db = Database::Open(path, options);
-  if (!db.has_value()) {
-    SayError(db.error());
-    std::exit(kExitSetup);
-  }
-  return std::move(db).value();
-}
 
 Status CreateLedger(Database& db) {
   return db.Write([](Transaction& tx) {
