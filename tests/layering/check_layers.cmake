@@ -13,7 +13,7 @@ set(rank_sidecar 3)
 set(rank_core 4)
 set(rank_migrate 5)
 set(rank_snapshot 5)
-set(rank_ext 6)
+set(rank_ext 4)   # the loadable extension: beside core, never on it
 set(rank_cluster 6)
 
 set(public_status base)
