@@ -14,6 +14,9 @@
 //                           (exec'd by a forked test, not a ChildProcess)
 //   open-exclusive DB       open with Ownership::kExclusive, print "open <pid>",
 //                           close at stdin EOF
+//   take-over DB            open exclusive with take_over (a successor asks
+//                           the current instances to hand over), print
+//                           "open <pid>", close at stdin EOF
 //   try-open DB             print "barrier", wait for one byte on stdin, open,
 //                           print "ok" or "refused <code>", close at stdin EOF
 //   handover-writer DB      open exclusive and write forever from 4 threads;
@@ -173,9 +176,10 @@ int ExpectWriteLocked(const ModeArgs& args) {
   return 2;
 }
 
-int OpenExclusive(const ModeArgs& args) {
+int OpenExclusive(const ModeArgs& args, bool take_over) {
   sqlsteward::Options options;
   options.ownership = sqlsteward::Ownership::kExclusive;
+  options.take_over = take_over;
   auto db = Database::Open(args[0], options);
   if (!db.has_value()) {
     SayError(db.error());
@@ -185,6 +189,9 @@ int OpenExclusive(const ModeArgs& args) {
   WaitForStdinEof();
   return CloseAndReport(**db);
 }
+
+int OpenExclusive(const ModeArgs& args) { return OpenExclusive(args, false); }
+int TakeOver(const ModeArgs& args) { return OpenExclusive(args, true); }
 
 // Started in pairs through two mounts: each opens right after the go signal
 // and keeps the handle until told, so that two successes would overlap. A
@@ -323,6 +330,7 @@ constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"hold-write-lock", "DB", HoldWriteLock},
     {"expect-write-locked", "DB", ExpectWriteLocked},
     {"open-exclusive", "DB", OpenExclusive},
+    {"take-over", "DB", TakeOver},
     {"try-open", "DB", TryOpen},
     {"handover-writer", "DB", HandoverWriter},
     {"raw-writer", "DB N BASE", RawWriter},
