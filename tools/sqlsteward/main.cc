@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   std::vector<cli::Command> commands;
   commands.push_back(cli::RegisterDemo(app));
   commands.push_back(cli::RegisterVersion(app));
+  commands.push_back(cli::RegisterExtensionPath(app));
   commands.push_back(cli::RegisterDoctor(app));
   commands.push_back(cli::RegisterMigrate(app));
   commands.push_back(cli::RegisterStatus(app));

@@ -48,6 +48,7 @@ Command RegisterDemo(CLI::App& app);
 Command RegisterDemoWorker(CLI::App& app);
 Command RegisterDoctor(CLI::App& app);
 Command RegisterExec(CLI::App& app);
+Command RegisterExtensionPath(CLI::App& app);
 Command RegisterHandover(CLI::App& app);
 Command RegisterMigrate(CLI::App& app);
 Command RegisterQuery(CLI::App& app);
