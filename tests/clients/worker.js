@@ -42,6 +42,12 @@ function parseArgs(argv) {
   if (a.rows === undefined && a.seconds === undefined) a.rows = 100;
   if (a.op === 'check' && !a.ack) usage('--op check needs --ack FILE');
   if (a.op === 'status' && !a.ext) usage('--op status needs --ext');
+  // Created before the database is opened: an ack file that exists but is
+  // empty means the writer started and acknowledged nothing.
+  a.ackFd = null;
+  if (a.op === 'write' && a.ack) {
+    try { a.ackFd = fs.openSync(a.ack, 'a'); } catch (e) { usage(`--ack: ${e.message}`); }
+  }
   return a;
 }
 
@@ -89,9 +95,11 @@ function openDb(Database, a) {
     if (a.sync) db.pragma(`synchronous=${a.sync.toUpperCase()}`);
     sync = db.pragma('synchronous', { simple: true });
     step = 'create';
-    if (a.op === 'write') {
+    if (a.op === 'write'
+      && !db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 't'").pluck().get()) {
       // Under the write lock: a deferred CREATE could fail with
       // SQLITE_BUSY_SNAPSHOT when several workers start together.
+      // Skipped when t exists, so that setup needs no write lock.
       db.exec('BEGIN IMMEDIATE');
       db.exec('CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, '
         + 'tag TEXT NOT NULL, seq INTEGER NOT NULL, UNIQUE(tag, seq))');
@@ -112,7 +120,6 @@ function openDb(Database, a) {
 async function write(a, db) {
   let stop = false;
   process.on('SIGTERM', () => { stop = true; });
-  const ack = a.ack ? fs.openSync(a.ack, 'a') : null;
   const begin = { immediate: 'BEGIN IMMEDIATE', deferred: 'BEGIN', autocommit: null }[a.mode];
   const insert = db.prepare('INSERT INTO t(tag, seq) VALUES(?, ?)');
   const count = db.prepare('SELECT count(*) FROM t').pluck();
@@ -137,7 +144,7 @@ async function write(a, db) {
       }
       latencies.push(Number((process.hrtime.bigint() - t0) / 1000n));
       acked += 1;
-      if (ack !== null) fs.writeSync(ack, `${seq}\n`);
+      if (a.ackFd !== null) fs.writeSync(a.ackFd, `${seq}\n`);
     } catch (e) {
       if (db.inTransaction) {
         try { db.exec('ROLLBACK'); } catch (_) { /* ignored */ }

@@ -64,6 +64,14 @@ def parse_args():
         p.error("--op check needs --ack FILE")
     if a.op == "status" and not a.ext:
         p.error("--op status needs --ext")
+    # Created before the database is opened: an ack file that exists but is
+    # empty means the writer started and acknowledged nothing.
+    a.ack_fd = None
+    if a.op == "write" and a.ack:
+        try:
+            a.ack_fd = os.open(a.ack, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as e:
+            p.error(f"--ack: {e}")
     return a
 
 
@@ -90,9 +98,11 @@ def open_db(a):
             conn.execute(f"PRAGMA synchronous={a.sync.upper()}")
         sync = conn.execute("PRAGMA synchronous").fetchone()[0]
         step = "create"
-        if a.op == "write":
+        if a.op == "write" and not conn.execute(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 't'").fetchone()[0]:
             # Under the write lock: a deferred CREATE could fail with
             # SQLITE_BUSY_SNAPSHOT when several workers start together.
+            # Skipped when t exists, so that setup needs no write lock.
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, "
                          "tag TEXT NOT NULL, seq INTEGER NOT NULL, UNIQUE(tag, seq))")
@@ -111,7 +121,6 @@ def open_db(a):
 def write(a, conn):
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    ack = os.open(a.ack, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if a.ack else None
     begin = {"immediate": "BEGIN IMMEDIATE", "deferred": "BEGIN", "autocommit": None}[a.mode]
     errors, latencies = {}, []
     acked = seq = 0
@@ -134,8 +143,8 @@ def write(a, conn):
                 conn.execute("COMMIT")
             latencies.append((time.perf_counter_ns() - t0) // 1000)
             acked += 1
-            if ack is not None:
-                os.write(ack, f"{seq}\n".encode())
+            if a.ack_fd is not None:
+                os.write(a.ack_fd, f"{seq}\n".encode())
         except sqlite3.Error as e:
             if conn.in_transaction:
                 try:
