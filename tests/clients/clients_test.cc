@@ -34,6 +34,8 @@ struct Client {
   std::vector<std::string> command;  // program and worker script
 };
 
+void PrintTo(const Client& client, std::ostream* os) { *os << client.name; }
+
 Client Python() { return {"python", {"/usr/bin/python3", kSource + "/tests/clients/worker.py"}}; }
 Client Node() {
   return {"node",
@@ -301,7 +303,7 @@ TEST(MixedClientsTest, APythonOwnerHandsOverToANodeSuccessorUnderLoad) {
 // take). -bail: the first error, SQLITE_BUSY included, ends it non-zero.
 std::string ShellScript(int rows) {
   std::string sql =
-      ".timeout 5000\nPRAGMA journal_mode=WAL;\nBEGIN IMMEDIATE;\n"
+      "PRAGMA journal_mode=WAL;\nBEGIN IMMEDIATE;\n"
       "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, tag TEXT, seq INTEGER);\nCOMMIT;\n";
   for (int i = 0; i < rows; ++i) {
     sql += "BEGIN IMMEDIATE; INSERT INTO t(tag, seq) VALUES('shell', " + std::to_string(i) +
