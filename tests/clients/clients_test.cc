@@ -165,6 +165,53 @@ TEST_P(ClientTest, TheSecondMountIsRefusedNamingTheFirstAndNothingIsLost) {
   ExpectAllAcked(dir_.File("real/m.db"), dir_.File("a.ack"), "a", done["acked"]);
 }
 
+// The control, without the extension: the same client through both
+// mounts, WAL as asked (the database is in WAL already, so neither side
+// converts it). Every commit "succeeds" and acknowledged rows are lost (or
+// the file is damaged): the failure the extension prevents.
+TEST_P(ClientTest, ControlWithoutTheExtensionTwoMountsLoseAcknowledgedWrites) {
+  for (const char* d : {"real", "a", "b"}) std::filesystem::create_directory(dir_.File(d));
+  BindfsMount a(dir_.File("real"), dir_.File("a"));
+  ASSERT_EQ(a.error(), "");
+  BindfsMount b(dir_.File("real"), dir_.File("b"));
+  ASSERT_EQ(b.error(), "");
+  auto setup = Start(client(), {"--db", dir_.File("real/c.db"), "--journal", "wal", "--rows", "0"});
+  WaitFor(*setup, "done");
+  ASSERT_EQ(setup->Wait(), 0);
+  std::vector<std::unique_ptr<Child>> sides;
+  for (const char* side : {"a", "b"}) {
+    sides.push_back(Start(client(), {"--db", dir_.File(std::string(side) + "/c.db"), "--journal",
+                                     "wal", "--tag", side, "--ack",
+                                     dir_.File(std::string(side) + ".ack"), "--rows", "300"}));
+  }
+  long long acked = 0;
+  for (auto& side : sides) {
+    WaitFor(*side, "ready");
+    acked += WaitFor(*side, "done")["acked"].get<long long>();
+    side->Wait();
+  }
+  long long missing = 0;
+  std::string integrity = "ok";
+  for (const char* side : {"a", "b"}) {
+    auto checker = Start(Python(), {"--db", dir_.File("real/c.db"), "--op", "check", "--ack",
+                                    dir_.File(std::string(side) + ".ack"), "--tag", side});
+    json event = Next(*checker);
+    if (event["event"] == "ready") event = WaitFor(*checker, "check");
+    if (event["event"] == "check") {
+      missing += event["missing"].get<long long>();
+      if (event["integrity"] != "ok") integrity = event["integrity"];
+    } else {
+      integrity = event.dump();  // The database no longer opens.
+    }
+    checker->Wait();
+  }
+  std::printf("control (%s): %lld acknowledged, %lld missing, integrity_check: %s\n",
+              client().name.c_str(), acked, missing, integrity.c_str());
+  EXPECT_TRUE(missing > 0 || integrity != "ok")
+      << "stock " << client().name << " kept every write across two lock domains; the control "
+      << "no longer demonstrates the failure";
+}
+
 // kill -9 in the middle of a transaction that holds the write lock: the
 // kernel releases the lock at once, the next writer proceeds, the
 // uncommitted row is rolled back, and the dead instance's slot is not
