@@ -1,5 +1,7 @@
 #include "ext/write_gate.h"
 
+#include <cstdint>
+#include <unordered_map>
 #include <utility>
 
 namespace sqlsteward::ext {
@@ -10,9 +12,29 @@ using std::chrono::microseconds;
 
 // The gate this thread last answered kBusy for, whose wait the next
 // busy-handler sleep of the thread continues; and the gate whose lock that
-// sleep was granted, until the retry claims it.
-thread_local std::weak_ptr<WriteGate> t_queued;
-thread_local std::weak_ptr<WriteGate> t_pending;
+// sleep was granted, until the retry claims it. Kept as ids, looked up in
+// the live gates: a thread-local with a destructor in a dlopen'ed library
+// runs at thread exit after the gate may be gone (and ThreadSanitizer
+// reports glibc's freeing of such TLS as a race).
+thread_local std::uint64_t t_queued = 0;
+thread_local std::uint64_t t_pending = 0;
+
+struct LiveGates {
+  Mutex mu;
+  std::uint64_t next_id GUARDED_BY(mu) = 1;
+  std::unordered_map<std::uint64_t, std::weak_ptr<WriteGate>> by_id GUARDED_BY(mu);
+
+  static LiveGates& Get() {
+    static LiveGates* gates = new LiveGates;  // Leaked: see Registrations.
+    return *gates;
+  }
+  std::shared_ptr<WriteGate> Find(std::uint64_t id) EXCLUDES(mu) {
+    if (id == 0) return nullptr;
+    MutexLock l(&mu);
+    auto it = by_id.find(id);
+    return it == by_id.end() ? nullptr : it->second.lock();
+  }
+};
 
 }  // namespace
 
@@ -22,8 +44,13 @@ Result<std::shared_ptr<WriteGate>> WriteGate::Open(std::shared_ptr<SharedDatabas
   if (!sidecar.has_value()) return std::move(sidecar).error();
   auto lock = internal::WriteLock::Create(**sidecar);
   if (!lock.has_value()) return std::move(lock).error();
-  return std::shared_ptr<WriteGate>(
+  std::shared_ptr<WriteGate> gate(
       new WriteGate(std::move(db), std::move(sidecar).value(), std::move(lock).value()));
+  LiveGates& live = LiveGates::Get();
+  MutexLock l(&live.mu);
+  gate->id_ = live.next_id++;
+  live.by_id[gate->id_] = gate;
+  return gate;
 }
 
 WriteGate::WriteGate(std::shared_ptr<SharedDatabase> db,
@@ -32,6 +59,11 @@ WriteGate::WriteGate(std::shared_ptr<SharedDatabase> db,
     : db_(std::move(db)), sidecar_(std::move(sidecar)), lock_(std::move(lock)) {}
 
 WriteGate::~WriteGate() {
+  {
+    LiveGates& live = LiveGates::Get();
+    MutexLock l(&live.mu);
+    live.by_id.erase(id_);
+  }
   MutexLock l(&mu_);
   if (held_) lock_->Release();
 }
@@ -69,7 +101,7 @@ WriteGate::Outcome WriteGate::Take(Reason reason) {
     db_->counters().write_lock_waits.fetch_add(1, std::memory_order_relaxed);
   }
   db_->counters().busy.fetch_add(1, std::memory_order_relaxed);
-  t_queued = weak_from_this();
+  t_queued = id_;
   return Outcome::kBusy;
 }
 
@@ -125,24 +157,25 @@ bool WriteGate::SleepFor(microseconds us) {
   Counters& c = db_->counters();
   c.write_locks.fetch_add(1, std::memory_order_relaxed);
   c.RecordWait(duration_cast<microseconds>(Clock::now() - queued_at_));
-  t_pending = weak_from_this();
+  t_pending = id_;
   return true;
 }
 
 bool WriteGate::SleepOnBehalfOfThread(microseconds us) {
-  std::shared_ptr<WriteGate> gate = t_queued.lock();
-  if (gate == nullptr) return false;
-  const bool slept = gate->SleepFor(us);
+  if (t_queued == 0) return false;
+  std::shared_ptr<WriteGate> gate = LiveGates::Get().Find(t_queued);
   // Granted, or nothing to wait for: the next BUSY queues the thread anew.
-  t_queued.reset();
-  return slept;
+  t_queued = 0;
+  return gate != nullptr && gate->SleepFor(us);
 }
 
 void WriteGate::NoteThreadActivity(const WriteGate* gate) {
-  if (auto queued = t_queued.lock(); queued != nullptr && queued.get() != gate) t_queued.reset();
-  if (auto pending = t_pending.lock(); pending != nullptr && pending.get() != gate) {
-    t_pending.reset();
-    pending->DropPending();
+  const std::uint64_t current = gate != nullptr ? gate->id_ : 0;
+  if (t_queued != 0 && t_queued != current) t_queued = 0;
+  if (t_pending != 0 && t_pending != current) {
+    std::shared_ptr<WriteGate> pending = LiveGates::Get().Find(t_pending);
+    t_pending = 0;
+    if (pending != nullptr) pending->DropPending();
   }
 }
 

@@ -27,6 +27,7 @@
 #define SQLSTEWARD_EXT_WRITE_GATE_H_
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 
 #include "base/mutex.h"
@@ -37,7 +38,7 @@
 
 namespace sqlsteward::ext {
 
-class WriteGate : public std::enable_shared_from_this<WriteGate> {
+class WriteGate {
  public:
   using Clock = std::chrono::steady_clock;
   enum Reason : unsigned {
@@ -80,6 +81,7 @@ class WriteGate : public std::enable_shared_from_this<WriteGate> {
   bool SleepFor(std::chrono::microseconds us) EXCLUDES(mu_);
   void ReleaseIfUnused() REQUIRES(mu_);
 
+  std::uint64_t id_ = 0;  // Set once by Open; names the gate to threads.
   std::shared_ptr<SharedDatabase> db_;
   std::unique_ptr<internal::SidecarFile> sidecar_;
   std::unique_ptr<internal::WriteLock> lock_;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <sstream>
 
 namespace sqlsteward::internal {
@@ -43,21 +44,30 @@ ProcStat ReadProcStat(std::int32_t pid) {
 }  // namespace
 
 const ProcessIdentity& ProcessIdentity::Self() {
-  // Recomputed after fork(): the child is another process.
-  static thread_local ProcessIdentity cached;
-  std::int32_t pid = static_cast<std::int32_t>(getpid());
-  if (cached.pid != pid) {
-    ProcessIdentity id;
-    id.pid = pid;
-    id.start_ticks = ReadProcStat(pid).start_ticks;
-    struct stat st;
-    id.pid_namespace = ::stat("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
-    std::string boot = ReadProcFile("/proc/sys/kernel/random/boot_id");
-    id.boot_id = boot.substr(0, boot.find('\n'));
-    id.host = HostName();
-    cached = std::move(id);
+  // One immutable identity per process, published once and never freed:
+  // callers keep the reference. Recomputed after fork() (the child is
+  // another process); the parent's then stays reachable through `previous`.
+  // Not a thread_local: the extension is dlopen'ed into other programs,
+  // where a thread-local with a destructor runs at every thread's exit.
+  static std::atomic<const ProcessIdentity*> current{nullptr};
+  static std::atomic<const ProcessIdentity*> previous{nullptr};
+  const std::int32_t pid = static_cast<std::int32_t>(getpid());
+  const ProcessIdentity* seen = current.load(std::memory_order_acquire);
+  if (seen != nullptr && seen->pid == pid) return *seen;
+  auto* id = new ProcessIdentity;
+  id->pid = pid;
+  id->start_ticks = ReadProcStat(pid).start_ticks;
+  struct stat st;
+  id->pid_namespace = ::stat("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
+  std::string boot = ReadProcFile("/proc/sys/kernel/random/boot_id");
+  id->boot_id = boot.substr(0, boot.find('\n'));
+  id->host = HostName();
+  if (current.compare_exchange_strong(seen, id, std::memory_order_acq_rel)) {
+    previous.store(seen, std::memory_order_relaxed);
+    return *id;
   }
-  return cached;
+  delete id;  // Another thread published first; `seen` is now its identity.
+  return *seen;
 }
 
 bool ProcessIdentity::SameMachineAs(const InstanceInfo& other) const {

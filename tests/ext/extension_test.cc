@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -83,6 +84,19 @@ class Conn {
   std::string message_;
 };
 
+// A fixture written through SQLite's own "unix" VFS, whether or not the
+// extension is loaded in this process yet.
+void Seed(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "unix"),
+            SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err != nullptr ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
 mode_t ModeOf(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return 0;
@@ -136,7 +150,7 @@ TEST(ExtensionTest, ADatabaseInMemoryIsNotProtectedAndSaysSo) {
 TEST(ExtensionTest, AReadOnlyOpenCreatesAndRegistersNothing) {
   TempDir dir;
   const std::string path = dir.File("ro.db");
-  RawQuery(path, "CREATE TABLE t(x); INSERT INTO t VALUES(7)");
+  Seed(path, "CREATE TABLE t(x); INSERT INTO t VALUES(7)");
   LoadExtension();
   Conn c(path, SQLITE_OPEN_READONLY);
   ASSERT_EQ(c.rc(), SQLITE_OK) << c.error();
@@ -214,6 +228,48 @@ TEST_P(WriteLockTest, AWriterWaitsItsBusyTimeoutForTheLibrarysHolderThenGetsBusy
 }
 
 INSTANTIATE_TEST_SUITE_P(JournalModes, WriteLockTest, ::testing::Values("wal", "delete"));
+
+// Connections of one process conflict too (each has its own open file
+// description of the sidecar): 8 threads, each with its own connection,
+// 1-row BEGIN IMMEDIATE transactions with a 5 s busy timeout: no
+// SQLITE_BUSY, every row there.
+TEST(ExtensionTest, ThreadsWithTheirOwnConnectionsQueueWithoutBusy) {
+  TempDir dir;
+  const std::string path = dir.File("threads.db");
+  LoadExtension();
+  {
+    Conn setup(path);
+    ASSERT_EQ(setup.Exec("PRAGMA journal_mode=WAL; CREATE TABLE t(thread, i)"), SQLITE_OK);
+  }
+  constexpr int kThreads = 8;
+  constexpr int kRows = 100;
+  std::vector<int> failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Conn c(path);
+      if (c.rc() != SQLITE_OK) {
+        failures[static_cast<std::size_t>(t)] = kRows;
+        return;
+      }
+      sqlite3_busy_timeout(c.db(), 5000);
+      for (int i = 0; i < kRows; ++i) {
+        const std::string sql = "BEGIN IMMEDIATE; INSERT INTO t VALUES(" + std::to_string(t) +
+                                ", " + std::to_string(i) + "); COMMIT";
+        if (c.Exec(sql) != SQLITE_OK) {
+          ++failures[static_cast<std::size_t>(t)];
+          c.Exec("ROLLBACK");
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[static_cast<std::size_t>(t)], 0) << t;
+  Conn check(path);
+  EXPECT_EQ(check.Value("SELECT count(*) FROM t"), std::to_string(kThreads * kRows));
+  EXPECT_EQ(check.Status()["counters"]["busy"].get<int>() > 0,
+            check.Status()["counters"]["write_lock_waits"].get<int>() > 0);
+}
 
 TEST(ExtensionTest, ACheckpointWaitsForTheWriteLockAndIsSkippedWhenItsWaitRunsOut) {
   TempDir dir;
@@ -295,7 +351,7 @@ TEST_F(MountsTest, WalIsRefusedReadBackAsTheRollbackJournalItKeeps) {
 }
 
 TEST_F(MountsTest, ADatabaseAlreadyInWalIsRefusedThroughAMountThatCannotShareMemory) {
-  RawQuery(dir_.File("real/w.db"), "PRAGMA journal_mode=WAL; CREATE TABLE t(x)");
+  Seed(dir_.File("real/w.db"), "PRAGMA journal_mode=WAL; CREATE TABLE t(x)");
   LoadExtension();
   Conn c(dir_.File("a/w.db"));
   ASSERT_EQ(c.rc(), SQLITE_CANTOPEN);
