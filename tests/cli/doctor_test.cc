@@ -184,7 +184,8 @@ TEST(DoctorTest, HealthyDatabaseExitsZeroAndIsLeftUntouched) {
         "database.journal_mode", "database.pages",       "database.quick_check",
         "files.symlinks",        "files.hard_links",     "files.permissions",
         "files.directory",       "files.ownership",      "sidecar.header",
-        "sidecar.write_lock",    "instances.registered", "schema.version"}) {
+        "sidecar.write_lock",    "instances.registered", "instances.unprotected",
+        "schema.version"}) {
     EXPECT_EQ(SeverityOf(doc, id), "ok") << id;
   }
   EXPECT_THAT(Finding(doc, "instances.registered").value("message", ""),
@@ -193,6 +194,7 @@ TEST(DoctorTest, HealthyDatabaseExitsZeroAndIsLeftUntouched) {
               HasSubstr("no schema_migrations table"));
   EXPECT_EQ(doc["instances"]["available"], true);
   EXPECT_TRUE(doc["instances"]["entries"].empty());
+  EXPECT_EQ(doc["instances"]["unprotected"], json::array());
   EXPECT_EQ(doc["schema"]["available"], true);
   EXPECT_EQ(doc["schema"]["ledger"], false);
   EXPECT_EQ(doc["schema"]["version"], 0);
@@ -687,6 +689,93 @@ TEST(DoctorTest, EmptyOrShortSidecarIsAProblemAsForTheLibrary) {
     ASSERT_FALSE(db.has_value());
     EXPECT_EQ(db.error().code(), StatusCode::kCorruption) << db.error().ToString();
   }
+}
+
+// A stock SQLite process (neither the library nor the extension) holding
+// the database open in WAL mode bypasses the write lock: doctor names it by
+// pid and command line, and stops naming it once it has closed.
+TEST(DoctorTest, RawSqliteProcessIsReportedAsUnprotected) {
+  TempDir dir;
+  const std::string path = dir.File("raw.db");
+  testing::Child raw({"raw-hold", path});
+  const std::string pid = std::to_string(raw.pid());
+  ASSERT_EQ(raw.ReadLine(), "holding " + pid);
+
+  DoctorRun run = RunDoctorJson(path);
+  EXPECT_GE(run.exit_code, 1) << NotOk(run.doc) << run.err;
+  json f = Finding(run.doc, "instances.unprotected");
+  EXPECT_EQ(f.value("severity", ""), "warning") << NotOk(run.doc);
+  EXPECT_THAT(f.value("message", ""), HasSubstr("pid " + pid + " ("));
+  EXPECT_THAT(f.value("message", ""),
+              HasSubstr(") has the database open without sqlsteward: its writes bypass the "
+                        "write lock and the lock-domain check"));
+  EXPECT_THAT(f.value("hint", ""), HasSubstr("sqlsteward extension-path"));
+  const json& listed = run.doc["instances"]["unprotected"];
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["pid"], raw.pid());
+  // comm holds the first 15 bytes of the program's name.
+  EXPECT_EQ(listed[0]["command"],
+            std::filesystem::path(testing::HelperPath()).filename().string().substr(0, 15));
+  EXPECT_THAT(listed[0].value("cmdline", ""), HasSubstr(" raw-hold "));
+
+  raw.CloseStdin();
+  EXPECT_EQ(raw.Wait(), 0);
+  run = RunDoctorJson(path);
+  f = Finding(run.doc, "instances.unprotected");
+  EXPECT_EQ(f.value("severity", ""), "ok") << NotOk(run.doc);
+  EXPECT_THAT(f.value("message", ""), HasSubstr("shows no POSIX lock on the database"));
+  EXPECT_THAT(f.value("message", ""), HasSubstr("rollback-journal mode"));
+  EXPECT_EQ(run.doc["instances"]["unprotected"], json::array());
+}
+
+// A sqlsteward process is a registered instance: doctor sees its locks and
+// knows whose they are.
+TEST(DoctorTest, SqlstewardProcessIsNotReportedAsUnprotected) {
+  TempDir dir;
+  const std::string path = CreateHealthyDatabase(dir);
+  testing::Child owner({"open-exclusive", path});
+  const std::string pid = std::to_string(owner.pid());
+  ASSERT_EQ(owner.ReadLine(), "open " + pid);
+
+  DoctorRun run = RunDoctorJson(path);
+  EXPECT_EQ(run.exit_code, 0) << NotOk(run.doc) << run.err;
+  json f = Finding(run.doc, "instances.unprotected");
+  EXPECT_EQ(f.value("severity", ""), "ok") << NotOk(run.doc);
+  EXPECT_EQ(run.doc["instances"]["unprotected"], json::array());
+  // Only a WAL connection holds its locks between transactions.
+  const bool wal = run.doc["database"]["journal_mode"] == "wal";
+  if (wal) {
+    EXPECT_THAT(f.value("message", ""),
+                HasSubstr("held only by registered sqlsteward instances (pid " + pid + ")"));
+  }
+  owner.CloseStdin();
+  EXPECT_EQ(owner.Wait(), 0);
+  if (!wal) GTEST_SKIP() << "not in WAL mode here: the instance held no lock to attribute";
+}
+
+// A service on the library and a stray stock SQLite client side by side:
+// only the client is named.
+TEST(DoctorTest, OnlyTheProcessWithoutSqlstewardIsNamed) {
+  TempDir dir;
+  const std::string path = CreateHealthyDatabase(dir);
+  testing::Child owner({"open-exclusive", path});
+  ASSERT_EQ(owner.ReadLine(), "open " + std::to_string(owner.pid()));
+  testing::Child raw({"raw-hold", path});
+  ASSERT_EQ(raw.ReadLine(), "holding " + std::to_string(raw.pid()));
+
+  DoctorRun run = RunDoctorJson(path);
+  json f = Finding(run.doc, "instances.unprotected");
+  EXPECT_EQ(f.value("severity", ""), "warning") << NotOk(run.doc);
+  EXPECT_THAT(f.value("message", ""), HasSubstr("pid " + std::to_string(raw.pid()) + " ("));
+  EXPECT_THAT(f.value("message", ""),
+              ::testing::Not(HasSubstr("pid " + std::to_string(owner.pid()) + " ")));
+  ASSERT_EQ(run.doc["instances"]["unprotected"].size(), 1u) << run.doc["instances"].dump();
+  EXPECT_EQ(run.doc["instances"]["unprotected"][0]["pid"], raw.pid());
+
+  raw.CloseStdin();
+  EXPECT_EQ(raw.Wait(), 0);
+  owner.CloseStdin();
+  EXPECT_EQ(owner.Wait(), 0);
 }
 
 TEST(DoctorTest, FileOwnedByAnotherUserWarns) {

@@ -29,6 +29,9 @@
 //                           wait for stdin EOF, insert ids BASE..BASE+N-1,
 //                           one transaction each; print "done <acknowledged>"
 //                           (a failed insert is data, not an error)
+//   raw-hold DB             stock SQLite, no sqlsteward: open DB in WAL mode,
+//                           create table raw, print "holding <pid>", close
+//                           at stdin EOF
 //   open-close-loop DB N    print "ready", wait for stdin EOF, open and close
 //                           DB N times; print "done <failures> <first error>"
 //                           and exit 1 if any failed
@@ -247,6 +250,19 @@ int SayRawError(sqlite3* db, int rc, const std::string& what) {
   return kExitSetup;
 }
 
+// Runs `sql` through the raw C API; appends each row's first column and a
+// space to `out`. SQLite's result code.
+int ExecFirstColumns(sqlite3* db, const char* sql, std::string* out) {
+  return sqlite3_exec(
+      db, sql,
+      [](void* text, int, char** values, char**) {
+        *static_cast<std::string*>(text) +=
+            std::string(values[0] != nullptr ? values[0] : "") + " ";
+        return 0;
+      },
+      out, nullptr);
+}
+
 int RawWriter(const ModeArgs& args) {
   const int n = static_cast<int>(args.Int(1));
   const long long base = args.Int(2);
@@ -257,13 +273,7 @@ int RawWriter(const ModeArgs& args) {
   // The control must run in exactly the configuration it claims to test,
   // and a VFS may refuse a journal mode silently: read both back.
   std::string modes;
-  rc = sqlite3_exec(
-      db, "PRAGMA journal_mode=DELETE; PRAGMA locking_mode=EXCLUSIVE;",
-      [](void* out, int, char** values, char**) {
-        *static_cast<std::string*>(out) += std::string(values[0] != nullptr ? values[0] : "") + " ";
-        return 0;
-      },
-      &modes, nullptr);
+  rc = ExecFirstColumns(db, "PRAGMA journal_mode=DELETE; PRAGMA locking_mode=EXCLUSIVE;", &modes);
   if (rc != SQLITE_OK) return SayRawError(db, rc, "journal_mode / locking_mode");
   if (modes != "delete exclusive ") {
     SayError("failed_precondition", "journal_mode and locking_mode are '" + modes +
@@ -284,6 +294,31 @@ int RawWriter(const ModeArgs& args) {
   rc = sqlite3_close(db);
   if (rc != SQLITE_OK) return SayRawError(nullptr, rc, "close");
   SayOrExit("done " + std::to_string(acked));
+  return 0;
+}
+
+// A stock SQLite client in WAL mode, as a Python or Node program without the
+// extension would be: its connection keeps POSIX locks on DB and -shm while
+// it is open.
+int RawHold(const ModeArgs& args) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open(args[0].c_str(), &db);
+  if (rc != SQLITE_OK) return SayRawError(db, rc, "open " + args[0]);
+  std::string mode;
+  rc = ExecFirstColumns(db, "PRAGMA journal_mode=WAL;", &mode);
+  if (rc != SQLITE_OK) return SayRawError(db, rc, "journal_mode");
+  if (mode != "wal ") {
+    SayError("failed_precondition", "journal_mode is '" + mode + "', not 'wal'");
+    sqlite3_close(db);
+    return kExitSetup;
+  }
+  rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS raw(id INTEGER PRIMARY KEY)", nullptr,
+                    nullptr, nullptr);
+  if (rc != SQLITE_OK) return SayRawError(db, rc, "create table raw");
+  SayOrExit("holding " + std::to_string(::getpid()));
+  WaitForStdinEof();
+  rc = sqlite3_close(db);
+  if (rc != SQLITE_OK) return SayRawError(nullptr, rc, "close");
   return 0;
 }
 
@@ -334,6 +369,7 @@ constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"try-open", "DB", TryOpen},
     {"handover-writer", "DB", HandoverWriter},
     {"raw-writer", "DB N BASE", RawWriter},
+    {"raw-hold", "DB", RawHold},
     {"open-close-loop", "DB N", OpenCloseLoop},
 };
 

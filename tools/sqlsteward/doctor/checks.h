@@ -1,6 +1,6 @@
 // The checks of `sqlsteward doctor`, one file per section of the report
 // (filesystem.cc, sqlite_library.cc, database.cc, files.cc, sidecar.cc,
-// instances.cc, schema.cc), and what they share: the database's files as
+// instances.cc and unprotected.cc, schema.cc), and what they share: the database's files as
 // lstat(2) saw them, and the filesystem probe's result. doctor.cc runs them
 // in the order below; each adds its findings and facts to the Report.
 //
@@ -75,6 +75,11 @@ void CheckFilesystem(Report& r, const FsFacts& fs, std::optional<bool> db_is_wal
 void CheckSqlite(Report& r, std::optional<bool> db_is_wal, bool managed);
 // instances.registered
 void CheckInstances(Report& r);
+// instances.unprotected: processes holding POSIX locks on the database or
+// its -shm that are not registered instances; after CheckInstances (it adds
+// "unprotected" to r.instances). Left out when the database is not a
+// regular file.
+void CheckUnprotected(Report& r);
 // The schema facts into r.schema (while CheckDatabase has the handle open),
 // then schema.version from them.
 void ReadSchemaFacts(sqlite3* db, Report& r);

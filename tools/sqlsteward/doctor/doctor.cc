@@ -91,6 +91,7 @@ int RunDoctor(const DoctorOptions& opt) {
   doctor::CheckFilesystem(r, fs, db_is_wal);
   doctor::CheckSqlite(r, db_is_wal, managed);
   doctor::CheckInstances(r);
+  doctor::CheckUnprotected(r);
   doctor::CheckSchema(r);
 
   doctor::PrintReport(r, opt.json);

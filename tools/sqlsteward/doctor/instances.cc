@@ -1,6 +1,7 @@
 // The "instances" section: the registry's slots (ReadRegistry,
 // sqlsteward/instances.h): who has the database open, and whether any of
-// them is in another lock domain.
+// them is in another lock domain. Processes that use the database without
+// registering are found by unprotected.cc.
 #include <string>
 
 #include "base/time.h"
