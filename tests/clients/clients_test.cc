@@ -72,10 +72,14 @@ json Next(Child& child) {
   return event;
 }
 
-// Skips "error" events (they are counted in "done") up to `name`.
+// Skips "error" events (they are counted in "done"; printed here, for the
+// failure they explain) up to `name`.
 json WaitFor(Child& child, const std::string& name) {
   for (;;) {
     json event = Next(child);
+    if (event["event"] == "error" && name != "error") {
+      std::printf("worker %d: %s\n", static_cast<int>(child.pid()), event.dump().c_str());
+    }
     if (event["event"] == name || event["event"] == "eof" || event["event"] == "open_failed" ||
         event["event"] == "load_failed") {
       EXPECT_EQ(event["event"], name) << event.dump();
@@ -306,6 +310,12 @@ TEST(MixedClientsTest, LibraryPythonAndNodeWriteOneDatabaseAndSeeEachOther) {
     if (i["domain"] == "this") registered.insert(i["pid"].get<int>());
   }
   for (int pid : pids) EXPECT_TRUE(registered.count(pid)) << "pid " << pid << ": " << doc.dump();
+  // Doctor sees their locks and knows them all: none is unprotected.
+  auto doctor = subprocess::Run(kCli, {"doctor", db, "--json"},
+                                Clock::now() + std::chrono::seconds(60));
+  json report = json::parse(doctor.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << doctor.out << doctor.err;
+  EXPECT_EQ(report["instances"]["unprotected"], json::array()) << report["instances"].dump();
 
   for (auto& c : clients) {
     json done = WaitFor(*c, "done");

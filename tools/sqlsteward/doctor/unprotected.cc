@@ -181,7 +181,7 @@ void AddUnprotected(Report& r, const std::vector<Process>& unprotected, const st
             " the database open without sqlsteward: " + (one ? "its" : "their") +
             " writes bypass the write lock and the lock-domain check" + suffix,
         std::string("load the sqlsteward extension into ") + (one ? "it" : "each") +
-            " (`sqlsteward extension-path` prints where it is), or use the library");
+            " (`sqlsteward extension-path` prints where it is; docs/extension.md), or use the library");
 }
 
 void AddNoneSeen(Report& r, const std::vector<pid_t>& registered, const std::string& suffix) {
