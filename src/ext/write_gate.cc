@@ -79,7 +79,7 @@ WriteGate::Outcome WriteGate::Take(Reason reason) {
     db_->counters().refused_writes.fetch_add(1, std::memory_order_relaxed);
     return Outcome::kHandedOver;
   }
-  Status st = lock_->Acquire(Clock::now());
+  Status st = lock_->Acquire(Clock::now(), {}, /*name_holder=*/false);
   if (st.ok()) {
     held_ = true;
     reasons_ |= reason;
@@ -149,7 +149,7 @@ void WriteGate::ReleaseIfUnused() {
 bool WriteGate::SleepFor(microseconds us) {
   MutexLock l(&mu_);
   if (held_ || !queued_) return false;
-  Status st = lock_->Acquire(Clock::now() + us);
+  Status st = lock_->Acquire(Clock::now() + us, {}, /*name_holder=*/false);
   if (!st.ok()) return st.code() == StatusCode::kTimeout;  // Waited the whole sleep.
   held_ = true;
   pending_ = true;

@@ -20,8 +20,10 @@ Result<std::unique_ptr<WriteLock>> WriteLock::Create(const SidecarFile& file) {
   return std::unique_ptr<WriteLock>(new WriteLock(file, std::move(lock).value()));
 }
 
-Status WriteLock::Acquire(Clock::time_point deadline, std::string_view purpose) {
+Status WriteLock::Acquire(Clock::time_point deadline, std::string_view purpose,
+                          bool name_holder) {
   Status st = lock_->Acquire(deadline);
+  if (st.code() == StatusCode::kTimeout && !name_holder) return st;
   if (st.code() == StatusCode::kTimeout) {
     std::string who = "another process";
     auto holder = CurrentHolder();

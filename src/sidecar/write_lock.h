@@ -42,8 +42,11 @@ class WriteLock {
   static Result<std::unique_ptr<WriteLock>> Create(const SidecarFile& file);
 
   // Takes the lock and records this process as holder, doing `purpose`
-  // (empty for ordinary writes). kTimeout names the holder.
-  Status Acquire(Clock::time_point deadline, std::string_view purpose = {});
+  // (empty for ordinary writes). kTimeout names the holder, unless
+  // `name_holder` is false (a caller that only asks whether it got the
+  // lock, and asks often, saves reading and formatting the record).
+  Status Acquire(Clock::time_point deadline, std::string_view purpose = {},
+                 bool name_holder = true);
   void Release();
 
   // The recorded holder when another description holds the lock now;
