@@ -405,6 +405,30 @@ TEST(ShellTest, FourShellsQueueWithoutBusy) {
   EXPECT_EQ(IntegrityCheck(db), "ok");
 }
 
+// kill -9 of a shell in the middle of its transaction: the lock and the
+// uncommitted row go with it; the next shell writes at once.
+TEST(ShellTest, AShellKilledInsideItsTransactionReleasesTheLock) {
+  RequireClients();
+  TempDir dir;
+  const std::string db = dir.File("k.db");
+  const std::vector<std::string> shell = {kSource + "/tests/clients/run_shell.sh", "--ext",
+                                          kExtension, db};
+  Child victim("/bin/bash", shell);
+  victim.Send(
+      "PRAGMA journal_mode=WAL;\nCREATE TABLE t(x);\nBEGIN IMMEDIATE;\nINSERT INTO t "
+      "VALUES(1);\nSELECT json_extract(sqlsteward_status(), '$.write_lock.pid');\n");
+  EXPECT_EQ(victim.ReadLine(), "wal");
+  // The shell (run_shell.sh execs it) holds the write lock, mid-transaction.
+  ASSERT_EQ(victim.ReadLine(), std::to_string(victim.pid()));
+  victim.Kill(SIGKILL);
+  victim.Wait();
+  Child next("/bin/bash", shell);
+  next.Send("INSERT INTO t VALUES(2);\nSELECT group_concat(x) FROM t;\n");
+  next.CloseStdin();
+  EXPECT_EQ(next.ReadLine(), "2");
+  EXPECT_EQ(next.Wait(), 0);
+}
+
 TEST(ShellTest, TheShellOnASecondMountIsRefusedNamingTheFirst) {
   RequireClients();
   TempDir dir;

@@ -178,6 +178,25 @@ TEST(ExtensionTest, BesideAnExclusiveOwnerTheOpenFailsNamingItAndWhatToDo) {
   EXPECT_EQ(after.rc(), SQLITE_OK) << after.error();
 }
 
+TEST(ExtensionTest, AUriParameterSetsOwnershipAndWinsOverTheEnvironment) {
+  TempDir dir;
+  const std::string path = dir.File("uri.db");
+  LoadExtension();
+  ASSERT_EQ(::setenv("SQLSTEWARD_OWNERSHIP", "shared", 1), 0);
+  Conn c("file:" + path + "?sqlsteward_ownership=exclusive",
+         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI);
+  ::unsetenv("SQLSTEWARD_OWNERSHIP");
+  ASSERT_EQ(c.rc(), SQLITE_OK) << c.error();
+  EXPECT_EQ(c.Status()["ownership"], "exclusive");
+  // A library process is refused beside it.
+  Child other({"try-open", path});
+  ASSERT_EQ(other.ReadLine(), "barrier");
+  other.Send("g");
+  EXPECT_EQ(other.ReadLine(), "refused unavailable");
+  other.CloseStdin();
+  EXPECT_EQ(other.Wait(), 0);
+}
+
 TEST(ExtensionTest, ABadSettingRefusesTheOpenNamingTheVariable) {
   TempDir dir;
   LoadExtension();
