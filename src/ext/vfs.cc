@@ -5,6 +5,7 @@
 #include <new>
 #include <utility>
 
+#include "base/sqlite_vfs_forward.h"
 #include "base/status_builders.h"
 #include "ext/write_gate.h"
 
@@ -308,23 +309,6 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int
   return SQLITE_OK;
 }
 
-int Delete(sqlite3_vfs*, const char* name, int sync_dir) {
-  return g_sub->xDelete(g_sub, name, sync_dir);
-}
-int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
-  return g_sub->xAccess(g_sub, name, flags, out);
-}
-int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
-  return g_sub->xFullPathname(g_sub, name, n, out);
-}
-void* DlOpen(sqlite3_vfs*, const char* name) { return g_sub->xDlOpen(g_sub, name); }
-void DlError(sqlite3_vfs*, int n, char* out) { g_sub->xDlError(g_sub, n, out); }
-void (*DlSym(sqlite3_vfs*, void* handle, const char* symbol))(void) {
-  return g_sub->xDlSym(g_sub, handle, symbol);
-}
-void DlClose(sqlite3_vfs*, void* handle) { g_sub->xDlClose(g_sub, handle); }
-int Randomness(sqlite3_vfs*, int n, char* out) { return g_sub->xRandomness(g_sub, n, out); }
-
 // The busy handler's sleep (sqlite3_busy_timeout's, among others): spent
 // queued for the write lock when this thread was just told SQLITE_BUSY
 // for it.
@@ -336,50 +320,15 @@ int Sleep(sqlite3_vfs*, int microseconds) {
   return g_sub->xSleep(g_sub, microseconds);
 }
 
-int CurrentTime(sqlite3_vfs*, double* out) { return g_sub->xCurrentTime(g_sub, out); }
-int GetLastError(sqlite3_vfs*, int n, char* out) { return g_sub->xGetLastError(g_sub, n, out); }
-int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* out) {
-  return g_sub->xCurrentTimeInt64(g_sub, out);
-}
-int SetSystemCall(sqlite3_vfs*, const char* name, sqlite3_syscall_ptr ptr) {
-  return g_sub->xSetSystemCall(g_sub, name, ptr);
-}
-sqlite3_syscall_ptr GetSystemCall(sqlite3_vfs*, const char* name) {
-  return g_sub->xGetSystemCall(g_sub, name);
-}
-const char* NextSystemCall(sqlite3_vfs*, const char* name) {
-  return g_sub->xNextSystemCall(g_sub, name);
-}
-
 }  // namespace
 
 int RegisterVfs() {
   if (sqlite3_vfs_find(kVfsName) != nullptr) return SQLITE_OK;
   g_sub = sqlite3_vfs_find(nullptr);
   if (g_sub == nullptr) return SQLITE_ERROR;
-  g_vfs = sqlite3_vfs{};
-  g_vfs.iVersion = g_sub->iVersion < 3 ? g_sub->iVersion : 3;
-  g_vfs.szOsFile = static_cast<int>(sizeof(StewardFile)) + g_sub->szOsFile;
-  g_vfs.mxPathname = g_sub->mxPathname;
-  g_vfs.zName = kVfsName;
+  g_vfs = internal::ForwardingVfs<&g_sub>::Make(kVfsName, 3, static_cast<int>(sizeof(StewardFile)));
   g_vfs.xOpen = Open;
-  g_vfs.xDelete = Delete;
-  g_vfs.xAccess = Access;
-  g_vfs.xFullPathname = FullPathname;
-  g_vfs.xDlOpen = DlOpen;
-  g_vfs.xDlError = DlError;
-  g_vfs.xDlSym = DlSym;
-  g_vfs.xDlClose = DlClose;
-  g_vfs.xRandomness = Randomness;
   g_vfs.xSleep = Sleep;
-  g_vfs.xCurrentTime = CurrentTime;
-  g_vfs.xGetLastError = GetLastError;
-  g_vfs.xCurrentTimeInt64 = g_sub->iVersion >= 2 ? CurrentTimeInt64 : nullptr;
-  if (g_sub->iVersion >= 3) {
-    g_vfs.xSetSystemCall = SetSystemCall;
-    g_vfs.xGetSystemCall = GetSystemCall;
-    g_vfs.xNextSystemCall = NextSystemCall;
-  }
   return sqlite3_vfs_register(&g_vfs, 1);
 }
 
