@@ -69,6 +69,44 @@ std::string JournalMode(sqlite3* db, const std::string& schema) {
   return mode;
 }
 
+// What this process's registration of a database knows: ownership, the
+// probe's verdict, the write-lock holder, the instances, the counters.
+void AddRegistration(SharedDatabase& shared, nlohmann::json& out) {
+  out["ownership"] = OwnershipText(shared.config().ownership);
+  out["slot"] = shared.slot();
+  out["handed_over_to"] = shared.handed_over_to() == 0 ? nlohmann::json(nullptr)
+                                                       : nlohmann::json(shared.handed_over_to());
+  out["filesystem"] = shared.fs_kind();
+  out["wal_allowed"] = shared.allow_wal();
+  out["policy"] = shared.policy_reason();
+  if (auto lock = internal::ReadWriteLockState(shared.env(), shared.sidecar().fd(),
+                                               shared.sidecar().path());
+      lock.has_value()) {
+    nlohmann::json holder = {{"held", lock->held}};
+    if (lock->held) {
+      holder["pid"] = lock->pid;
+      holder["host"] = lock->host;
+      holder["since"] = IsoUtc(lock->since_unix_ms, true);
+      holder["purpose"] = lock->purpose;
+    }
+    out["write_lock"] = holder;
+  }
+  if (auto registry = ReadRegistry(shared.path()); registry.has_value()) {
+    nlohmann::json instances = nlohmann::json::array();
+    for (const InstanceInfo& i : registry->instances) instances.push_back(InstanceJson(i));
+    out["instances"] = instances;
+  }
+  const Counters& c = shared.counters();
+  out["counters"] = {{"write_locks", c.write_locks.load()},
+                     {"write_lock_waits", c.write_lock_waits.load()},
+                     {"busy", c.busy.load()},
+                     {"wait_us_total", c.wait_us_total.load()},
+                     {"wait_us_max", c.wait_us_max.load()},
+                     {"checkpoints", c.checkpoints.load()},
+                     {"checkpoints_skipped", c.checkpoints_skipped.load()},
+                     {"refused_writes", c.refused_writes.load()}};
+}
+
 // sqlsteward_status([schema]): what the extension knows of the database
 // the connection has open as `schema` ("main" by default), as JSON.
 void StatusFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
@@ -99,43 +137,7 @@ void StatusFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
     out["protected"] = view->database != nullptr;
     out["read_only"] = view->read_only;
   }
-  if (view != nullptr && view->database != nullptr) {
-    SharedDatabase& shared = *view->database;
-    out["ownership"] = OwnershipText(shared.config().ownership);
-    out["slot"] = shared.slot();
-    out["handed_over_to"] = shared.handed_over_to() == 0
-                                ? nlohmann::json(nullptr)
-                                : nlohmann::json(shared.handed_over_to());
-    out["filesystem"] = shared.fs_kind();
-    out["wal_allowed"] = shared.allow_wal();
-    out["policy"] = shared.policy_reason();
-    if (auto lock = internal::ReadWriteLockState(shared.env(), shared.sidecar().fd(),
-                                                 shared.sidecar().path());
-        lock.has_value()) {
-      nlohmann::json holder = {{"held", lock->held}};
-      if (lock->held) {
-        holder["pid"] = lock->pid;
-        holder["host"] = lock->host;
-        holder["since"] = IsoUtc(lock->since_unix_ms, true);
-        holder["purpose"] = lock->purpose;
-      }
-      out["write_lock"] = holder;
-    }
-    if (auto registry = ReadRegistry(shared.path()); registry.has_value()) {
-      nlohmann::json instances = nlohmann::json::array();
-      for (const InstanceInfo& i : registry->instances) instances.push_back(InstanceJson(i));
-      out["instances"] = instances;
-    }
-    const Counters& c = shared.counters();
-    out["counters"] = {{"write_locks", c.write_locks.load()},
-                       {"write_lock_waits", c.write_lock_waits.load()},
-                       {"busy", c.busy.load()},
-                       {"wait_us_total", c.wait_us_total.load()},
-                       {"wait_us_max", c.wait_us_max.load()},
-                       {"checkpoints", c.checkpoints.load()},
-                       {"checkpoints_skipped", c.checkpoints_skipped.load()},
-                       {"refused_writes", c.refused_writes.load()}};
-  }
+  if (view != nullptr && view->database != nullptr) AddRegistration(*view->database, out);
   const std::string text = out.dump();
   sqlite3_result_text(ctx, text.c_str(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
