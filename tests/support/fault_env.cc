@@ -1,5 +1,7 @@
 #include "support/fault_env.h"
 
+#include <signal.h>
+
 #include <cerrno>
 
 namespace sqlsteward::testing {
@@ -15,6 +17,11 @@ int Failed(int err) {
 void FaultEnv::Fail(Op op, int err, std::string path_contains, int nth, bool sticky) {
   std::lock_guard lock(mu_);
   rules_.push_back(Rule{op, err, std::move(path_contains), nth - 1, sticky});
+}
+
+void FaultEnv::CrashAt(Op op, std::string path_contains, int nth) {
+  std::lock_guard lock(mu_);
+  rules_.push_back(Rule{op, kCrash, std::move(path_contains), nth - 1, false});
 }
 
 void FaultEnv::Clear() {
@@ -56,6 +63,7 @@ int FaultEnv::Check(Op op, std::string_view path, std::string_view other_path) {
       continue;
     }
     const int err = rule.err;
+    if (err == kCrash) ::raise(SIGKILL);
     if (!rule.sticky) rules_.erase(it);
     ++injected_;
     return err;

@@ -43,6 +43,10 @@ class FaultEnv : public posix::Env {
   void FailAlways(Op op, int err, std::string path_contains = {}) {
     Fail(op, err, std::move(path_contains), 1, true);
   }
+  // Kills this process with SIGKILL just before the `nth` matching call (1:
+  // the next one) runs: a crash at that point, for helper processes that a
+  // test runs once per sync point.
+  void CrashAt(Op op, std::string path_contains, int nth);
   // Removes every rule; counts stay.
   void Clear();
   // Calls of `op` made so far whose path contains `path_contains`.
@@ -76,9 +80,10 @@ class FaultEnv : public posix::Env {
   int RealPath(const char* path, std::string* out) override;
 
  private:
+  static constexpr int kCrash = -1;  // Rule::err of CrashAt.
   struct Rule {
     Op op;
-    int err;
+    int err;  // Or kCrash.
     std::string path_contains;
     int countdown;  // Matching calls to let through first.
     bool sticky;

@@ -15,7 +15,16 @@
 //                           (sleeping SLEEP_US in each copy report, to make
 //                           the copy slow), then "ok <path>" or
 //                           "error <code> <message>", then "file <name>" for
-//                           each entry of DEST and "end"; exit 0 or 1
+//                           each entry of DEST and "end" (or "unlisted
+//                           <errno>" when DEST cannot be read, so a test
+//                           never takes "no file lines" for "empty");
+//                           exit 0 or 1
+//   snapshot-crash DB DEST OP N
+//                           Snapshot(DB, DEST) through a FaultEnv that kills
+//                           this process with SIGKILL just before its Nth
+//                           OP call (fsync or rename) on a path under DEST;
+//                           N 0: no crash, print "ok <fsyncs> <renames>", the
+//                           calls made under DEST, to enumerate them
 //   hold DB                 open DB (shared), print "ready", print
 //                           "handed-over" if asked to hand over, close at
 //                           stdin EOF and print "closed" (or an error line)
@@ -24,6 +33,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,8 +42,10 @@
 #include <string>
 #include <thread>
 
+#include "snapshot/entry_points.h"
 #include "sqlsteward/snapshot.h"
 #include "sqlsteward/sqlsteward.h"
+#include "support/fault_env.h"
 #include "support/helper_main.h"
 #include "support/line_protocol.h"
 
@@ -46,6 +58,7 @@ using sqlsteward::subprocess::SayOrExit;
 using sqlsteward::subprocess::WaitForStdinEof;
 using sqlsteward::testing::CloseAndReport;
 using sqlsteward::testing::kExitFailed;
+using sqlsteward::testing::kExitUsage;
 using sqlsteward::testing::kExitSetup;
 using sqlsteward::testing::ModeArgs;
 using sqlsteward::testing::OpenOrExit;
@@ -118,15 +131,42 @@ int SnapshotMode(const ModeArgs& args) {
     SayError(result.error());
   }
   // The test may not see DEST (a tmpfs in our own mount namespace).
-  if (DIR* d = ::opendir(dest.c_str())) {
-    while (struct dirent* entry = ::readdir(d)) {
-      std::string name = entry->d_name;
-      if (name != "." && name != "..") SayOrExit("file " + name);
-    }
-    ::closedir(d);
+  DIR* d = ::opendir(dest.c_str());
+  if (d == nullptr) {
+    SayOrExit("unlisted " + std::to_string(errno));
+    return kExitFailed;
   }
+  while (struct dirent* entry = ::readdir(d)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") SayOrExit("file " + name);
+  }
+  ::closedir(d);
   SayOrExit("end");
   return result.has_value() ? 0 : kExitFailed;
+}
+
+int SnapshotCrash(const ModeArgs& args) {
+  using sqlsteward::testing::FaultEnv;
+  const std::string& dest = args[1];
+  const std::string& op_name = args[2];
+  if (op_name != "fsync" && op_name != "rename") {
+    SayError("invalid_argument", "OP " + op_name + " is not fsync or rename");
+    return kExitUsage;
+  }
+  const FaultEnv::Op op = op_name == "fsync" ? FaultEnv::Op::kFsync : FaultEnv::Op::kRename;
+  FaultEnv env;
+  if (const long long nth = args.Int(3); nth > 0) {
+    env.CrashAt(op, dest, static_cast<int>(nth));
+  }
+  auto result =
+      sqlsteward::internal::Snapshot(&env, args[0], dest, sqlsteward::SnapshotOptions{}, {});
+  if (!result.has_value()) {
+    SayError(result.error());
+    return kExitFailed;
+  }
+  SayOrExit("ok " + std::to_string(env.Calls(FaultEnv::Op::kFsync, dest)) + " " +
+            std::to_string(env.Calls(FaultEnv::Op::kRename, dest)));
+  return 0;
 }
 
 int Hold(const ModeArgs& args) {
@@ -143,6 +183,7 @@ int Hold(const ModeArgs& args) {
 constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"transfers", "DB ACCOUNTS", Transfers},
     {"snapshot", "DB DEST [PAGES_PER_STEP [SLEEP_US]]", SnapshotMode},
+    {"snapshot-crash", "DB DEST OP N", SnapshotCrash},
     {"hold", "DB", Hold},
 };
 

@@ -4,11 +4,16 @@
 // "error <code> <message>" and exits non-zero (helper_main.h).
 //
 //   closures DB THREADS N   print "ready", wait for stdin EOF, run THREADS x N
-//                           read-then-write closures, print
-//                           "done <acked> <errors> <timeouts>"
-//   ack-writer DB THREADS BASE  write ids BASE + t*1e9 + i forever; print
-//                           "ack <id>" only after Write() returned OK (the
-//                           test kills us with SIGKILL)
+//                           read-then-write closures, print "done <acked>
+//                           <errors> <timeouts> <SQLite busy-handler calls>"
+//   ack-writer DB THREADS BASE [JOURNAL SYNC]
+//                           open DB (JOURNAL wal or delete, SYNC off, normal,
+//                           full or extra; default the library's), print
+//                           "ready" (with both: "ready <journal_mode>
+//                           <PRAGMA synchronous>" as SQLite reads them back
+//                           on the writer), write ids BASE + t*1e9 + i
+//                           forever; print "ack <id>" only after Write()
+//                           returned OK (the test kills us with SIGKILL)
 //   expect-write-locked DB  exit 0 if opening DB times out on the write lock
 //                           (300 ms), 1 if it opens, 2 on another error
 //                           (exec'd by a forked test, not a ChildProcess)
@@ -45,11 +50,15 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "sqlsteward/sqlsteward.h"
@@ -59,14 +68,18 @@
 namespace {
 
 using sqlsteward::Database;
+using sqlsteward::JournalMode;
+using sqlsteward::Options;
 using sqlsteward::Status;
 using sqlsteward::StatusCode;
+using sqlsteward::Synchronous;
 using sqlsteward::Transaction;
 using sqlsteward::subprocess::SayOrExit;
 using sqlsteward::subprocess::WaitForStdinEof;
 using sqlsteward::testing::CloseAndReport;
 using sqlsteward::testing::kExitFailed;
 using sqlsteward::testing::kExitSetup;
+using sqlsteward::testing::kExitUsage;
 using sqlsteward::testing::ModeArgs;
 using sqlsteward::testing::OpenOrExit;
 using sqlsteward::testing::SayError;
@@ -113,22 +126,54 @@ int Closures(const ModeArgs& args) {
   }
   for (auto& w : workers) w.join();
   SayOrExit("done " + std::to_string(acked.load()) + " " + std::to_string(errors.load()) + " " +
-            std::to_string(timeouts.load()));
+            std::to_string(timeouts.load()) + " " +
+            std::to_string(db->Metrics().sqlite_busy_handler_calls));
   return CloseAndReport(*db, errors.load() == 0 ? 0 : kExitFailed);
 }
 
 int AckWriter(const ModeArgs& args) {
   const int threads = static_cast<int>(args.Int(1));
   const long long base = args.Int(2);
-  auto db = OpenOrExit(args[0]);
-  Status st = db->Write([](Transaction& tx) {
-    return tx.ExecScript("CREATE TABLE IF NOT EXISTS acked(id INTEGER PRIMARY KEY)");
+  Options options;
+  if (args.size() == 4) {
+    SayError("invalid_argument", "JOURNAL needs SYNC after it");
+    return kExitUsage;
+  }
+  if (args.size() > 3) {
+    const std::string& journal = args[3];
+    const std::string& sync = args[4];
+    if (journal != "wal" && journal != "delete") {
+      SayError("invalid_argument", "journal mode " + journal + " is not wal or delete");
+      return kExitUsage;
+    }
+    options.journal_mode = journal == "wal" ? JournalMode::kWal : JournalMode::kDelete;
+    const std::pair<std::string_view, Synchronous> levels[] = {{"off", Synchronous::kOff},
+                                                               {"normal", Synchronous::kNormal},
+                                                               {"full", Synchronous::kFull},
+                                                               {"extra", Synchronous::kExtra}};
+    auto level = std::find_if(std::begin(levels), std::end(levels),
+                              [&](const auto& l) { return l.first == sync; });
+    if (level == std::end(levels)) {
+      SayError("invalid_argument", "synchronous level " + sync + " is unknown");
+      return kExitUsage;
+    }
+    options.synchronous = level->second;
+  }
+  auto db = OpenOrExit(args[0], options);
+  std::string applied;  // As SQLite reads them back on the writer connection.
+  Status st = db->Write([&](Transaction& tx) -> Status {
+    SQLSTEWARD_RETURN_IF_ERROR(
+        tx.ExecScript("CREATE TABLE IF NOT EXISTS acked(id INTEGER PRIMARY KEY)"));
+    SQLSTEWARD_ASSIGN_OR_RETURN(auto mode, tx.QueryText("PRAGMA journal_mode"));
+    SQLSTEWARD_ASSIGN_OR_RETURN(auto sync, tx.QueryInt64("PRAGMA synchronous"));
+    applied = mode.value_or("?") + " " + std::to_string(sync.value_or(-1));
+    return Status();
   });
   if (!st.ok()) {
     SayError(st);
     return kExitSetup;
   }
-  SayOrExit("ready");
+  SayOrExit(args.size() > 3 ? "ready " + applied : std::string("ready"));
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
@@ -361,7 +406,7 @@ int OpenAs(const ModeArgs& args) {
 constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"open-as", "UID GID DB MS", OpenAs},
     {"closures", "DB THREADS N", Closures},
-    {"ack-writer", "DB THREADS BASE", AckWriter},
+    {"ack-writer", "DB THREADS BASE [JOURNAL SYNC]", AckWriter},
     {"hold-write-lock", "DB", HoldWriteLock},
     {"expect-write-locked", "DB", ExpectWriteLocked},
     {"open-exclusive", "DB", OpenExclusive},

@@ -73,14 +73,36 @@ TEST(JournalPolicyTest, UnixNoneVfsTakesNoLocksAndIsRefused) {
   EXPECT_THAT(std::string(db.error().message()), HasSubstr("takes no locks"));
 }
 
+// Accepted because it really locks: while a write transaction is open, the
+// lock is SQLite's "<db>.lock" entry and another connection through the
+// same VFS is kept out (SQLITE_BUSY at once, without a busy timeout).
 TEST(JournalPolicyTest, UnixDotfileVfsLocksAndIsAccepted) {
   TempDir tmp;
+  const std::string path = tmp.File("dot.db");
   Options options;
   options.vfs = "unix-dotfile";
   options.journal_mode = JournalMode::kDelete;  // Dot-file locking has no shared memory.
-  auto db = Database::Open(tmp.File("dot.db"), options);
+  auto db = Database::Open(path, options);
   ASSERT_TRUE(db.has_value()) << testing::Describe(db);
-  SQLSTEWARD_EXPECT_OK(CreateTable(**db));
+  SQLSTEWARD_ASSERT_OK(CreateTable(**db));
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &other, SQLITE_OPEN_READONLY, "unix-dotfile"),
+            SQLITE_OK);
+  auto read_other = [other] {
+    return sqlite3_exec(other, "SELECT count(*) FROM t", nullptr, nullptr, nullptr);
+  };
+  EXPECT_FALSE(Exists(path + ".lock"));
+  EXPECT_EQ(read_other(), SQLITE_OK);
+  SQLSTEWARD_EXPECT_OK((*db)->Write([&](Transaction& tx) -> Status {
+    SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES(2)"));
+    EXPECT_TRUE(Exists(path + ".lock")) << "no dot-file lock during a write";
+    EXPECT_EQ(read_other(), SQLITE_BUSY) << "another connection read during a write";
+    return Status::Ok();
+  }));
+  EXPECT_FALSE(Exists(path + ".lock"));
+  EXPECT_EQ(read_other(), SQLITE_OK);
+  sqlite3_close(other);
 }
 
 // unix-dotfile locks with dot files and its I/O methods have no shared

@@ -753,18 +753,45 @@ TEST(SnapshotTest, RestoreRefusesADamagedSnapshotAndTouchesNothing) {
 }
 
 // A process that has the database open restores into it; its own readers
-// see the restored content at their next read.
+// see the restored content at their next read. The restore writes pages
+// into the file in place, never renames over it: a connection opened
+// outside sqlsteward keeps the same file (device and inode) and sees the
+// restored content too.
 TEST(SnapshotTest, RestoreIntoAnOpenDatabase) {
   TempDir dir;
-  auto db = OpenDb(dir.File("app.db"));
+  const std::string db_path = dir.File("app.db");
+  auto db = OpenDb(db_path);
   ASSERT_NE(db, nullptr);
   SeedBank(*db, 10);
   auto snap = Snapshot(*db, dir.File("snaps"));
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) { return tx.Exec("DELETE FROM accounts"); }));
 
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db_path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto raw_count = [raw] {
+    sqlite3_stmt* stmt = nullptr;
+    long long n = -1;
+    if (sqlite3_prepare_v2(raw, "SELECT count(*) FROM accounts", -1, &stmt, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      n = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return n;
+  };
+  EXPECT_EQ(raw_count(), 0);
+  struct stat before = {};
+  ASSERT_EQ(::stat(db_path.c_str(), &before), 0);
+
   auto restored = Restore(*db, snap->path);
   ASSERT_TRUE(restored.has_value()) << testing::Describe(restored);
+  struct stat after = {};
+  ASSERT_EQ(::stat(db_path.c_str(), &after), 0);
+  EXPECT_EQ(after.st_dev, before.st_dev);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the database file was replaced, not restored into";
+  EXPECT_EQ(raw_count(), 10) << "a connection open during the restore sees the old content";
+  sqlite3_close(raw);
   SQLSTEWARD_EXPECT_OK(db->Read([](ReadTransaction& tx) -> Status {
     auto count = tx.QueryInt64("SELECT count(*) FROM accounts");
     if (!count.has_value()) return count.error();

@@ -2,8 +2,10 @@
 // deadlines, foreign lock holders, checkpoints.
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -343,7 +345,12 @@ TEST_F(WriteQueueTest, TimeoutNamesTheProcessHoldingTheWriteLock) {
   Status st = db_->Write([](Transaction& tx) { return tx.Exec("INSERT INTO t(v) VALUES('no')"); },
                          quick);
   EXPECT_THAT(st, StatusIs(StatusCode::kTimeout));
-  EXPECT_THAT(std::string(st.message()), HasSubstr("pid " + pid));
+  // Who holds it, where, and since when: enough to find the process.
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("held by pid " + pid + " on host " + host));
+  EXPECT_THAT(std::string(st.message()),
+              ::testing::ContainsRegex("since 20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:"));
   EXPECT_FALSE(st.hint().empty());
   holder.CloseStdin();
   EXPECT_EQ(holder.ReadLine(), "released");
@@ -380,6 +387,8 @@ TEST_F(WriteQueueTest, Sqlite3ShellHoldingTheWriteLock) {
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
   }
+  EXPECT_GT(db_->Metrics().sqlite_busy_handler_calls, calls)
+      << "the write never waited on the shell's lock";
   shell.Send("COMMIT;\n.print committed\n");
   EXPECT_EQ(shell.ReadLine(), "committed");
   SQLSTEWARD_EXPECT_OK(pending.get());
@@ -407,6 +416,73 @@ TEST_F(WriteQueueTest, CheckpointRunsWhenTheWalPassesItsThreshold) {
   EXPECT_LT(m.wal_bytes, std::int64_t{64 << 10} + 16 * 4096);
   SQLSTEWARD_EXPECT_OK((*db)->Checkpoint());
   EXPECT_GT((*db)->Metrics().checkpoints, m.checkpoints);
+}
+
+// The bytes of the file at `path` ("" when it cannot be read).
+std::string Contents(const std::string& path) {
+  std::string out;
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buf[65536];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
+
+// Checkpoints run only under the cross-process write lock, and no
+// connection checkpoints on close. The WAL holds committed frames past the
+// threshold (written by a stock connection that never checkpoints) while
+// another process holds the write lock: Checkpoint() times out naming it,
+// Close() gives up its final checkpoint, and the database file is not
+// touched by either; once the lock is free a checkpoint moves the frames.
+TEST_F(WriteQueueTest, NoCheckpointWithoutTheWriteLockAndNoneOnClose) {
+  const std::string path = tmp_.File("held.db");
+  Options options;
+  options.checkpoint_wal_bytes = 64 << 10;
+  options.write_timeout = std::chrono::milliseconds(300);
+  auto db = Database::Open(path, options);
+  ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+  SQLSTEWARD_ASSERT_OK((*db)->Write([](Transaction& tx) {
+    return tx.ExecScript("CREATE TABLE big(b BLOB)");
+  }));
+  SQLSTEWARD_ASSERT_OK((*db)->Checkpoint());
+
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "PRAGMA wal_autocheckpoint=0;"
+                         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                         "WHERE i < 32) INSERT INTO big SELECT zeroblob(8192) FROM n",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  const std::string db_before = Contents(path);
+  const std::string wal_before = Contents(path + "-wal");
+  ASSERT_GT(wal_before.size(), std::size_t{64 << 10}) << "the WAL is not past the threshold";
+
+  testing::Child holder({"hold-write-lock", path});
+  std::string line = holder.ReadLine();
+  ASSERT_THAT(line, HasSubstr("holding "));
+  const std::string pid = line.substr(line.find(' ') + 1);
+  const auto checkpoints = (*db)->Metrics().checkpoints;
+
+  Status st = (*db)->Checkpoint();
+  EXPECT_THAT(st, StatusIs(StatusCode::kTimeout));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("pid " + pid));
+  SQLSTEWARD_EXPECT_OK((*db)->Close());
+  EXPECT_EQ((*db)->Metrics().checkpoints, checkpoints);
+  EXPECT_TRUE(Contents(path) == db_before) << "the database file changed without the lock";
+  EXPECT_TRUE(Contents(path + "-wal") == wal_before) << "the WAL was checkpointed or reset";
+
+  holder.CloseStdin();
+  EXPECT_EQ(holder.ReadLine(), "released");
+  EXPECT_EQ(holder.Wait(), 0);
+  auto again = Database::Open(path, options);
+  ASSERT_TRUE(again.has_value()) << testing::Describe(again);
+  SQLSTEWARD_EXPECT_OK((*again)->Checkpoint());
+  EXPECT_FALSE(Contents(path) == db_before) << "the checkpoint under the lock moved nothing";
+  EXPECT_EQ(testing::CountRows(path, "big"), 32);
 }
 
 TEST_F(WriteQueueTest, CloseFinishesQueuedAsyncWrites) {
