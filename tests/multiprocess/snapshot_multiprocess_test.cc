@@ -259,6 +259,94 @@ TEST(SnapshotCrashTest, KilledAtEverySyncPointLeavesNoHalfSnapshot) {
               renames);
 }
 
+// A restore killed just before each of its fsyncs and renames (the
+// pre-restore snapshot's among them) and at each step of the page copy
+// into the live database: after recovery the database holds exactly its
+// old content or exactly the snapshot's, never a mix; every snapshot left
+// under a final name verifies; and a restore run afterwards succeeds.
+TEST(SnapshotCrashTest, RestoreKilledAtEverySyncPointAndCopyStepIsAllOrNothing) {
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  const std::string snaps = dir.File("snaps");
+  // Old and new content told apart by filler rows and the balances' sum.
+  const std::string fingerprint =
+      "SELECT (SELECT count(*) FROM filler) * 1000000 + (SELECT sum(balance) FROM accounts)";
+  SeedFile(db_path, 100);
+  auto snap = Snapshot(db_path, snaps);
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  const long long snapshot_content = QueryInt(snap->path, fingerprint);
+  // The live database: rebuilt before every crash, then changed.
+  auto make_live = [&]() -> long long {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", "-steward", "-steward.claim"}) {
+      std::filesystem::remove(db_path + suffix);
+    }
+    SeedFile(db_path, 100);
+    auto db = OpenDb(db_path);
+    if (db == nullptr) return -1;
+    Status st = db->Write([](Transaction& tx) {
+      return tx.ExecScript(
+          "DELETE FROM filler WHERE id % 2 = 0; UPDATE accounts SET balance = 1 WHERE id < 5");
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    SQLSTEWARD_EXPECT_OK(db->Close());
+    return QueryInt(db_path, fingerprint);
+  };
+
+  long long live_content = make_live();
+  ASSERT_NE(live_content, snapshot_content);
+  int fsyncs = 0, renames = 0, reports = 0;
+  {
+    Child counter(kHelper, {"restore-crash", snap->path, db_path, "fsync", "0"});
+    const std::string line = counter.ReadLine();
+    ASSERT_EQ(std::sscanf(line.c_str(), "ok %d %d %d", &fsyncs, &renames, &reports), 3) << line;
+    EXPECT_EQ(counter.Wait(), 0);
+    EXPECT_EQ(QueryInt(db_path, fingerprint), snapshot_content);
+  }
+  ASSERT_GT(fsyncs, 0);
+  ASSERT_GE(renames, 2) << "the pre-restore snapshot and its manifest";
+  ASSERT_GE(reports, 3) << "the copy must take several steps to be killed in between";
+
+  int crashes = 0;
+  std::set<std::string> verified;  // Snapshots already checked.
+  for (const auto& [where, count] : {std::pair<std::string, int>{"fsync", fsyncs},
+                                     std::pair<std::string, int>{"rename", renames},
+                                     std::pair<std::string, int>{"restore", reports}}) {
+    for (int nth = 1; nth <= count; ++nth) {
+      SCOPED_TRACE(where + " #" + std::to_string(nth));
+      live_content = make_live();
+      {
+        Child crashing(kHelper, {"restore-crash", snap->path, db_path, where, std::to_string(nth)});
+        EXPECT_EQ(crashing.Wait(), 128 + SIGKILL) << "no crash at " << where << " " << nth;
+        ++crashes;
+      }
+      // Recovery is a read-write open (a hot journal or WAL is replayed).
+      auto db = OpenDb(db_path);
+      ASSERT_NE(db, nullptr);
+      SQLSTEWARD_ASSERT_OK(db->Close());
+      EXPECT_EQ(testing::IntegrityCheck(db_path), "ok");
+      const long long content = QueryInt(db_path, fingerprint);
+      EXPECT_TRUE(content == live_content || content == snapshot_content)
+          << "a mix of old and restored content: " << content;
+      if (where == "restore" && nth < count) {
+        // Every report but the last (the phase's end, after the commit).
+        EXPECT_EQ(content, live_content) << "a restore killed mid-copy committed";
+      }
+      for (const std::string& name : ListDir(snaps)) {
+        if (!Begins(name, ".snapshot-") && name.size() > 3 &&
+            name.compare(name.size() - 3, 3, ".db") == 0 && verified.insert(name).second) {
+          SCOPED_TRACE(name);
+          SQLSTEWARD_EXPECT_OK(VerifySnapshot(snaps + "/" + name));
+        }
+      }
+      auto again = Restore(snap->path, db_path);
+      ASSERT_TRUE(again.has_value()) << testing::Describe(again);
+      EXPECT_EQ(QueryInt(db_path, fingerprint), snapshot_content);
+    }
+  }
+  std::printf("restore killed at %d points (%d fsyncs, %d renames, %d copy steps)\n", crashes,
+              fsyncs, renames, reports);
+}
+
 // The destination is a 2 MiB tmpfs and the database is larger: a typed
 // error, nothing left in the directory, the live database untouched.
 TEST(SnapshotCrashTest, DiskFullIsTypedAndLeavesNothing) {

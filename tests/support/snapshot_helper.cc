@@ -25,10 +25,18 @@
 //                           OP call (fsync or rename) on a path under DEST;
 //                           N 0: no crash, print "ok <fsyncs> <renames>", the
 //                           calls made under DEST, to enumerate them
+//   restore-crash SNAP DB WHERE N
+//                           Restore(SNAP, DB) through a FaultEnv, killing
+//                           this process with SIGKILL just before its Nth
+//                           fsync or rename (WHERE fsync, rename: any path)
+//                           or at its Nth progress report of the restore
+//                           phase, 8 pages a step (WHERE restore); N 0: no
+//                           crash, print "ok <fsyncs> <renames> <reports>"
 //   hold DB                 open DB (shared), print "ready", print
 //                           "handed-over" if asked to hand over, close at
 //                           stdin EOF and print "closed" (or an error line)
 #include <dirent.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -169,6 +177,37 @@ int SnapshotCrash(const ModeArgs& args) {
   return 0;
 }
 
+int RestoreCrash(const ModeArgs& args) {
+  using sqlsteward::testing::FaultEnv;
+  const std::string& where = args[2];
+  if (where != "fsync" && where != "rename" && where != "restore") {
+    SayError("invalid_argument", "WHERE " + where + " is not fsync, rename or restore");
+    return kExitUsage;
+  }
+  const long long nth = args.Int(3);
+  FaultEnv env;
+  if (nth > 0 && where != "restore") {
+    env.CrashAt(where == "fsync" ? FaultEnv::Op::kFsync : FaultEnv::Op::kRename, "",
+                static_cast<int>(nth));
+  }
+  long long reports = 0;
+  sqlsteward::RestoreOptions options;
+  options.pages_per_step = 8;
+  options.progress_interval = std::chrono::milliseconds(0);
+  options.progress = [&](const sqlsteward::SnapshotProgress& p) {
+    if (p.phase != sqlsteward::SnapshotPhase::kRestore) return;
+    if (++reports == nth && where == "restore") ::raise(SIGKILL);
+  };
+  auto result = sqlsteward::internal::Restore(&env, args[0], args[1], options, {});
+  if (!result.has_value()) {
+    SayError(result.error());
+    return kExitFailed;
+  }
+  SayOrExit("ok " + std::to_string(env.Calls(FaultEnv::Op::kFsync)) + " " +
+            std::to_string(env.Calls(FaultEnv::Op::kRename)) + " " + std::to_string(reports));
+  return 0;
+}
+
 int Hold(const ModeArgs& args) {
   sqlsteward::Options options;
   options.on_handed_over = [](std::int32_t) { SayOrExit("handed-over"); };
@@ -184,6 +223,7 @@ constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"transfers", "DB ACCOUNTS", Transfers},
     {"snapshot", "DB DEST [PAGES_PER_STEP [SLEEP_US]]", SnapshotMode},
     {"snapshot-crash", "DB DEST OP N", SnapshotCrash},
+    {"restore-crash", "SNAP DB WHERE N", RestoreCrash},
     {"hold", "DB", Hold},
 };
 
