@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -391,6 +392,57 @@ TEST(SnapshotCrashTest, DiskFullIsTypedAndLeavesNothing) {
   SQLSTEWARD_EXPECT_OK(db->Write([](Transaction& tx) {
     return tx.Exec("UPDATE accounts SET balance = balance WHERE id = 1");
   }));
+}
+
+// The live database sits on a 2 MiB tmpfs and the snapshot restored into it
+// is about 6 MiB: the restore fails with a typed error mid-copy and is
+// rolled back. The database keeps its old content and passes
+// integrity_check, the WAL the copy grew is truncated (on a full disk its
+// size is the space everything else needs), and the pre-restore snapshot,
+// a duplicate of the unchanged database, is removed.
+TEST(SnapshotCrashTest, RestoreOntoAFullDiskChangesNothing) {
+  ASSERT_EQ(::geteuid(), 0u)
+      << "this test mounts a small tmpfs in a private mount namespace (unshare -m), which "
+         "needs root (CAP_SYS_ADMIN); run it as root, e.g. in the CI container";
+  TempDir dir;
+  const std::string big = dir.File("big.db");
+  SeedFile(big, 2000);  // About 6 MiB.
+  auto snap = Snapshot(big, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  const std::string small_db = dir.File("seed.db");
+  SeedFile(small_db, 20);
+  const long long old_filler = QueryInt(small_db, "SELECT count(*) FROM filler");
+  const std::string mount = dir.File("small");
+  std::filesystem::create_directories(mount);
+
+  // Everything that looks at the tmpfs runs inside the child's namespace.
+  Child child("unshare",
+              {"-m", "--propagation", "private", "sh", "-c",
+               "mount -t tmpfs -o size=2m,mode=0700 tmpfs \"$1\" || exit 90\n"
+               "cp \"$4\" \"$1/app.db\" || exit 91\n"
+               "\"$2\" restore-crash \"$3\" \"$1/app.db\" fsync 0\n"
+               "echo \"exit $?\"\n"
+               "echo \"integrity $(sqlite3 \"$1/app.db\" 'PRAGMA integrity_check')\"\n"
+               "echo \"filler $(sqlite3 \"$1/app.db\" 'SELECT count(*) FROM filler')\"\n"
+               "echo \"wal $(stat -c %s \"$1/app.db-wal\" 2>/dev/null || echo none)\"\n",
+               "sh", mount, kHelper, snap->path, small_db});
+  std::map<std::string, std::string> said;  // First word -> the rest.
+  std::string error;
+  for (std::string line = child.ReadLine(); !line.empty(); line = child.ReadLine()) {
+    if (Begins(line, "error ")) error = line;
+    const auto space = line.find(' ');
+    if (space != std::string::npos) said.emplace(line.substr(0, space), line.substr(space + 1));
+  }
+  EXPECT_EQ(child.Wait(), 0);
+  EXPECT_THAT(error, StartsWith("error resource_exhausted "));
+  EXPECT_EQ(said["exit"], "1");
+  EXPECT_EQ(said["integrity"], "ok");
+  EXPECT_EQ(said["filler"], std::to_string(old_filler)) << "the failed restore changed rows";
+  EXPECT_TRUE(said["wal"] == "0" || said["wal"] == "none")
+      << "the rolled-back WAL still holds " << said["wal"] << " bytes of the full disk";
+  // Only the snapshot and its manifest: no pre-restore copy, no temporary.
+  EXPECT_EQ(ListDir(dir.File("snaps")).size(), 2u)
+      << ::testing::PrintToString(ListDir(dir.File("snaps")));
 }
 
 // Restore refuses while another process has the database open, names it,
