@@ -589,6 +589,25 @@ TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
   auto snap = Snapshot(db, snaps);
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   EXPECT_EQ(ListDir(snaps).size(), 2u);
+
+  // The third fsync under snaps/ is the directory's, after both renames:
+  // the snapshot is there, complete, and the error says what is at stake.
+  faults.Fail(Op::kFsync, EIO, snaps, 3);
+  auto unsynced = Snapshot(db, snaps);
+  EXPECT_THAT(unsynced, StatusIs(StatusCode::kIOError));
+  ASSERT_FALSE(unsynced.has_value());
+  const std::string message(unsynced.error().message());
+  EXPECT_THAT(message, HasSubstr("was written, but may not survive a power loss"));
+  EXPECT_THAT(message, HasSubstr("fsync(" + snaps + ")")) << "not the directory's fsync";
+  EXPECT_FALSE(unsynced.error().hint().empty());
+  const auto names = ListDir(snaps);
+  EXPECT_EQ(names.size(), 4u) << ::testing::PrintToString(names);
+  for (const std::string& name : names) {
+    if (name.size() > 3 && name.compare(name.size() - 3, 3, ".db") == 0) {
+      SCOPED_TRACE(name);
+      SQLSTEWARD_EXPECT_OK(VerifySnapshot(snaps + "/" + name));
+    }
+  }
 }
 
 // The entry points without a Database handle do their file operations
