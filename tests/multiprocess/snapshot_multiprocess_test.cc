@@ -199,9 +199,10 @@ TEST(SnapshotCrashTest, SigkillDuringSnapshotLeavesNoFinalFile) {
 
 // A snapshot killed just before each of its fsyncs and renames in turn
 // (a crash at every sync point, including between the manifest's rename
-// and the snapshot's): the directory never holds a snapshot under its final
-// name that does not verify, the database stays intact, and the next
-// snapshot succeeds and removes what the crash left.
+// and the snapshot's) and at each progress report of every phase (copy,
+// sync, checksum, integrity check): the directory never holds a snapshot
+// under its final name that does not verify, the database stays intact,
+// and the next snapshot succeeds and removes what the crash left.
 TEST(SnapshotCrashTest, KilledAtEverySyncPointLeavesNoHalfSnapshot) {
   TempDir dir;
   const std::string db_path = dir.File("app.db");
@@ -210,19 +211,22 @@ TEST(SnapshotCrashTest, KilledAtEverySyncPointLeavesNoHalfSnapshot) {
 
   int fsyncs = 0;
   int renames = 0;
+  int reports = 0;
   {
     Child counter(kHelper, {"snapshot-crash", db_path, dest, "fsync", "0"});
     const std::string line = counter.ReadLine();
-    ASSERT_EQ(std::sscanf(line.c_str(), "ok %d %d", &fsyncs, &renames), 2) << line;
+    ASSERT_EQ(std::sscanf(line.c_str(), "ok %d %d %d", &fsyncs, &renames, &reports), 3) << line;
     EXPECT_EQ(counter.Wait(), 0);
   }
   ASSERT_GE(fsyncs, 2) << "the copy and the directory are synced";
   ASSERT_EQ(renames, 2) << "the manifest, then the snapshot";
+  ASSERT_GE(reports, 8) << "every phase reports its start and end";
   std::filesystem::remove_all(dest);
 
   int crashes = 0;
   for (const auto& [op, count] : {std::pair<std::string, int>{"fsync", fsyncs},
-                                  std::pair<std::string, int>{"rename", renames}}) {
+                                  std::pair<std::string, int>{"rename", renames},
+                                  std::pair<std::string, int>{"report", reports}}) {
     for (int nth = 1; nth <= count; ++nth) {
       SCOPED_TRACE(op + " #" + std::to_string(nth));
       {
@@ -256,8 +260,8 @@ TEST(SnapshotCrashTest, KilledAtEverySyncPointLeavesNoHalfSnapshot) {
       std::filesystem::remove_all(dest);
     }
   }
-  std::printf("snapshot killed at %d sync points (%d fsyncs, %d renames)\n", crashes, fsyncs,
-              renames);
+  std::printf("snapshot killed at %d points (%d fsyncs, %d renames, %d progress reports)\n",
+              crashes, fsyncs, renames, reports);
 }
 
 // A restore killed just before each of its fsyncs and renames (the

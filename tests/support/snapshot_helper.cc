@@ -20,11 +20,13 @@
 //                           never takes "no file lines" for "empty");
 //                           exit 0 or 1
 //   snapshot-crash DB DEST OP N
-//                           Snapshot(DB, DEST) through a FaultEnv that kills
-//                           this process with SIGKILL just before its Nth
-//                           OP call (fsync or rename) on a path under DEST;
-//                           N 0: no crash, print "ok <fsyncs> <renames>", the
-//                           calls made under DEST, to enumerate them
+//                           Snapshot(DB, DEST), 16 pages a step, through a
+//                           FaultEnv that kills this process with SIGKILL
+//                           just before its Nth OP call (fsync or rename) on
+//                           a path under DEST, or at its Nth progress report
+//                           of any phase (OP report); N 0: no crash, print
+//                           "ok <fsyncs> <renames> <reports>", the calls
+//                           made under DEST, to enumerate them
 //   restore-crash SNAP DB WHERE N
 //                           Restore(SNAP, DB) through a FaultEnv, killing
 //                           this process with SIGKILL just before its Nth
@@ -157,23 +159,31 @@ int SnapshotCrash(const ModeArgs& args) {
   using sqlsteward::testing::FaultEnv;
   const std::string& dest = args[1];
   const std::string& op_name = args[2];
-  if (op_name != "fsync" && op_name != "rename") {
-    SayError("invalid_argument", "OP " + op_name + " is not fsync or rename");
+  if (op_name != "fsync" && op_name != "rename" && op_name != "report") {
+    SayError("invalid_argument", "OP " + op_name + " is not fsync, rename or report");
     return kExitUsage;
   }
-  const FaultEnv::Op op = op_name == "fsync" ? FaultEnv::Op::kFsync : FaultEnv::Op::kRename;
+  const long long nth = args.Int(3);
   FaultEnv env;
-  if (const long long nth = args.Int(3); nth > 0) {
-    env.CrashAt(op, dest, static_cast<int>(nth));
+  if (nth > 0 && op_name != "report") {
+    env.CrashAt(op_name == "fsync" ? FaultEnv::Op::kFsync : FaultEnv::Op::kRename, dest,
+                static_cast<int>(nth));
   }
-  auto result =
-      sqlsteward::internal::Snapshot(&env, args[0], dest, sqlsteward::SnapshotOptions{}, {});
+  long long reports = 0;
+  sqlsteward::SnapshotOptions options;
+  options.pages_per_step = 16;
+  options.progress_interval = std::chrono::milliseconds(0);
+  options.progress = [&](const sqlsteward::SnapshotProgress&) {
+    if (++reports == nth && op_name == "report") ::raise(SIGKILL);
+  };
+  auto result = sqlsteward::internal::Snapshot(&env, args[0], dest, options, {});
   if (!result.has_value()) {
     SayError(result.error());
     return kExitFailed;
   }
   SayOrExit("ok " + std::to_string(env.Calls(FaultEnv::Op::kFsync, dest)) + " " +
-            std::to_string(env.Calls(FaultEnv::Op::kRename, dest)));
+            std::to_string(env.Calls(FaultEnv::Op::kRename, dest)) + " " +
+            std::to_string(reports));
   return 0;
 }
 
