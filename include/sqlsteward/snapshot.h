@@ -168,7 +168,8 @@ struct SnapshotResult {
   int restarts = 0;
   bool copied_under_write_lock = false;
   // Snapshot files deleted by retention, and stale temporary files of
-  // earlier, interrupted snapshots that were removed.
+  // earlier, interrupted snapshots that were removed (with any manifest a
+  // crash left published without its snapshot).
   std::vector<std::string> removed;
   std::vector<std::string> removed_temporary;
 };

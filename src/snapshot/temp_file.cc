@@ -236,12 +236,17 @@ Result<std::vector<std::string>> RemoveStaleTemporaries(posix::Env* env, const s
   std::vector<std::string> removed;
   SQLSTEWARD_ASSIGN_OR_RETURN(std::vector<std::string> names, ListNames(env, dir));
   std::sort(names.begin(), names.end());
+  bool publishing = false;  // A snapshotter holds its temporary: it may be mid-publish.
   for (const std::string& name : names) {
     if (!name.starts_with(kTempPrefix) || !name.ends_with(kTempSuffix) ||
         name.ends_with(kManifestTempSuffix)) {
       continue;
     }
-    if (RemoveIfStale(env, dir, name)) removed.push_back(JoinPath(dir, name));
+    if (RemoveIfStale(env, dir, name)) {
+      removed.push_back(JoinPath(dir, name));
+    } else {
+      publishing = true;
+    }
   }
   // Manifest temporaries whose snapshot temporary is gone (a crash between
   // removing the two).
@@ -251,6 +256,26 @@ Result<std::vector<std::string>> RemoveStaleTemporaries(posix::Env* env, const s
         kTempPrefix.size(), name.size() - kTempPrefix.size() - kManifestTempSuffix.size());
     struct stat st;
     if (env->Lstat(JoinPath(dir, TempName(hex)).c_str(), &st) == 0) continue;
+    const std::string path = JoinPath(dir, name);
+    if (IsOwnRegularFile(env, path) && env->Unlink(path.c_str()) == 0) removed.push_back(path);
+  }
+  // Published manifests whose snapshot is missing: a crash between the two
+  // renames of Publish (the manifest goes first). A publisher between its
+  // renames still holds its temporary, which this listing would show, so
+  // none is touched while any temporary is held.
+  if (publishing) return removed;
+  for (const std::string& name : names) {
+    if (name.starts_with(kTempPrefix) || !name.ends_with(kManifestSuffix)) continue;
+    std::string snapshot = name.substr(0, name.size() - kManifestSuffix.size());
+    snapshot += ".db";
+    // Only a name this library publishes: <prefix>-<yyyymmddThhmmssZ>-<seq>.
+    const std::size_t seq_dash = snapshot.rfind('-');
+    if (seq_dash == std::string::npos || seq_dash < 17 ||
+        !ParseSnapshotFileName(snapshot, std::string_view(snapshot).substr(0, seq_dash - 17))) {
+      continue;
+    }
+    struct stat st;
+    if (env->Lstat(JoinPath(dir, snapshot).c_str(), &st) == 0 || errno != ENOENT) continue;
     const std::string path = JoinPath(dir, name);
     if (IsOwnRegularFile(env, path) && env->Unlink(path.c_str()) == 0) removed.push_back(path);
   }

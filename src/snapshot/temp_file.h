@@ -115,9 +115,11 @@ class TempSnapshot {
 };
 
 // Removes `.snapshot-*.tmp` files in `dir` whose writer is gone (their lock
-// is free), with their manifest temporaries; only regular files owned by our
-// effective uid, never a link, a FIFO or another user's file. Returns the
-// paths removed.
+// is free), with their manifest temporaries, and, when no writer holds a
+// temporary, published manifests whose snapshot is missing (a crash between
+// the two renames of Publish); only regular files owned by our effective
+// uid, never a link, a FIFO or another user's file. Returns the paths
+// removed.
 Result<std::vector<std::string>> RemoveStaleTemporaries(posix::Env* env, const std::string& dir);
 
 }  // namespace sqlsteward::internal

@@ -256,6 +256,13 @@ TEST(SnapshotCrashTest, KilledAtEverySyncPointLeavesNoHalfSnapshot) {
       SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
       for (const std::string& name : ListDir(dest)) {
         EXPECT_FALSE(Begins(name, ".snapshot-")) << "a temporary outlived the next snapshot";
+        const std::string suffix = ".manifest.json";
+        if (name.size() > suffix.size() &&
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+          EXPECT_TRUE(std::filesystem::exists(
+              dest + "/" + name.substr(0, name.size() - suffix.size()) + ".db"))
+              << name << ": a manifest without its snapshot outlived the next snapshot";
+        }
       }
       std::filesystem::remove_all(dest);
     }
