@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "ext/config.h"
 #include "posix/env.h"
 #include "sidecar/file_owner.h"
 #include "sidecar/registry.h"
@@ -31,25 +32,6 @@
 #include "sqlsteward/status.h"
 
 namespace sqlsteward::ext {
-
-// How a process takes part: from the URI parameters of the first open
-// (`sqlsteward_ownership=exclusive`, ...) or else the environment
-// (SQLSTEWARD_OWNERSHIP, ...), because some clients (better-sqlite3) are
-// built without URI filenames. docs/extension.md lists them.
-struct ExtensionConfig {
-  Ownership ownership = Ownership::kShared;
-  bool take_over = false;
-  std::chrono::milliseconds wait_for_owner{0};
-  std::chrono::milliseconds handover_timeout{10'000};
-  // How long a checkpoint waits its turn for the write lock before it is
-  // skipped (a later one does its work).
-  std::chrono::milliseconds checkpoint_wait{1'000};
-};
-
-// `uri(name)` returns the URI parameter `name` of the open, or nullptr.
-using UriLookup = std::function<const char*(const char* name)>;
-// kInvalidArgument names the setting and the values it takes.
-Result<ExtensionConfig> ReadConfig(const UriLookup& uri);
 
 // Counted for sqlsteward_status(); relaxed atomics.
 struct Counters {

@@ -30,7 +30,6 @@
 namespace sqlsteward {
 
 using internal::IsBlank;
-using internal::kMaxMigrationVersion;
 
 namespace {
 
@@ -65,9 +64,6 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
   std::sort(names.begin(), names.end());
   std::vector<Migration> out;
   std::map<std::int64_t, std::string> files;  // version -> file name
-  const std::string name_hint =
-      "name migration files NNNN_name.sql: at least four digits, '_', then lower-case letters, "
-      "digits and '_' (e.g. 0003_add_orders.sql)";
   for (const std::string& file : names) {
     if (file.empty() || file[0] == '.') continue;
     const std::string path = dir + "/" + file;
@@ -87,25 +83,9 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
           "sqlsteward reads only regular files as migrations and never follows links: put the "
           "file itself in the directory, or move the entry out of it");
     }
-    std::size_t digits = 0;
-    while (digits < file.size() && file[digits] >= '0' && file[digits] <= '9') ++digits;
-    std::string name = sql_suffix && digits < file.size() && file[digits] == '_'
-                           ? file.substr(digits + 1, file.size() - digits - 5)
-                           : std::string();
-    if (!sql_suffix || digits < 4 || digits >= file.size() || file[digits] != '_' ||
-        !internal::ValidMigrationName(name)) {
-      return InvalidArgument("migration file " + path + " is not named NNNN_name.sql",
-                             name_hint);
-    }
-    std::int64_t version = 0;
-    for (std::size_t i = 0; i < digits; ++i) {
-      version = version * 10 + (file[i] - '0');
-      if (version > kMaxMigrationVersion) break;
-    }
-    if (version < 1 || version > kMaxMigrationVersion) {
-      return InvalidArgument("migration file " + path + ": version out of range",
-                             "versions are 1 up to 2147483647");
-    }
+    SQLSTEWARD_ASSIGN_OR_RETURN(internal::MigrationFileName parsed,
+                                internal::ParseMigrationFileName(file, path));
+    const std::int64_t version = parsed.version;
     if (auto dup = files.find(version); dup != files.end()) {
       return InvalidArgument("duplicate migration version " + std::to_string(version) + " in " +
                                  dir + ": " + dup->second + " and " + file,
@@ -119,7 +99,7 @@ Result<std::vector<Migration>> LoadMigrations(const std::string& dir) {
                              "write the migration, or make it an explicit no-op such as SELECT 1;");
     }
     files[version] = file;
-    out.push_back(Migration{version, std::move(name), std::move(text), nullptr});
+    out.push_back(Migration{version, std::move(parsed.name), std::move(text), nullptr});
   }
   std::sort(out.begin(), out.end(),
             [](const Migration& a, const Migration& b) { return a.version < b.version; });

@@ -36,7 +36,6 @@
 #include <exception>
 #include <optional>
 
-#include "base/sha256.h"
 #include "base/status_builders.h"
 #include "core/database_access.h"
 #include "migrate/ledger.h"
@@ -110,22 +109,6 @@ std::string AdoptionWarning(const Plan& plan, bool column_added) {
 
 std::string MigrationLabel(const Migration& migration) {
   return internal::LabelOf(migration.version, migration.name);
-}
-
-std::string MigrationChecksum(const Migration& migration) {
-  // CRLF counts as LF: a checkout on Windows is not an edit.
-  std::string text;
-  text.reserve(migration.sql.size());
-  const std::string& sql = migration.sql;
-  for (std::size_t i = 0; i < sql.size(); ++i) {
-    if (sql[i] == '\r' && i + 1 < sql.size() && sql[i + 1] == '\n') continue;
-    text += sql[i];
-  }
-  if (migration.step) {
-    text += '\0';
-    text += "step:" + std::to_string(migration.version) + ":" + migration.name;
-  }
-  return "sha256:" + internal::Sha256Hex(text);
 }
 
 Result<MigrationReport> Migrate(Database& db, const std::vector<Migration>& migrations,

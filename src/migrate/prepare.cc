@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/sha256.h"
 #include "base/status_builders.h"
 #include "base/strings.h"
 #include "core/statement_policy.h"
@@ -116,6 +117,31 @@ bool ValidMigrationName(std::string_view name) {
   return name.front() != '_';
 }
 
+Result<MigrationFileName> ParseMigrationFileName(std::string_view file, const std::string& path) {
+  const bool sql_suffix = file.ends_with(".sql");
+  std::size_t digits = 0;
+  while (digits < file.size() && file[digits] >= '0' && file[digits] <= '9') ++digits;
+  std::string_view name = sql_suffix && digits < file.size() && file[digits] == '_'
+                              ? file.substr(digits + 1, file.size() - digits - 5)
+                              : std::string_view();
+  if (!sql_suffix || digits < 4 || digits >= file.size() || file[digits] != '_' ||
+      !ValidMigrationName(name)) {
+    return InvalidArgument("migration file " + path + " is not named NNNN_name.sql",
+                           "name migration files NNNN_name.sql: at least four digits, '_', then "
+                           "lower-case letters, digits and '_' (e.g. 0003_add_orders.sql)");
+  }
+  std::int64_t version = 0;
+  for (std::size_t i = 0; i < digits; ++i) {
+    version = version * 10 + (file[i] - '0');
+    if (version > kMaxMigrationVersion) break;
+  }
+  if (version < 1 || version > kMaxMigrationVersion) {
+    return InvalidArgument("migration file " + path + ": version out of range",
+                           "versions are 1 up to 2147483647");
+  }
+  return MigrationFileName{version, std::string(name)};
+}
+
 Result<std::vector<Prepared>> PrepareAll(const std::vector<Migration>& migrations) {
   std::vector<Prepared> out;
   out.reserve(migrations.size());
@@ -175,3 +201,25 @@ Result<std::vector<Prepared>> PrepareAll(const std::vector<Migration>& migration
 }
 
 }  // namespace sqlsteward::internal
+
+namespace sqlsteward {
+
+// Here, beside PrepareAll which records it, so that the checks made before
+// anything runs link without the migrator and the database.
+std::string MigrationChecksum(const Migration& migration) {
+  // CRLF counts as LF: a checkout on Windows is not an edit.
+  std::string text;
+  text.reserve(migration.sql.size());
+  const std::string& sql = migration.sql;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] == '\r' && i + 1 < sql.size() && sql[i + 1] == '\n') continue;
+    text += sql[i];
+  }
+  if (migration.step) {
+    text += '\0';
+    text += "step:" + std::to_string(migration.version) + ":" + migration.name;
+  }
+  return "sha256:" + internal::Sha256Hex(text);
+}
+
+}  // namespace sqlsteward

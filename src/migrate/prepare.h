@@ -36,6 +36,16 @@ std::string LabelOf(std::int64_t version, std::string_view name);
 // Lower-case letters, digits and '_', not starting with '_'.
 bool ValidMigrationName(std::string_view name);
 
+// A migration file's name split: "0003_add_orders.sql" is version 3, name
+// "add_orders". kInvalidArgument, naming `path`, when it is not NNNN_name.sql
+// (at least four digits, '_', a valid name, ".sql") or the version is not
+// in 1..kMaxMigrationVersion.
+struct MigrationFileName {
+  std::int64_t version = 0;
+  std::string name;
+};
+Result<MigrationFileName> ParseMigrationFileName(std::string_view file, const std::string& path);
+
 // Validates and rewrites every migration; sorted by version.
 Result<std::vector<Prepared>> PrepareAll(const std::vector<Migration>& migrations);
 

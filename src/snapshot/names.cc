@@ -25,8 +25,13 @@ std::string ManifestTempName(std::string_view hex) {
 
 std::optional<SnapshotFileName> ParseSnapshotFileName(std::string_view file,
                                                       std::string_view prefix) {
-  // <prefix>-yyyymmddThhmmssZ-<seq>.db
-  if (!file.starts_with(prefix) || !file.ends_with(".db")) return std::nullopt;
+  // <prefix>-yyyymmddThhmmssZ-<seq>.db. The length first: a prefix that
+  // overlaps ".db" ("app.db" against the file "app.db") left `rest` shorter
+  // than the suffix removed from it, and the checks below read past the
+  // name (found by fuzz/snapshot_name_fuzz.cc).
+  if (file.size() < prefix.size() + 3 || !file.starts_with(prefix) || !file.ends_with(".db")) {
+    return std::nullopt;
+  }
   std::string_view rest = file.substr(prefix.size());
   rest.remove_suffix(3);
   if (rest.size() < 19 || rest[0] != '-' || rest[17] != '-') return std::nullopt;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "core/database_access.h"
+#include "migrate/prepare.h"
 #include "migrate/sql_text.h"
 #include "sqlsteward/database.h"
 #include "support/migrate_lists.h"
@@ -133,6 +134,29 @@ TEST(LoadMigrationsTest, MalformedDirectoriesFailWithTypedErrorsNamingTheFiles) 
     if (!loaded.has_value()) {
       EXPECT_THAT(std::string(loaded.error().message()), HasSubstr(c.message));
       EXPECT_FALSE(loaded.error().hint().empty());
+    }
+  }
+}
+
+// The parse LoadMigrations applies to each name (fuzzed by
+// fuzz/migration_name_fuzz.cc), on names alone.
+TEST(LoadMigrationsTest, FileNamesSplitIntoVersionAndName) {
+  auto parsed = internal::ParseMigrationFileName("0003_add_orders.sql", "d/0003_add_orders.sql");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->version, 3);
+  EXPECT_EQ(parsed->name, "add_orders");
+  parsed = internal::ParseMigrationFileName("00002147483647_last.sql", "x");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->version, 2147483647);
+  EXPECT_EQ(internal::LabelOf(parsed->version, parsed->name) + ".sql", "2147483647_last.sql");
+  EXPECT_THAT(internal::ParseMigrationFileName("2147483648_x.sql", "d/2147483648_x.sql"),
+              StatusIs(StatusCode::kInvalidArgument));
+  for (const char* bad : {"", ".sql", "_.sql", "0001_.sql", "0001_sql", "0001.sql", "0001_a.SQL",
+                          "0001_a-b.sql", "0001__a.sql", "123_a.sql", "0001_a.sql\n"}) {
+    auto refused = internal::ParseMigrationFileName(bad, std::string("dir/") + bad);
+    EXPECT_THAT(refused, StatusIs(StatusCode::kInvalidArgument)) << bad;
+    if (!refused.has_value()) {
+      EXPECT_THAT(std::string(refused.error().message()), HasSubstr(std::string("dir/") + bad));
     }
   }
 }

@@ -14,9 +14,12 @@
 #include <functional>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "base/time.h"
 #include "core/database_access.h"
@@ -692,6 +695,25 @@ TEST(SnapshotTest, FileNamesParseStrictly) {
   EXPECT_EQ(IsoUtc(1714557600023), "2024-05-01T10:00:00Z");
   EXPECT_EQ(internal::SqliteFileUri("/a b/c?d#e%.db", "immutable=1"),
             "file:/a%20b/c%3Fd%23e%25.db?immutable=1");
+}
+
+// Found by fuzz/snapshot_name_fuzz.cc (its corpus keeps the input,
+// crash-prefix-overlaps-db-suffix): a snapshot name that overlaps the ".db"
+// suffix of a file in the directory ("app.db" against the file "app.db")
+// made retention read past the name.
+TEST(SnapshotTest, FileNameWhosePrefixOverlapsTheDbSuffixIsNotASnapshot) {
+  for (const auto& [file, prefix] : std::vector<std::pair<std::string, std::string>>{
+           {"4.db", "4.db"}, {"app.db", "app.db"}, {"app.db", "app.d"}, {"x.db", "x."},
+           {"app-20240501T100000Z-1.db", "app-20240501T100000Z-1.db"}}) {
+    // A buffer of exactly the name's size: a read past it is one past the
+    // allocation, which the sanitizer builds report.
+    const std::unique_ptr<char[]> exact(new char[file.size()]);
+    std::memcpy(exact.get(), file.data(), file.size());
+    EXPECT_FALSE(internal::ParseSnapshotFileName(std::string_view(exact.get(), file.size()), prefix)
+                     .has_value())
+        << file << " against " << prefix;
+  }
+  EXPECT_TRUE(internal::ParseSnapshotFileName("app.db-20240501T100000Z-1.db", "app.db").has_value());
 }
 
 TEST(SnapshotTest, RestoreReplacesContentAndKeepsThePreviousDatabase) {
