@@ -1,7 +1,10 @@
 #include "torture/torture_check.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "sqlsteward/sqlsteward.h"
@@ -12,6 +15,17 @@ namespace {
 
 void List(std::vector<std::int64_t>* ids, std::int64_t id) {
   if (ids->size() < CheckResult::kListed) ids->push_back(id);
+}
+
+constexpr auto kStaleEntryWait = std::chrono::seconds(5);
+constexpr auto kStaleEntryRetry = std::chrono::milliseconds(50);
+
+// SQLITE_CANTOPEN with ENOENT: a file beside the database that the
+// directory-entry cache still showed is gone.
+bool IsStaleEntry(const Status& status) {
+  constexpr int kSqliteCantOpen = 14;
+  return status.code() == StatusCode::kNotFound &&
+         (status.sqlite_code() & 0xff) == kSqliteCantOpen && status.sys_errno() == ENOENT;
 }
 
 bool Contains(std::span<const std::int64_t> sorted, std::int64_t id) {
@@ -89,7 +103,7 @@ CheckResult Compare(std::span<const std::int64_t> present, std::span<const std::
 Result<CheckResult> CheckDatabase(const std::string& db_path, std::span<const std::int64_t> acked) {
   std::vector<std::int64_t> present;
   std::vector<std::string> integrity;
-  Status read = [&]() -> Status {
+  auto read_all = [&]() -> Status {
     SQLSTEWARD_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(db_path));
     SQLSTEWARD_RETURN_IF_ERROR(db->Read([&](ReadTransaction& tx) -> Status {
       present.clear();
@@ -112,7 +126,18 @@ Result<CheckResult> CheckDatabase(const std::string& db_path, std::span<const st
       return Status();
     }));
     return db->Close();
-  }();
+  };
+  // Through a FUSE or network mount, a -journal removed through the other
+  // path can stay listed here for a second (the entry cache), and SQLite's
+  // open of it fails with ENOENT: Database::Open waits that out
+  // (core/open_steps.cc), a read that comes after it may still meet it.
+  // Retried like Open does, within the same bound; the read changes nothing.
+  const auto give_up = std::chrono::steady_clock::now() + kStaleEntryWait;
+  Status read = read_all();
+  while (IsStaleEntry(read) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(kStaleEntryRetry);
+    read = read_all();
+  }
   if (read.code() == StatusCode::kCorruption) {
     CheckResult r = Compare({}, acked);
     r.integrity = {std::string(read.message())};
