@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   commands.push_back(cli::RegisterVersion(app));
   commands.push_back(cli::RegisterExtensionPath(app));
   commands.push_back(cli::RegisterDoctor(app));
+  commands.push_back(cli::RegisterTorture(app));
   commands.push_back(cli::RegisterMigrate(app));
   commands.push_back(cli::RegisterStatus(app));
   commands.push_back(cli::RegisterHandover(app));
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   commands.push_back(cli::RegisterVerify(app));
   commands.push_back(cli::RegisterRestore(app));
   commands.push_back(cli::RegisterDemoWorker(app));
+  commands.push_back(cli::RegisterTortureWorker(app));
 
   try {
     app.parse(argc, argv);

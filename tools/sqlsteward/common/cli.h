@@ -57,6 +57,8 @@ Command RegisterVersion(CLI::App& app);
 Command RegisterSnapshot(CLI::App& app);
 Command RegisterVerify(CLI::App& app);
 Command RegisterRestore(CLI::App& app);
+Command RegisterTorture(CLI::App& app);
+Command RegisterTortureWorker(CLI::App& app);
 
 // The tool's version (the CMake project version).
 std::string_view ToolVersion();

@@ -18,6 +18,17 @@ nlohmann::json StatusToJson(const Status& status) {
   return out;
 }
 
+Status StatusFromJson(const nlohmann::json& j) {
+  StatusCode code = StatusCode::kInternal;
+  const std::string name = j.value("code", "");
+  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {
+    if (StatusCodeName(static_cast<StatusCode>(c)) == name) code = static_cast<StatusCode>(c);
+  }
+  if (code == StatusCode::kOk) code = StatusCode::kInternal;
+  return Status(code, j.value("message", "worker failed"), j.value("hint", ""),
+                j.value("sqlite_code", 0), j.value("errno", 0));
+}
+
 std::string JsonText(const nlohmann::json& doc, int indent) {
   return doc.dump(indent, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
 }

@@ -20,6 +20,9 @@ namespace sqlsteward::cli {
 // {"code": "timeout", "message": ..., "hint": ..., "sqlite_code": 5, "errno": 11};
 // the last three only when set.
 nlohmann::json StatusToJson(const Status& status);
+// The Status that StatusToJson wrote (a worker's report to its parent); a
+// code it does not name becomes kInternal.
+Status StatusFromJson(const nlohmann::json& j);
 
 // `doc` serialised (indented by `indent`, one line when -1); each byte that
 // is not part of valid UTF-8 becomes U+FFFD. Never throws for bad text.

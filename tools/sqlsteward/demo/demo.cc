@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "common/cli.h"
+#include "common/run_files.h"
 #include "demo/demo_database.h"
 #include "demo/demo_protocol.h"
 #include "demo/demo_report.h"
@@ -41,7 +42,6 @@
 namespace sqlsteward::cli {
 namespace {
 
-using demo::UniqueFd;
 using demo::WorkerSet;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -117,7 +117,7 @@ class ProgressLine {
 // Removes the previous run, creates the ledger table and says so; fills
 // setup->removed and setup->journal_mode.
 Status PrepareDatabase(const DemoOptions& options, demo::RunSetup* setup) {
-  SQLSTEWARD_ASSIGN_OR_RETURN(setup->removed, demo::RemovePreviousRun(setup->db_path));
+  SQLSTEWARD_ASSIGN_OR_RETURN(setup->removed, RemoveDatabaseFiles(setup->db_path));
   const bool text = !options.json;
   if (text) {
     fmt::print("sqlsteward demo: {} processes × {} threads × {} read-then-write transactions = "
@@ -170,7 +170,7 @@ double RunWorkers(WorkerSet* set, bool text, std::uint64_t expected,
   auto last_change = start;
   while (!set->AllEof()) {
     set->Pump(milliseconds(100));
-    const std::uint64_t acked = set->Acked();
+    const std::uint64_t acked = demo::Acked(set->workers());
     progress.Update(acked, SecondsSince(start), false);
     if (acked != last_acked) {
       last_acked = acked;
@@ -184,7 +184,7 @@ double RunWorkers(WorkerSet* set, bool text, std::uint64_t expected,
   }
   const double wall = SecondsSince(start);
   set->ReapAll(Clock::now() + demo::kExitGrace);
-  progress.Update(set->Acked(), wall, true);
+  progress.Update(demo::Acked(set->workers()), wall, true);
   return wall;
 }
 
@@ -199,7 +199,7 @@ Result<int> RunDemo(const DemoOptions& options) {
                    static_cast<std::uint64_t>(options.processes);
 
   SQLSTEWARD_RETURN_IF_ERROR(demo::MakeDirectories(options.dir));
-  SQLSTEWARD_ASSIGN_OR_RETURN(UniqueFd dir_lock, demo::LockDirectory(options.dir));
+  SQLSTEWARD_ASSIGN_OR_RETURN(UniqueFd dir_lock, LockDirectory(options.dir));
   SQLSTEWARD_RETURN_IF_ERROR(PrepareDatabase(options, &setup));
 
   WorkerSet set;

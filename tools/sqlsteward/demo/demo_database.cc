@@ -1,9 +1,6 @@
 #include "demo/demo_database.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -11,26 +8,8 @@
 
 #include "common/cli.h"
 #include "demo/demo_protocol.h"
-#include "sidecar/format.h"
 
 namespace sqlsteward::cli::demo {
-namespace {
-
-// DIR/demo.db plus every file SQLite keeps beside it (the sidecar is named
-// by the library). A stale -journal beside a new database would be taken for
-// a hot journal.
-constexpr const char* kSqliteSuffixes[] = {"", "-wal", "-shm", "-journal"};
-
-}  // namespace
-
-void UniqueFd::Reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
-std::string_view JournalModeName(JournalMode mode) {
-  return mode == JournalMode::kWal ? "wal" : "delete";
-}
 
 Status MakeDirectories(const std::string& dir) {
   struct stat st;
@@ -46,37 +25,6 @@ Status MakeDirectories(const std::string& dir) {
     return ErrnoStatus(errno, "mkdir " + dir, "pass --dir a directory you can write to");
   }
   return Status();
-}
-
-// flock(2) on the directory itself: no extra file, released on exit.
-Result<UniqueFd> LockDirectory(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoStatus(errno, "open " + dir);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return Status(StatusCode::kFailedPrecondition,
-                    "another `sqlsteward demo` is running in " + dir,
-                    "wait for it to finish, or pass --dir another directory", 0, errno);
-    }
-    return ErrnoStatus(errno, "flock " + dir);
-  }
-  return fd;
-}
-
-Result<std::vector<std::string>> RemovePreviousRun(const std::string& db_path) {
-  std::vector<std::string> removed;
-  std::vector<std::string> paths;
-  for (const char* suffix : kSqliteSuffixes) paths.push_back(db_path + suffix);
-  paths.push_back(internal::SidecarPath(db_path));
-  for (const std::string& path : paths) {
-    if (::unlink(path.c_str()) == 0) {
-      removed.push_back(std::filesystem::path(path).filename().string());
-    } else if (errno != ENOENT) {
-      return ErrnoStatus(errno, "remove " + path,
-                         "delete it yourself, or pass --dir another directory");
-    }
-  }
-  return removed;
 }
 
 Status CreateSchema(const std::string& db_path, std::string* journal_mode) {

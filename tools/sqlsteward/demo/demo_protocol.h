@@ -1,6 +1,7 @@
 // The pipe protocol between `sqlsteward demo` (the parent) and its hidden
 // `sqlsteward demo-worker` processes: the line protocol of
-// tests/support/child_process.h, which also starts the workers.
+// tests/support/child_process.h, which also starts the workers, with the
+// verbs every worker shares (common/worker_set.h).
 //
 // The parent starts each worker as
 //   /proc/self/exe demo-worker --db PATH --threads T --writes W
@@ -31,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/worker_set.h"
 #include "sqlsteward/metrics.h"
 #include "sqlsteward/status.h"
 #include "support/line_protocol.h"
@@ -38,8 +40,7 @@
 namespace sqlsteward::cli::demo {
 
 inline constexpr std::string_view kWorkerCommand = "demo-worker";
-inline constexpr std::string_view kReady = "ready";
-inline constexpr std::string_view kError = subprocess::kErrorVerb;
+inline constexpr std::string_view kReady = kWorkerReady;
 inline constexpr std::string_view kProgress = "progress";
 inline constexpr std::string_view kDone = "done";
 inline constexpr std::chrono::milliseconds kProgressInterval{100};
@@ -74,19 +75,6 @@ inline void MergeHistogram(const nlohmann::json& j, Histogram* into) {
   into->count += j.at("count").get<std::uint64_t>();
   into->sum += j.at("sum").get<std::uint64_t>();
   into->max = std::max(into->max, j.at("max").get<std::uint64_t>());
-}
-
-// The Status a worker sent as json (common/cli.h's StatusToJson); a code
-// it does not name becomes kInternal.
-inline Status StatusFromJson(const nlohmann::json& j) {
-  StatusCode code = StatusCode::kInternal;
-  const std::string name = j.value("code", "");
-  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {
-    if (StatusCodeName(static_cast<StatusCode>(c)) == name) code = static_cast<StatusCode>(c);
-  }
-  if (code == StatusCode::kOk) code = StatusCode::kInternal;
-  return Status(code, j.value("message", "worker failed"), j.value("hint", ""),
-                j.value("sqlite_code", 0), j.value("errno", 0));
 }
 
 }  // namespace sqlsteward::cli::demo
