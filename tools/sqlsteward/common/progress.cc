@@ -95,4 +95,23 @@ SnapshotProgressFn SnapshotProgressPrinter(bool enabled) {
   return [printer](const SnapshotProgress& p) { printer->Show(p); };
 }
 
+StatusLine::StatusLine(bool enabled, double plain_every_seconds)
+    : enabled_(enabled), tty_(IsTerminal(stdout)), every_(tty_ ? 0.1 : plain_every_seconds) {}
+
+bool StatusLine::Due(double elapsed, bool final) {
+  if (!enabled_ || (!final && elapsed - last_ < every_)) return false;
+  last_ = elapsed;
+  return true;
+}
+
+void StatusLine::Show(const std::string& text, bool final) {
+  if (tty_) {
+    fmt::print("\r{:<{}}{}", text, width_, final ? "\n" : "");
+    width_ = std::max(width_, text.size());
+  } else {
+    fmt::print("{}\n", text);
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace sqlsteward::cli

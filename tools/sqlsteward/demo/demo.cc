@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "common/cli.h"
+#include "common/progress.h"
 #include "common/run_files.h"
 #include "demo/demo_database.h"
 #include "demo/demo_protocol.h"
@@ -85,33 +86,20 @@ struct DemoOptions {
 // terminal, a plain line each second otherwise, nothing with --json.
 class ProgressLine {
  public:
-  ProgressLine(bool enabled, std::uint64_t total)
-      : enabled_(enabled), tty_(IsTerminal(stdout)), total_(total) {}
+  ProgressLine(bool enabled, std::uint64_t total) : line_(enabled, 1.0), total_(total) {}
 
   void Update(std::uint64_t acked, double elapsed, bool final) {
-    if (!enabled_) return;
-    const double every = tty_ ? 0.1 : 1.0;
-    if (!final && elapsed - last_ < every) return;
-    last_ = elapsed;
+    if (!line_.Due(elapsed, final)) return;
     const double rate = elapsed > 0 ? static_cast<double>(acked) / elapsed : 0.0;
-    std::string text = fmt::format("{:>{}}/{} writes acknowledged  {:>7.0f} writes/s  {}", acked,
-                                   fmt::formatted_size("{}", total_), total_, rate,
-                                   FormatSeconds(elapsed));
-    if (tty_) {
-      fmt::print("\r{:<{}}{}", text, width_, final ? "\n" : "");
-      width_ = std::max(width_, text.size());
-    } else {
-      fmt::print("{}\n", text);
-    }
-    std::fflush(stdout);
+    line_.Show(fmt::format("{:>{}}/{} writes acknowledged  {:>7.0f} writes/s  {}", acked,
+                           fmt::formatted_size("{}", total_), total_, rate,
+                           FormatSeconds(elapsed)),
+               final);
   }
 
  private:
-  bool enabled_;
-  bool tty_;
+  StatusLine line_;
   std::uint64_t total_;
-  double last_ = 0;
-  std::size_t width_ = 0;
 };
 
 // Removes the previous run, creates the ledger table and says so; fills

@@ -46,6 +46,7 @@
 #include "common/cli.h"
 #include "common/cli_hints.h"
 #include "common/help.h"
+#include "common/progress.h"
 #include "common/run_files.h"
 #include "common/worker_set.h"
 #include "sidecar/format.h"
@@ -183,12 +184,10 @@ struct Run {
 // --json.
 class ProgressLine {
  public:
-  explicit ProgressLine(bool enabled) : enabled_(enabled), tty_(IsTerminal(stdout)) {}
+  explicit ProgressLine(bool enabled) : line_(enabled, 2.0) {}
 
   void Update(const Run& run, double elapsed, bool final) {
-    if (!enabled_) return;
-    if (!final && elapsed - last_ < (tty_ ? 0.1 : 2.0)) return;
-    last_ = elapsed;
+    if (!line_.Due(elapsed, final)) return;
     const std::string cycles = run.cycles_asked > 0
                                    ? fmt::format("{}/{}", run.cycles, run.cycles_asked)
                                    : fmt::format("{}", run.cycles);
@@ -198,20 +197,11 @@ class ProgressLine {
                     run.cycles > 0 && !run.last.integrity_ok() ? 1 : 0);
     if (run.refused > 0) text += fmt::format("  refused {}", run.refused);
     text += "  " + FormatSeconds(elapsed);
-    if (tty_) {
-      fmt::print("\r{:<{}}{}", text, width_, final ? "\n" : "");
-      width_ = std::max(width_, text.size());
-    } else {
-      fmt::print("{}\n", text);
-    }
-    std::fflush(stdout);
+    line_.Show(text, final);
   }
 
  private:
-  bool enabled_;
-  bool tty_;
-  double last_ = -1e9;
-  std::size_t width_ = 0;
+  StatusLine line_;
 };
 
 // Step 1: starts the cycle's workers and waits until each is ready or
