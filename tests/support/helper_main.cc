@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <utility>
 
 #include "support/line_protocol.h"
 
@@ -74,6 +75,26 @@ std::unique_ptr<Database> OpenOrExit(const std::string& path, const Options& opt
     std::exit(kExitSetup);
   }
   return std::move(db).value();
+}
+
+bool ParseDurability(const std::string& journal, const std::string& sync, Options* options) {
+  if (journal != "wal" && journal != "delete") {
+    SayError("invalid_argument", "journal mode " + journal + " is not wal or delete");
+    return false;
+  }
+  options->journal_mode = journal == "wal" ? JournalMode::kWal : JournalMode::kDelete;
+  const std::pair<std::string_view, Synchronous> levels[] = {{"off", Synchronous::kOff},
+                                                             {"normal", Synchronous::kNormal},
+                                                             {"full", Synchronous::kFull},
+                                                             {"extra", Synchronous::kExtra}};
+  for (const auto& [name, level] : levels) {
+    if (name == sync) {
+      options->synchronous = level;
+      return true;
+    }
+  }
+  SayError("invalid_argument", "synchronous level " + sync + " is unknown");
+  return false;
 }
 
 int CloseAndReport(Database& db, int status_if_ok) {

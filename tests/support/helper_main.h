@@ -59,6 +59,11 @@ int CloseAndReport(Database& db, int status_if_ok = 0);
 // Opens `path`, or says the error and exits with kExitSetup.
 std::unique_ptr<Database> OpenOrExit(const std::string& path, const Options& options = {});
 
+// Sets options->journal_mode from `journal` (wal, delete) and
+// options->synchronous from `sync` (off, normal, full, extra); an unknown
+// name is said as an error and returns false.
+bool ParseDurability(const std::string& journal, const std::string& sync, Options* options);
+
 // Says "error <code name> <message>" for a failed Status.
 void SayError(const Status& status);
 // Says "error <code> <message>".

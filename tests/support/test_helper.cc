@@ -77,6 +77,7 @@ using sqlsteward::Transaction;
 using sqlsteward::subprocess::SayOrExit;
 using sqlsteward::subprocess::WaitForStdinEof;
 using sqlsteward::testing::CloseAndReport;
+using sqlsteward::testing::ParseDurability;
 using sqlsteward::testing::kExitFailed;
 using sqlsteward::testing::kExitSetup;
 using sqlsteward::testing::kExitUsage;
@@ -139,26 +140,7 @@ int AckWriter(const ModeArgs& args) {
     SayError("invalid_argument", "JOURNAL needs SYNC after it");
     return kExitUsage;
   }
-  if (args.size() > 3) {
-    const std::string& journal = args[3];
-    const std::string& sync = args[4];
-    if (journal != "wal" && journal != "delete") {
-      SayError("invalid_argument", "journal mode " + journal + " is not wal or delete");
-      return kExitUsage;
-    }
-    options.journal_mode = journal == "wal" ? JournalMode::kWal : JournalMode::kDelete;
-    const std::pair<std::string_view, Synchronous> levels[] = {{"off", Synchronous::kOff},
-                                                               {"normal", Synchronous::kNormal},
-                                                               {"full", Synchronous::kFull},
-                                                               {"extra", Synchronous::kExtra}};
-    auto level = std::find_if(std::begin(levels), std::end(levels),
-                              [&](const auto& l) { return l.first == sync; });
-    if (level == std::end(levels)) {
-      SayError("invalid_argument", "synchronous level " + sync + " is unknown");
-      return kExitUsage;
-    }
-    options.synchronous = level->second;
-  }
+  if (args.size() > 3 && !ParseDurability(args[3], args[4], &options)) return kExitUsage;
   auto db = OpenOrExit(args[0], options);
   std::string applied;  // As SQLite reads them back on the writer connection.
   Status st = db->Write([&](Transaction& tx) -> Status {

@@ -1,0 +1,179 @@
+// Helper binary for the power-loss tests: one workload per process, run
+// through the power-loss model of power_loss.h (SQLite's files through the
+// "powerloss" VFS, sqlsteward's own through PowerLossEnv). Every mode takes
+// ASIDE (a directory on the same filesystem, for entries the model sets
+// aside), MODE (drop-all or random), SEED and CRASH:
+//
+//   CRASH 0     no crash: run the workload (closing what it opened),
+//               print "syncs <n>" (the sync points it passed) and exit 0;
+//   CRASH n>0   lose power just before sync point n, or, when the workload
+//               ends first, right after its last step.
+//
+// Modes (stdout lines, the line protocol of child_process.h):
+//
+//   writes DB JOURNAL SYNC THREADS EACH ASIDE MODE SEED CRASH
+//           open DB (JOURNAL wal or delete; SYNC off, normal, full, extra),
+//           THREADS threads each insert EACH rows into t(id), one Write
+//           each, id = thread * 1,000,000 + i; print "ack <id>" after each
+//           Write returned OK; in WAL, a checkpoint whenever the WAL
+//           passes 48 KiB, so that checkpoints are among the crash points
+//   migrate DB DIR ASIDE MODE SEED CRASH
+//           open DB and Migrate() it with the migrations in DIR; print
+//           "migrated <version>"
+//   snapshot DB DEST KEEP ASIDE MODE SEED CRASH
+//           Snapshot(DB, DEST) keeping the newest KEEP; print "ok <path>"
+//   restore SNAP DB ASIDE MODE SEED CRASH
+//           Restore(SNAP, DB); print "ok"
+//
+// A failure says "error <code> <message>" and exits non-zero.
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/database_access.h"
+#include "snapshot/entry_points.h"
+#include "sqlsteward/sqlsteward.h"
+#include "support/helper_main.h"
+#include "support/line_protocol.h"
+#include "support/power_loss.h"
+
+namespace {
+
+using sqlsteward::Database;
+using sqlsteward::Options;
+using sqlsteward::Status;
+using sqlsteward::Transaction;
+using sqlsteward::testing::kExitFailed;
+using sqlsteward::testing::kExitSetup;
+using sqlsteward::testing::kExitUsage;
+using sqlsteward::testing::ModeArgs;
+using sqlsteward::testing::PowerLoss;
+using sqlsteward::testing::PowerLossEnv;
+using sqlsteward::testing::PowerLossMode;
+using sqlsteward::testing::SayError;
+using sqlsteward::subprocess::SayOrExit;
+
+PowerLossEnv g_env;
+
+// Arms the model from the last four arguments: ASIDE MODE SEED CRASH.
+// Returns the crash point, or -1 after saying a usage error.
+long long Arm(const ModeArgs& args) {
+  const std::size_t n = args.size();
+  const std::string& mode = args[n - 3];
+  if (mode != "drop-all" && mode != "random") {
+    SayError("invalid_argument", "MODE " + mode + " is not drop-all or random");
+    return -1;
+  }
+  const long long crash = args.Int(n - 1);
+  PowerLoss::InstallVfs();
+  PowerLoss::Get().Arm(static_cast<int>(crash),
+                       mode == "random" ? PowerLossMode::kRandom : PowerLossMode::kDropAll,
+                       static_cast<std::uint64_t>(args.Int(n - 2)), args[n - 4]);
+  return crash;
+}
+
+// The end of a workload that did not crash on its way: closes `db` (its
+// sync points count too), then loses power or says how many there were.
+int Finish(long long crash, Database* db = nullptr) {
+  if (db != nullptr) {
+    if (Status closed = db->Close(); !closed.ok()) {
+      SayError(closed);
+      return kExitFailed;
+    }
+  }
+  if (crash > 0) PowerLoss::Get().Crash();
+  SayOrExit("syncs " + std::to_string(PowerLoss::Get().SyncPoints()));
+  return 0;
+}
+
+std::unique_ptr<Database> OpenOrExit(const std::string& path, const Options& options) {
+  auto db = sqlsteward::internal::DatabaseAccess::OpenWithEnv(path, options, &g_env);
+  if (!db.has_value()) {
+    SayError(db.error());
+    std::exit(kExitSetup);
+  }
+  return std::move(db).value();
+}
+
+int Writes(const ModeArgs& args) {
+  Options options;
+  if (!sqlsteward::testing::ParseDurability(args[1], args[2], &options)) return kExitUsage;
+  options.checkpoint_wal_bytes = 48 << 10;  // Checkpoints among the crash points.
+  const long long threads = args.Int(3);
+  const long long each = args.Int(4);
+  const long long crash = Arm(args);
+  if (crash < 0) return kExitUsage;
+  auto db = OpenOrExit(args[0], options);
+  std::vector<std::thread> workers;
+  for (long long t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (long long i = 0; i < each; ++i) {
+        const long long id = t * 1'000'000 + i;
+        Status w =
+            db->Write([&](Transaction& tx) { return tx.Exec("INSERT INTO t(id) VALUES(?)", id); });
+        if (!w.ok()) {
+          SayError(w);
+          std::_Exit(kExitFailed);
+        }
+        SayOrExit("ack " + std::to_string(id));
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return Finish(crash, db.get());
+}
+
+int MigrateMode(const ModeArgs& args) {
+  const long long crash = Arm(args);
+  if (crash < 0) return kExitUsage;
+  auto migrations = sqlsteward::LoadMigrations(args[1]);
+  if (!migrations.has_value()) {
+    SayError(migrations.error());
+    return kExitSetup;
+  }
+  auto db = OpenOrExit(args[0], Options());
+  auto report = sqlsteward::Migrate(*db, *migrations);
+  if (!report.has_value()) {
+    SayError(report.error());
+    return kExitFailed;
+  }
+  SayOrExit("migrated " + std::to_string(report->to_version));
+  return Finish(crash, db.get());
+}
+
+int SnapshotMode(const ModeArgs& args) {
+  const long long crash = Arm(args);
+  if (crash < 0) return kExitUsage;
+  sqlsteward::SnapshotOptions options;
+  options.keep = static_cast<int>(args.Int(2));
+  auto result = sqlsteward::internal::Snapshot(&g_env, args[0], args[1], options, {});
+  if (!result.has_value()) {
+    SayError(result.error());
+    return kExitFailed;
+  }
+  SayOrExit("ok " + result->path);
+  return Finish(crash);
+}
+
+int RestoreMode(const ModeArgs& args) {
+  const long long crash = Arm(args);
+  if (crash < 0) return kExitUsage;
+  auto result = sqlsteward::internal::Restore(&g_env, args[0], args[1], {}, {});
+  if (!result.has_value()) {
+    SayError(result.error());
+    return kExitFailed;
+  }
+  SayOrExit("ok");
+  return Finish(crash);
+}
+
+constexpr sqlsteward::testing::HelperMode kModes[] = {
+    {"writes", "DB JOURNAL SYNC THREADS EACH ASIDE MODE SEED CRASH", Writes},
+    {"migrate", "DB DIR ASIDE MODE SEED CRASH", MigrateMode},
+    {"snapshot", "DB DEST KEEP ASIDE MODE SEED CRASH", SnapshotMode},
+    {"restore", "SNAP DB ASIDE MODE SEED CRASH", RestoreMode},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) { return sqlsteward::testing::HelperMain(kModes, argc, argv); }
