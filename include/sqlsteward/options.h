@@ -28,10 +28,15 @@ enum class Synchronous {
   // syncs.
   kNormal,
   // Default. Every commit is fsynced before it is acknowledged: it survives
-  // process crash and power loss (given a disk that honours flushes).
+  // process crash and power loss (given a disk that honours flushes). In
+  // rollback-journal mode this is SQLite's EXTRA (PRAGMA synchronous reads
+  // 3): the commit is the journal's delete, and SQLite's FULL leaves that
+  // delete unsynced, so a power loss right after could roll an acknowledged
+  // commit back.
   kFull,
-  // As kFull, and in rollback-journal mode also fsyncs the directory after
-  // deleting the journal.
+  // SQLite's EXTRA in both modes. In a rollback journal it is what kFull
+  // sets; in WAL it promises what kFull does (every commit's WAL frames are
+  // synced before it is acknowledged either way).
   kExtra,
 };
 
