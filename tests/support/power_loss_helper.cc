@@ -24,8 +24,16 @@
 //           Snapshot(DB, DEST) keeping the newest KEEP; print "ok <path>"
 //   restore SNAP DB ASIDE MODE SEED CRASH
 //           Restore(SNAP, DB); print "ok"
+//   handover DB ASIDE MODE SEED CRASH
+//           open DB exclusively and insert into t(id) from 2 threads
+//           (id = thread * 1,000,000 + i), printing "ack <id>" for each
+//           acknowledged write, until the first refusal; after 20
+//           acknowledged writes, open a successor in this process with
+//           take_over, print "successor", and insert ids 9,000,000 + i
+//           (i < 10) through it, printing "ack <id>"
 //
 // A failure says "error <code> <message>" and exits non-zero.
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -167,11 +175,55 @@ int RestoreMode(const ModeArgs& args) {
   return Finish(crash);
 }
 
+int Handover(const ModeArgs& args) {
+  const long long crash = Arm(args);
+  if (crash < 0) return kExitUsage;
+  Options exclusive;
+  exclusive.ownership = sqlsteward::Ownership::kExclusive;
+  auto old = OpenOrExit(args[0], exclusive);
+  std::atomic<int> acked{0};
+  std::vector<std::thread> writers;
+  for (long long t = 0; t < 2; ++t) {
+    writers.emplace_back([&, t] {
+      for (long long i = 0;; ++i) {
+        const long long id = t * 1'000'000 + i;
+        Status w =
+            old->Write([&](Transaction& tx) { return tx.Exec("INSERT INTO t(id) VALUES(?)", id); });
+        if (!w.ok()) return;  // Handed over: kUnavailable, checked by the test's counts.
+        SayOrExit("ack " + std::to_string(id));
+        ++acked;
+      }
+    });
+  }
+  while (acked.load() < 20) std::this_thread::yield();
+  Options successor = exclusive;
+  successor.take_over = true;
+  auto next = OpenOrExit(args[0], successor);
+  SayOrExit("successor");
+  for (long long i = 0; i < 10; ++i) {
+    const long long id = 9'000'000 + i;
+    Status w =
+        next->Write([&](Transaction& tx) { return tx.Exec("INSERT INTO t(id) VALUES(?)", id); });
+    if (!w.ok()) {
+      SayError(w);
+      return kExitFailed;
+    }
+    SayOrExit("ack " + std::to_string(id));
+  }
+  for (auto& w : writers) w.join();
+  if (Status closed = old->Close(); !closed.ok()) {
+    SayError(closed);
+    return kExitFailed;
+  }
+  return Finish(crash, next.get());
+}
+
 constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"writes", "DB JOURNAL SYNC THREADS EACH ASIDE MODE SEED CRASH", Writes},
     {"migrate", "DB DIR ASIDE MODE SEED CRASH", MigrateMode},
     {"snapshot", "DB DEST KEEP ASIDE MODE SEED CRASH", SnapshotMode},
     {"restore", "SNAP DB ASIDE MODE SEED CRASH", RestoreMode},
+    {"handover", "DB ASIDE MODE SEED CRASH", Handover},
 };
 
 }  // namespace
