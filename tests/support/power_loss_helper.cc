@@ -17,6 +17,16 @@
 //           each, id = thread * 1,000,000 + i; print "ack <id>" after each
 //           Write returned OK; in WAL, a checkpoint whenever the WAL
 //           passes 48 KiB, so that checkpoints are among the crash points
+//   ext-writes DB EXT JOURNAL SYNC THREADS EACH ASIDE MODE SEED CRASH
+//           a stock SQLite client with sqlsteward's extension EXT loaded
+//           (its VFS stacked on the model's): THREADS threads, each with
+//           its own connection (busy_timeout 5000, PRAGMA journal_mode
+//           JOURNAL and synchronous SYNC as the client sets them), insert
+//           EACH rows into t(id), one BEGIN IMMEDIATE ... COMMIT each;
+//           print "ack <id>" after each COMMIT returned SQLITE_OK. The
+//           extension's own files (its sidecar) are written through the
+//           default Env, outside the model: they keep every write, one of
+//           the outcomes a power loss allows
 //   migrate DB DIR ASIDE MODE SEED CRASH
 //           open DB and Migrate() it with the migrations in DIR; print
 //           "migrated <version>"
@@ -33,6 +43,8 @@
 //           (i < 10) through it, printing "ack <id>"
 //
 // A failure says "error <code> <message>" and exits non-zero.
+#include <sqlite3.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
@@ -131,6 +143,56 @@ int Writes(const ModeArgs& args) {
   return Finish(crash, db.get());
 }
 
+// Loads the extension through a throwaway in-memory connection, as
+// docs/extension.md tells clients to.
+bool LoadExtension(const std::string& path) {
+  sqlite3* memory = nullptr;
+  sqlite3_open(":memory:", &memory);
+  char* error = nullptr;
+  const bool ok = sqlite3_enable_load_extension(memory, 1) == SQLITE_OK &&
+                  sqlite3_load_extension(memory, path.c_str(), nullptr, &error) == SQLITE_OK;
+  if (!ok) SayError("failed_precondition", "cannot load " + path + ": " + (error ? error : "?"));
+  sqlite3_free(error);
+  sqlite3_close(memory);
+  return ok;
+}
+
+int ExtWrites(const ModeArgs& args) {
+  const std::string& journal = args[2];
+  const std::string& sync = args[3];
+  const long long threads = args.Int(4);
+  const long long each = args.Int(5);
+  const long long crash = Arm(args);
+  if (crash < 0) return kExitUsage;
+  if (!LoadExtension(args[1])) return kExitSetup;
+  std::vector<std::thread> workers;
+  for (long long t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      sqlite3* db = nullptr;
+      auto fail = [&](const std::string& what) {
+        SayError("unavailable", what + ": " + sqlite3_errmsg(db));
+        std::_Exit(kExitFailed);
+      };
+      if (sqlite3_open_v2(args[0].c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+        fail("open");
+      }
+      sqlite3_busy_timeout(db, 5000);
+      const std::string setup = "PRAGMA journal_mode=" + journal + "; PRAGMA synchronous=" + sync;
+      if (sqlite3_exec(db, setup.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail(setup);
+      for (long long i = 0; i < each; ++i) {
+        const long long id = t * 1'000'000 + i;
+        const std::string tx =
+            "BEGIN IMMEDIATE; INSERT INTO t(id) VALUES(" + std::to_string(id) + "); COMMIT";
+        if (sqlite3_exec(db, tx.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail(tx);
+        SayOrExit("ack " + std::to_string(id));
+      }
+      sqlite3_close(db);
+    });
+  }
+  for (auto& w : workers) w.join();
+  return Finish(crash);
+}
+
 int MigrateMode(const ModeArgs& args) {
   const long long crash = Arm(args);
   if (crash < 0) return kExitUsage;
@@ -220,6 +282,7 @@ int Handover(const ModeArgs& args) {
 
 constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"writes", "DB JOURNAL SYNC THREADS EACH ASIDE MODE SEED CRASH", Writes},
+    {"ext-writes", "DB EXT JOURNAL SYNC THREADS EACH ASIDE MODE SEED CRASH", ExtWrites},
     {"migrate", "DB DIR ASIDE MODE SEED CRASH", MigrateMode},
     {"snapshot", "DB DEST KEEP ASIDE MODE SEED CRASH", SnapshotMode},
     {"restore", "SNAP DB ASIDE MODE SEED CRASH", RestoreMode},
