@@ -112,6 +112,21 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view context) {
       }
       break;
     case SQLITE_READONLY:
+      if (rc == SQLITE_READONLY_ROLLBACK) {
+        // Not a permission problem: a writer died mid-transaction in a
+        // rollback journal, and only a read-write connection may roll its
+        // journal back. A read-only handle writes nothing, so it says so.
+        code = StatusCode::kFailedPrecondition;
+        message +=
+            " (a hot -journal: a writer was killed mid-transaction, and a read-only open "
+            "cannot roll it back)";
+        hint =
+            "open the database read-write once (any sqlsteward command that writes, e.g. "
+            "`sqlsteward exec DB \"SELECT 1\"`, or Database::Open without read_only): that "
+            "rolls the unfinished transaction back; read-only opens work again after it";
+        break;
+      }
+      [[fallthrough]];
     case SQLITE_PERM:
       code = StatusCode::kPermissionDenied;
       hint =

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -399,6 +400,54 @@ TEST(DatabaseOpenTest, ReadOnlyHandleReadsBesideALiveWriter) {
   // The writer's locks survived the reader's header read and close.
   SQLSTEWARD_EXPECT_OK(writer->Write([](Transaction& tx) {
     return tx.Exec("INSERT INTO t(v) VALUES('after')");
+  }));
+}
+
+// A writer killed mid-transaction in a rollback journal leaves a hot
+// journal. A read-only open must not roll it back (a read writes nothing)
+// and must not blame permissions: it is kFailedPrecondition naming the hot
+// journal, and a read-write open then recovers the old content.
+TEST(DatabaseOpenTest, ReadOnlyOpenOfAHotJournalSaysHowToRecover) {
+  TempDir tmp;
+  const std::string path = tmp.File("hot.db");
+  const int died = testing::RunInChild([&] {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=delete; CREATE TABLE t(v); INSERT INTO t VALUES(1);"
+                 "PRAGMA cache_size=2; BEGIN;"
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)"
+                 " INSERT INTO t SELECT randomblob(2000) FROM n;",
+                 nullptr, nullptr, nullptr);
+    ::raise(SIGKILL);  // Mid-transaction, its pages spilled into the file.
+    return 0;
+  });
+  ASSERT_EQ(died, 128 + SIGKILL);
+  ASSERT_TRUE(std::filesystem::exists(path + "-journal"));
+  auto bytes = [](const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+  };
+  const std::string before = bytes(path);
+  Options options;
+  options.read_only = true;
+  auto reader = Database::Open(path, options);
+  ASSERT_THAT(reader.status(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(reader.status().message()), HasSubstr("hot -journal"));
+  EXPECT_THAT(std::string(reader.status().hint()), HasSubstr("read-write once"));
+  EXPECT_TRUE(bytes(path) == before) << "a read-only open wrote the database";
+  EXPECT_TRUE(std::filesystem::exists(path + "-journal"));
+
+  auto writer = OpenOk(path);  // Rolls the unfinished transaction back.
+  ASSERT_NE(writer, nullptr);
+  SQLSTEWARD_ASSERT_OK(writer->Close());
+  reader = Database::Open(path, options);
+  ASSERT_TRUE(reader.has_value()) << testing::Describe(reader);
+  SQLSTEWARD_EXPECT_OK((*reader)->Read([](ReadTransaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryInt64("SELECT count(*) FROM t"), 1);
+    return Status();
   }));
 }
 
