@@ -17,12 +17,17 @@ int Failed(int err) {
 
 void FaultEnv::Fail(Op op, int err, std::string path_contains, int nth, bool sticky) {
   std::lock_guard lock(mu_);
-  rules_.push_back(Rule{op, err, std::move(path_contains), nth - 1, sticky});
+  rules_.push_back(Rule{op, err, std::move(path_contains), nth - 1, sticky, {}});
 }
 
 void FaultEnv::CrashAt(Op op, std::string path_contains, int nth) {
   std::lock_guard lock(mu_);
-  rules_.push_back(Rule{op, kCrash, std::move(path_contains), nth - 1, false});
+  rules_.push_back(Rule{op, kCrash, std::move(path_contains), nth - 1, false, {}});
+}
+
+void FaultEnv::RunBefore(Op op, std::string path_contains, std::function<void()> action) {
+  std::lock_guard lock(mu_);
+  rules_.push_back(Rule{op, kAction, std::move(path_contains), 0, false, std::move(action)});
 }
 
 void FaultEnv::Clear() {
@@ -50,6 +55,15 @@ std::string FaultEnv::PathOf(int fd) const {
 }
 
 int FaultEnv::Check(Op op, std::string_view path, std::string_view other_path) {
+  std::function<void()> action;
+  int err = CheckLocked(op, path, other_path, &action);
+  // Outside mu_: the action may make calls of its own through this Env.
+  if (action) action();
+  return err;
+}
+
+int FaultEnv::CheckLocked(Op op, std::string_view path, std::string_view other_path,
+                          std::function<void()>* action) {
   std::lock_guard lock(mu_);
   calls_.emplace_back(op, std::string(path));
   for (auto it = rules_.begin(); it != rules_.end(); ++it) {
@@ -65,6 +79,11 @@ int FaultEnv::Check(Op op, std::string_view path, std::string_view other_path) {
     }
     const int err = rule.err;
     if (err == kCrash) ::raise(SIGKILL);
+    if (err == kAction) {
+      *action = std::move(rule.action);
+      rules_.erase(it);
+      return 0;
+    }
     if (!rule.sticky) rules_.erase(it);
     ++injected_;
     return err;

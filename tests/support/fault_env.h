@@ -23,6 +23,7 @@
 #define SQLSTEWARD_TESTS_SUPPORT_FAULT_ENV_H_
 
 #include <array>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -55,6 +56,9 @@ class FaultEnv : public posix::Env {
   // the next one) runs: a crash at that point, for helper processes that a
   // test runs once per sync point.
   void CrashAt(Op op, std::string path_contains, int nth);
+  // Runs `action` just before the next matching call, which then runs as
+  // usual: to change the world at a precise point of the code under test.
+  void RunBefore(Op op, std::string path_contains, std::function<void()> action);
   // Removes every rule; counts stay.
   void Clear();
   // Calls of `op` made so far whose path contains `path_contains`.
@@ -90,16 +94,20 @@ class FaultEnv : public posix::Env {
   int DoFallocate(int fd, int mode, off_t offset, off_t len) override;
 
  private:
-  static constexpr int kCrash = -1;  // Rule::err of CrashAt.
+  static constexpr int kCrash = -1;   // Rule::err of CrashAt.
+  static constexpr int kAction = -2;  // Rule::err of RunBefore.
   struct Rule {
     Op op;
-    int err;  // Or kCrash.
+    int err;  // Or kCrash, kAction.
     std::string path_contains;
     int countdown;  // Matching calls to let through first.
     bool sticky;
+    std::function<void()> action;  // For kAction.
   };
   // Records the call; returns the errno to fail it with, or 0.
   int Check(Op op, std::string_view path, std::string_view other_path = {});
+  int CheckLocked(Op op, std::string_view path, std::string_view other_path,
+                  std::function<void()>* action);
   int CheckFd(Op op, int fd);
   std::string PathOf(int fd) const;  // REQUIRES: mu_ held.
 
