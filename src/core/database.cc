@@ -26,6 +26,8 @@
 #include "core/reader_pool.h"
 #include "core/write_queue.h"
 #include "posix/env.h"
+#include "posix/fs.h"
+#include "probe/probes.h"
 #include "sidecar/registry.h"
 #include "sidecar/sidecar_file.h"
 #include "sidecar/write_lock.h"
@@ -221,8 +223,12 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
       SQLSTEWARD_RETURN_IF_ERROR(TightenMode(impl->env, path + suffix, opts));
     }
 
-    impl->queue = std::make_unique<internal::WriteQueue>(impl->writer.get(), impl->write_lock.get(),
-                                                         opts, &impl->metrics);
+    // The probe ChooseJournalMode made (cached): writes wait out stale
+    // directory entries where the filesystem may show them.
+    auto probed = probe_internal::ProbeDirectoryCached(impl->env, posix::DirName(path));
+    impl->queue = std::make_unique<internal::WriteQueue>(
+        impl->writer.get(), impl->write_lock.get(), opts, &impl->metrics,
+        probed.has_value() ? probed->kind : FsKind::kUnknown);
     impl->readers = std::make_unique<internal::ReaderPool>(impl->env, path, internal::Role::kReader,
                                                            opts, &impl->metrics);
   }

@@ -25,7 +25,7 @@ namespace sqlsteward::internal {
 
 // The writer's connection, opened under the cross-process write lock (its
 // first read may roll back a hot journal), waiting out a stale directory
-// entry on filesystems that cache them.
+// entry on filesystems that cache them (core/stale_entry.h).
 Result<std::unique_ptr<Connection>> OpenWriter(WriteLock& write_lock, posix::Env* env,
                                                const std::string& path, const Options& opts,
                                                std::chrono::steady_clock::time_point deadline,

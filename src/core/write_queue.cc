@@ -25,8 +25,12 @@ Status Closed() {
 }  // namespace
 
 WriteQueue::WriteQueue(Connection* writer, WriteLock* write_lock, const Options& options,
-                       MetricsRecorder* metrics)
-    : writer_(writer), write_lock_(write_lock), options_(options), metrics_(metrics) {}
+                       MetricsRecorder* metrics, FsKind fs_kind)
+    : writer_(writer),
+      write_lock_(write_lock),
+      options_(options),
+      metrics_(metrics),
+      fs_kind_(fs_kind) {}
 
 WriteQueue::~WriteQueue() { Shutdown(); }
 
@@ -256,6 +260,18 @@ Status WriteQueue::RunInSavepoint(Job* job, bool* batch_broken) {
   return st;
 }
 
+bool WriteQueue::RetryStaleEntry(Clock::time_point deadline, Status* error) {
+  if (error->code() != StatusCode::kNotFound) return false;
+  if (!stale_.has_value()) stale_.emplace();
+  const char* file = sqlite3_db_filename(writer_->handle(), "main");
+  if (stale_->Retry(fs_kind_, std::string("write to ") + (file != nullptr ? file : "the database"),
+                    deadline, error)) {
+    return true;
+  }
+  stale_.reset();
+  return false;
+}
+
 Status WriteQueue::CheckpointNow() {
   if (writer_->journal_mode() != JournalMode::kWal) return Status();
   int log = 0;
@@ -290,10 +306,13 @@ void WriteQueue::RunBatch() {
   if (st.ok()) {
     writer_->set_busy_deadline(deadline);
     st = StepOnce("BEGIN IMMEDIATE");
-    if (!st.ok()) {
-      write_lock_->Release();
-      st = st.WithContext("BEGIN IMMEDIATE");
+    if (!st.ok()) write_lock_->Release();
+    if (!st.ok() && RetryStaleEntry(deadline, &st)) {
+      mu_.Lock();
+      waiting_for_lock_ = false;
+      return;  // Lead() runs the batch again.
     }
+    if (st.ok()) stale_.reset();
   }
   mu_.Lock();
   waiting_for_lock_ = false;

@@ -51,7 +51,9 @@
 #include "base/metrics_recorder.h"
 #include "base/mutex.h"
 #include "core/connection.h"
+#include "core/stale_entry.h"
 #include "sidecar/write_lock.h"
+#include "sqlsteward/probe.h"
 #include "sqlsteward/transaction.h"
 
 namespace sqlsteward::internal {
@@ -60,8 +62,10 @@ class WriteQueue {
  public:
   using Clock = std::chrono::steady_clock;
 
+  // `fs_kind`: the filesystem of the database's directory, for
+  // RetryStaleEntry.
   WriteQueue(Connection* writer, WriteLock* write_lock, const Options& options,
-             MetricsRecorder* metrics);
+             MetricsRecorder* metrics, FsKind fs_kind);
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
   ~WriteQueue();
@@ -139,6 +143,11 @@ class WriteQueue {
   bool RunRawJobIfFront() REQUIRES(mu_);
   Status CheckpointNow();
   Status StepOnce(const char* sql);
+  // After BEGIN IMMEDIATE failed with *error (nothing ran, the write lock
+  // released): true when it may be a -journal that this host's entry cache
+  // still lists (core/stale_entry.h) and the batch should be tried again,
+  // after a pause; when time is up, *error says so.
+  bool RetryStaleEntry(Clock::time_point deadline, Status* error);
   // Completes a job. A sync job's Waiter is appended to `wakes` when given
   // (to be released once mu_ is let go), else released at once.
   void Finish(Job* job, Status status, std::vector<std::shared_ptr<Waiter>>* wakes = nullptr)
@@ -154,6 +163,10 @@ class WriteQueue {
   WriteLock* const write_lock_;
   const Options options_;
   MetricsRecorder* const metrics_;
+  const FsKind fs_kind_;
+  // Since the first BEGIN IMMEDIATE that met a stale entry; only the
+  // active leader uses it.
+  std::optional<StaleEntryWait> stale_;
 
   Mutex mu_;
   std::deque<Job*> queue_ GUARDED_BY(mu_);

@@ -20,33 +20,63 @@ Env* Env::Default() {
   return env;
 }
 
+namespace {
+
+// The one retry on EINTR (see env.h). `attempt` returns -1 with errno on
+// failure.
+template <typename Attempt>
+auto RetryOnEintr(Attempt attempt) {
+  while (true) {
+    auto rc = attempt();
+    if (rc >= 0 || errno != EINTR) return rc;
+  }
+}
+
+}  // namespace
+
 int Env::Open(const char* path, int flags, mode_t mode) {
-  int fd;
-  do {
-    fd = ::open(path, flags | O_CLOEXEC, mode);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
+  return RetryOnEintr([&] { return DoOpen(path, flags, mode); });
+}
+ssize_t Env::Pread(int fd, void* buf, std::size_t len, off_t offset) {
+  return RetryOnEintr([&] { return DoPread(fd, buf, len, offset); });
+}
+ssize_t Env::Pwrite(int fd, const void* buf, std::size_t len, off_t offset) {
+  return RetryOnEintr([&] { return DoPwrite(fd, buf, len, offset); });
+}
+int Env::Fsync(int fd) {
+  return RetryOnEintr([&] { return DoFsync(fd); });
+}
+int Env::FcntlLock(int fd, int cmd, struct flock* lock) {
+  return RetryOnEintr([&] { return DoFcntlLock(fd, cmd, lock); });
+}
+int Env::Flock(int fd, int operation) {
+  return RetryOnEintr([&] { return DoFlock(fd, operation); });
+}
+int Env::Ftruncate(int fd, off_t length) {
+  return RetryOnEintr([&] { return DoFtruncate(fd, length); });
+}
+int Env::Fallocate(int fd, int mode, off_t offset, off_t len) {
+  return RetryOnEintr([&] { return DoFallocate(fd, mode, offset, len); });
+}
+
+int Env::DoOpen(const char* path, int flags, mode_t mode) {
+  return ::open(path, flags | O_CLOEXEC, mode);
+}
+ssize_t Env::DoPread(int fd, void* buf, std::size_t len, off_t offset) {
+  return ::pread(fd, buf, len, offset);
+}
+ssize_t Env::DoPwrite(int fd, const void* buf, std::size_t len, off_t offset) {
+  return ::pwrite(fd, buf, len, offset);
+}
+int Env::DoFsync(int fd) { return ::fsync(fd); }
+int Env::DoFcntlLock(int fd, int cmd, struct flock* lock) { return ::fcntl(fd, cmd, lock); }
+int Env::DoFlock(int fd, int operation) { return ::flock(fd, operation); }
+int Env::DoFtruncate(int fd, off_t length) { return ::ftruncate(fd, length); }
+int Env::DoFallocate(int fd, int mode, off_t offset, off_t len) {
+  return ::fallocate(fd, mode, offset, len);
 }
 
 int Env::Close(int fd) { return ::close(fd); }
-
-ssize_t Env::Pread(int fd, void* buf, std::size_t len, off_t offset) {
-  ssize_t n;
-  do {
-    n = ::pread(fd, buf, len, offset);
-  } while (n < 0 && errno == EINTR);
-  return n;
-}
-
-ssize_t Env::Pwrite(int fd, const void* buf, std::size_t len, off_t offset) {
-  ssize_t n;
-  do {
-    n = ::pwrite(fd, buf, len, offset);
-  } while (n < 0 && errno == EINTR);
-  return n;
-}
-
-int Env::Fsync(int fd) { return ::fsync(fd); }
 int Env::Fstat(int fd, struct stat* st) { return ::fstat(fd, st); }
 int Env::Lstat(const char* path, struct stat* st) { return ::lstat(path, st); }
 int Env::Stat(const char* path, struct stat* st) { return ::stat(path, st); }
@@ -68,19 +98,7 @@ int Env::Unlink(const char* path) { return ::unlink(path); }
 int Env::Access(const char* path, int mode) {
   return ::faccessat(AT_FDCWD, path, mode, AT_EACCESS);
 }
-int Env::FcntlLock(int fd, int cmd, struct flock* lock) { return ::fcntl(fd, cmd, lock); }
-int Env::Flock(int fd, int operation) {
-  int rc;
-  do {
-    rc = ::flock(fd, operation);
-  } while (rc != 0 && errno == EINTR);
-  return rc;
-}
 int Env::Dup(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
-int Env::Ftruncate(int fd, off_t length) { return ::ftruncate(fd, length); }
-int Env::Fallocate(int fd, int mode, off_t offset, off_t len) {
-  return ::fallocate(fd, mode, offset, len);
-}
 int Env::SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags) {
   return ::sync_file_range(fd, offset, nbytes, flags);
 }
@@ -148,6 +166,11 @@ Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::s
       code = StatusCode::kInvalidArgument;
       break;
     case EINTR:
+      // Only from a call env.h does not retry: one that may have had its
+      // effect before the signal came.
+      code = StatusCode::kTimeout;
+      if (hint.empty()) hint = "a signal interrupted the call; retry";
+      break;
     case EAGAIN:
     case ETIMEDOUT:
       code = StatusCode::kTimeout;

@@ -16,6 +16,25 @@
 // leaves errno as the call left it. Callers turn failures into Status with
 // ErrnoStatus().
 //
+// EINTR. A signal (a handler installed without SA_RESTART, a debugger, a
+// stop and continue) can interrupt a call that blocks: the F_OFD_SETLKW
+// that waits for the write lock, an fsync, open, read or write on FUSE or
+// NFS. Such an interruption is never an error of the data, so the calls
+// whose EINTR means "nothing happened, call again" are retried here, in
+// one place, and never return it: Open, Pread, Pwrite, Fsync, FcntlLock,
+// Flock, Ftruncate, Fallocate. (A write interrupted after some bytes
+// returns their count, not EINTR; callers already loop on short writes.)
+// A lock wait keeps waiting after EINTR, and its deadline is the waiting
+// caller's (DeadlineLock), not the system call's. Close is not retried
+// (Linux releases the descriptor even then), nor are calls that change a
+// name (Rename, Unlink, Mkdir, ...), which an interrupted FUSE or NFS
+// request may have done: their EINTR reaches ErrnoStatus, a kTimeout whose
+// hint says to retry.
+//
+// The retried calls are public and not virtual; each wraps one attempt,
+// the protected Do* method, which a test Env overrides. A failure a test
+// injects there (FaultEnv, EINTR) goes through the same retry as a real one.
+//
 // Thread safety: the default Env is stateless and safe for concurrent use;
 // test Envs must be as well.
 #ifndef SQLSTEWARD_POSIX_ENV_H_
@@ -42,12 +61,12 @@ class Env {
   // The process-wide real one: plain system calls. Never destroyed.
   static Env* Default();
 
-  // open(2), always with O_CLOEXEC; retried on EINTR.
-  virtual int Open(const char* path, int flags, mode_t mode);
+  // open(2), always with O_CLOEXEC.
+  int Open(const char* path, int flags, mode_t mode);
   virtual int Close(int fd);
-  virtual ssize_t Pread(int fd, void* buf, std::size_t len, off_t offset);
-  virtual ssize_t Pwrite(int fd, const void* buf, std::size_t len, off_t offset);
-  virtual int Fsync(int fd);
+  ssize_t Pread(int fd, void* buf, std::size_t len, off_t offset);
+  ssize_t Pwrite(int fd, const void* buf, std::size_t len, off_t offset);
+  int Fsync(int fd);
   virtual int Fstat(int fd, struct stat* st);
   virtual int Lstat(const char* path, struct stat* st);
   // stat(2): follows links (a directory reached through one is fine).
@@ -67,24 +86,36 @@ class Env {
   // faccessat(AT_FDCWD, path, mode, AT_EACCESS).
   virtual int Access(const char* path, int mode);
   // fcntl(fd, cmd, lock) for F_OFD_SETLK, F_OFD_SETLKW, F_OFD_GETLK, F_GETLK.
-  virtual int FcntlLock(int fd, int cmd, struct flock* lock);
-  // flock(2); retried on EINTR.
-  virtual int Flock(int fd, int operation);
+  int FcntlLock(int fd, int cmd, struct flock* lock);
+  // flock(2).
+  int Flock(int fd, int operation);
   // fcntl(fd, F_DUPFD_CLOEXEC, 0).
   virtual int Dup(int fd);
-  virtual int Ftruncate(int fd, off_t length);
-  virtual int Fallocate(int fd, int mode, off_t offset, off_t len);
+  int Ftruncate(int fd, off_t length);
+  int Fallocate(int fd, int mode, off_t offset, off_t len);
   virtual int SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags);
   // The names in directory `path` but "." and "..", in readdir order; -1
   // with errno when it cannot be listed.
   virtual int ListDirectory(const char* path, std::vector<std::string>* names);
   // realpath(3) into *out.
   virtual int RealPath(const char* path, std::string* out);
+
+ protected:
+  // One attempt each of the calls above that are retried on EINTR.
+  virtual int DoOpen(const char* path, int flags, mode_t mode);
+  virtual ssize_t DoPread(int fd, void* buf, std::size_t len, off_t offset);
+  virtual ssize_t DoPwrite(int fd, const void* buf, std::size_t len, off_t offset);
+  virtual int DoFsync(int fd);
+  virtual int DoFcntlLock(int fd, int cmd, struct flock* lock);
+  virtual int DoFlock(int fd, int operation);
+  virtual int DoFtruncate(int fd, off_t length);
+  virtual int DoFallocate(int fd, int mode, off_t offset, off_t len);
 };
 
 // A Status for a failed system call: the code follows errno (EACCES/EPERM ->
 // kPermissionDenied, ENOENT -> kNotFound, ENOSPC/EDQUOT -> kResourceExhausted,
-// EIO -> kIOError, ...), the message names the call and the path.
+// EIO -> kIOError, EINTR -> kTimeout, ...), the message names the call and
+// the path, and an empty `hint` is filled in for the codes that have one.
 Status ErrnoStatus(int err, std::string_view call, std::string_view path, std::string hint = {});
 
 // Owns a file descriptor; closes it through the Env it came from.

@@ -36,8 +36,8 @@ Result<bool> TryLockRange(Env* env, int fd, off_t start, off_t len, LockKind kin
 
 Status WaitLockRange(Env* env, int fd, off_t start, off_t len, LockKind kind) {
   struct flock fl = MakeFlock(TypeOf(kind), start, len);
-  while (env->FcntlLock(fd, F_OFD_SETLKW, &fl) != 0) {
-    if (errno == EINTR) continue;
+  // The Env resumes the wait after EINTR; the deadline is the owner's.
+  if (env->FcntlLock(fd, F_OFD_SETLKW, &fl) != 0) {
     return ErrnoStatus(errno, "fcntl(F_OFD_SETLKW)", "sidecar",
                        "the filesystem may not support open file description locks");
   }

@@ -42,7 +42,13 @@ Result<std::unique_ptr<SidecarFile>> SidecarFile::Open(posix::Env* env, const st
             0, EACCES);
       }
     }
-    return posix::ErrnoStatus(err, "open", path);
+    return posix::ErrnoStatus(
+        err, "open", path,
+        err == EACCES || err == EPERM
+            ? "the sidecar must be readable and writable by every process that opens the "
+              "database: check the owner and mode of " + path +
+                  " (0600, the database's owner) and of its directory"
+            : std::string());
   }
   posix::UniqueFd fd(env, raw);
   struct stat st;

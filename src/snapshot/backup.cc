@@ -68,9 +68,12 @@ Status RunBackup(const BackupRun& run, BackupOutcome* out) {
       continue;
     }
     sqlite3_backup_finish(backup);
+    // Named by the destination: a full disk or an I/O error there is the
+    // usual cause, and the file is the one to look at.
+    const char* dest_file = sqlite3_db_filename(run.dest, "main");
     return SqliteStatus(
         sqlite3_extended_errcode(run.dest) != SQLITE_OK ? sqlite3_extended_errcode(run.dest) : rc,
-        run.dest, "copy");
+        run.dest, std::string("copy into ") + (dest_file != nullptr ? dest_file : "the copy"));
   }
   const int rc = sqlite3_backup_finish(backup);
   if (rc != SQLITE_OK) return SqliteStatus(rc, run.dest, "finish copy");

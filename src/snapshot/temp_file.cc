@@ -77,8 +77,11 @@ Result<std::unique_ptr<TempSnapshot>> TempSnapshot::Create(posix::Env* env,
     int fd = env->Open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
     if (fd < 0) {
       if (errno == EEXIST) continue;
-      return posix::ErrnoStatus(errno, "create", path,
-                                errno == ENOSPC ? "" : "check that the directory is writable");
+      return posix::ErrnoStatus(
+          errno, "create", path,
+          errno == ENOSPC ? ""
+                          : "check the owner and mode of " + dir +
+                                ": this process must be able to create files in it");
     }
     std::unique_ptr<TempSnapshot> temp(new TempSnapshot(env, dir, hex, path, fd));
     // The mode must not depend on the umask.

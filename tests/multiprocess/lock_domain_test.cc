@@ -5,13 +5,17 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "core/database_access.h"
 #include "sqlsteward/database.h"
 #include "sqlsteward/instances.h"
+#include "support/fault_env.h"
+#include "support/stale_entry_vfs.h"
 #include "support/testing.h"
 
 namespace sqlsteward {
@@ -199,6 +203,138 @@ TEST_F(LockDomainTest, OpenWaitsOutAJournalTheOtherMountStillShows) {
   }));
   SQLSTEWARD_EXPECT_OK((*db)->Close());
   EXPECT_EQ(testing::CountRows(source_ + "/app.db", "t"), 2);
+}
+
+// Issue 13, faults: the stale -journal entry of the test above, made to
+// last (testing::kStaleEntryVfs) on a FUSE mount, from the moment the
+// sidecar is opened (after the library's check of the VFS, before the
+// writer's connection). Open retries for kStaleEntryWait within its
+// deadline, then gives up: kNotFound saying how often and how long, a hint
+// about the entry cache, nothing registered, and the database unharmed.
+class StaleEntryTest : public LockDomainTest {
+ protected:
+  void SetUp() override {
+    LockDomainTest::SetUp();
+    ASSERT_TRUE(testing::RegisterStaleEntryVfs());
+    path_ = a_ + "/app.db";
+    auto db = Database::Open(path_);
+    ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+    SQLSTEWARD_ASSERT_OK((*db)->Write([](Transaction& tx) {
+      return tx.ExecScript("CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+    }));
+    SQLSTEWARD_ASSERT_OK((*db)->Close());
+  }
+  void TearDown() override {
+    testing::SetStaleJournalOpens(0);
+    LockDomainTest::TearDown();
+  }
+
+  static Options StaleVfs(std::chrono::milliseconds timeout) {
+    Options options;
+    options.vfs = testing::kStaleEntryVfs;
+    options.write_timeout = timeout;
+    return options;
+  }
+  // Opens path_ through `env`; the journal goes stale for `stale_opens`
+  // opens once the sidecar is opened.
+  Result<std::unique_ptr<Database>> OpenWithStaleJournal(testing::FaultEnv& env, int stale_opens,
+                                                         const Options& options) {
+    env.RunBefore(testing::FaultEnv::Op::kOpen, path_ + "-steward",
+                  [stale_opens] { testing::SetStaleJournalOpens(stale_opens); });
+    return internal::DatabaseAccess::OpenWithEnv(path_, options, &env);
+  }
+  int LiveInstances() {
+    auto registry = ReadRegistry(path_);
+    EXPECT_TRUE(registry.has_value()) << testing::Describe(registry);
+    if (!registry.has_value()) return -1;
+    int live = 0;
+    for (const InstanceInfo& info : registry->instances) {
+      if (info.domain != InstanceDomain::kDead) ++live;
+    }
+    return live;
+  }
+
+  std::string path_;
+};
+
+TEST_F(StaleEntryTest, OpenGivesUpOnAJournalThatStaysStale) {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kTimeout = std::chrono::milliseconds(1500);  // Below kStaleEntryWait (5 s).
+  testing::FaultEnv env;  // Outlives the database's threads.
+  const int failures_before = testing::StaleJournalFailures();
+  const auto start = Clock::now();
+  auto db = OpenWithStaleJournal(env, -1, StaleVfs(kTimeout));
+  const auto took = Clock::now() - start;
+  ASSERT_THAT(db, StatusIs(StatusCode::kNotFound));
+  const std::string message(db.error().message());
+  EXPECT_THAT(message, HasSubstr("open " + path_));
+  EXPECT_THAT(message, HasSubstr(" attempts in "));
+  EXPECT_THAT(std::string(db.error().hint()), HasSubstr("directory-entry cache"));
+  EXPECT_THAT(std::string(db.error().hint()), HasSubstr("entry_timeout"));
+  EXPECT_EQ(db.error().sys_errno(), ENOENT);
+  // Each attempt opens the journal twice (SQLite's hot-journal check, then
+  // its rollback), and attempts are 50 ms apart.
+  EXPECT_GE(testing::StaleJournalFailures() - failures_before, 2 * 10);
+  EXPECT_GE(took, kTimeout - std::chrono::milliseconds(100)) << "gave up before the deadline";
+  EXPECT_LT(took, kTimeout + std::chrono::seconds(3)) << "waited past the deadline";
+  EXPECT_EQ(LiveInstances(), 0) << "the failed open left an instance registered";
+
+  testing::SetStaleJournalOpens(0);
+  EXPECT_EQ(testing::IntegrityCheck(path_), "ok");
+  EXPECT_EQ(testing::CountRows(path_, "t"), 1);
+  auto again = internal::DatabaseAccess::OpenWithEnv(path_, StaleVfs(kTimeout), &env);
+  ASSERT_TRUE(again.has_value()) << testing::Describe(again);
+  SQLSTEWARD_EXPECT_OK((*again)->Close());
+}
+
+// The entry goes stale for a few opens only: Open retries past them and
+// succeeds, and the database takes writes.
+TEST_F(StaleEntryTest, OpenRetriesPastAShortStaleEntry) {
+  testing::FaultEnv env;  // Outlives the database's threads.
+  const int failures_before = testing::StaleJournalFailures();
+  auto db = OpenWithStaleJournal(env, 5, StaleVfs(std::chrono::seconds(30)));
+  ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+  EXPECT_EQ(testing::StaleJournalFailures() - failures_before, 5);
+  SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t VALUES (2)");
+  }));
+  SQLSTEWARD_EXPECT_OK((*db)->Close());
+  EXPECT_EQ(testing::CountRows(path_, "t"), 2);
+}
+
+// The same stale entry met by a write (a -journal another mount's
+// writer just removed, seen by BEGIN IMMEDIATE's hot-journal check): the
+// batch has not started, so it is retried with the lock released, as Open
+// does; the write succeeds, once. When the entry stays stale, the write
+// fails with kNotFound and the hint, and nothing is written.
+TEST_F(StaleEntryTest, WriteRetriesPastAShortStaleEntry) {
+  testing::FaultEnv env;  // Outlives the database's threads.
+  auto db = internal::DatabaseAccess::OpenWithEnv(path_, StaleVfs(std::chrono::seconds(30)), &env);
+  ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+  const int failures_before = testing::StaleJournalFailures();
+  testing::SetStaleJournalOpens(5);
+  SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t VALUES (2)");
+  }));
+  EXPECT_EQ(testing::StaleJournalFailures() - failures_before, 5);
+  EXPECT_EQ(testing::CountRows(path_, "t"), 2);
+
+  testing::SetStaleJournalOpens(-1);
+  WriteOptions short_wait;
+  short_wait.timeout = std::chrono::milliseconds(500);
+  Status stale = (*db)->Write([](Transaction& tx) { return tx.Exec("INSERT INTO t VALUES (3)"); },
+                              short_wait);
+  EXPECT_THAT(stale, StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(std::string(stale.message()), HasSubstr(" attempts in "));
+  EXPECT_THAT(std::string(stale.hint()), HasSubstr("directory-entry cache"));
+  testing::SetStaleJournalOpens(0);
+  EXPECT_EQ(testing::CountRows(path_, "t"), 2);
+  SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t VALUES (4)");
+  }));
+  SQLSTEWARD_EXPECT_OK((*db)->Close());
+  EXPECT_EQ(testing::CountRows(path_, "t"), 3);
+  EXPECT_EQ(testing::IntegrityCheck(path_), "ok");
 }
 
 }  // namespace

@@ -2,11 +2,16 @@
 // writer killed with SIGKILL in the middle of its stream.
 #include <signal.h>
 
+#include <chrono>
+#include <future>
 #include <ostream>
 #include <set>
 #include <string>
+#include <thread>
 
+#include "core/database_access.h"
 #include "sqlsteward/database.h"
+#include "support/fault_env.h"
 #include "support/testing.h"
 
 namespace sqlsteward {
@@ -14,6 +19,51 @@ namespace {
 
 using testing::Child;
 using testing::TempDir;
+
+// Issue 13, faults: a signal interrupts the kernel's wait for the write
+// lock (F_OFD_SETLKW, EINTR injected twice) while another process holds
+// it. The wait resumes: the write is neither failed nor run early, and it
+// commits once the holder lets go.
+TEST(MultiprocessTest, EintrInTheWriteLockWaitKeepsWaiting) {
+  using Op = testing::FaultEnv::Op;
+  TempDir tmp;
+  const std::string path = tmp.File("app.db");
+  // Never destroyed: the write lock's waiter thread, detached, closes its
+  // descriptor through it after the Database is gone (file_lock.h).
+  static testing::FaultEnv* const faults = new testing::FaultEnv;
+  testing::FaultEnv& env = *faults;
+  auto opened = internal::DatabaseAccess::OpenWithEnv(path, Options(), &env);
+  ASSERT_TRUE(opened.has_value()) << testing::Describe(opened);
+  Database& db = **opened;
+  SQLSTEWARD_ASSERT_OK(db.Write([](Transaction& tx) { return tx.Exec("CREATE TABLE t(x)"); }));
+
+  Child holder({"hold-write-lock", path});
+  ASSERT_EQ(holder.ReadLine(), "holding " + std::to_string(holder.pid()));
+  const std::string sidecar = path + "-steward";
+  env.Fail(Op::kLockWait, EINTR, sidecar);
+  env.Fail(Op::kLockWait, EINTR, sidecar);
+  const int waits_before = env.Calls(Op::kLockWait, sidecar);
+  const int injected_before = env.Injected();
+  std::future<Status> write = db.WriteAsync(
+      [](Transaction& tx) { return tx.Exec("INSERT INTO t VALUES(1)"); });
+  // Observable: two interrupted waits, then a third blocked in the kernel.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (env.Calls(Op::kLockWait, sidecar) < waits_before + 3 &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(env.Calls(Op::kLockWait, sidecar), waits_before + 3);
+  EXPECT_EQ(env.Injected() - injected_before, 2);
+  EXPECT_EQ(write.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "the write ran while another process held the lock";
+  EXPECT_EQ(testing::CountRows(path, "t"), 0);
+
+  holder.CloseStdin();
+  EXPECT_EQ(holder.ReadLine(), "released");
+  EXPECT_EQ(holder.Wait(), 0);
+  SQLSTEWARD_EXPECT_OK(write.get());
+  EXPECT_EQ(testing::CountRows(path, "t"), 1);
+}
 
 // 4 processes x 8 threads x 2,000 read-then-write closures, started behind
 // a barrier: every closure reads max(n) and inserts max(n)+1 as the primary

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -434,6 +435,60 @@ TEST(SnapshotCrashTest, DiskFullIsTypedAndLeavesNothing) {
   SQLSTEWARD_EXPECT_OK(db->Write([](Transaction& tx) {
     return tx.Exec("UPDATE accounts SET balance = balance WHERE id = 1");
   }));
+}
+
+// As above, on a filesystem without fallocate (NFSv3, many FUSE ones;
+// here a FaultEnv in the child answers EOPNOTSUPP): nothing reserves the
+// space, so the disk fills in the middle of the copy, at a write SQLite's
+// VFS makes. The error is typed and names the temporary, nothing is left,
+// the database is untouched, and a snapshot elsewhere then succeeds.
+TEST(SnapshotCrashTest, DiskFullMidCopyIsTypedAndLeavesNothing) {
+  ASSERT_EQ(::geteuid(), 0u)
+      << "this test mounts a small tmpfs in a private mount namespace (unshare -m), which "
+         "needs root (CAP_SYS_ADMIN); run it as root, e.g. in the CI container";
+  TempDir dir;
+  const std::string db_path = dir.File("app.db");
+  SeedFile(db_path, 2000);  // About 6 MiB.
+  const std::string sha_before = FileSha(db_path);
+  const std::string dest = dir.File("small");
+  std::filesystem::create_directories(dest);
+
+  Child child("unshare",
+              {"-m", "--propagation", "private", "sh", "-c",
+               "mount -t tmpfs -o size=2m,mode=0700 tmpfs \"$1\" && exec \"$2\" "
+               "snapshot-no-fallocate \"$3\" \"$1\"",
+               "sh", dest, kHelper, db_path});
+  std::string result;
+  std::vector<std::string> files;
+  long long copied = 0;  // Pages the copy reported done before it failed.
+  bool listed = false;
+  for (std::string line = child.ReadLine(); !line.empty(); line = child.ReadLine()) {
+    if (line == "end") {
+      listed = true;
+      break;
+    }
+    long long done = 0;
+    long long total = 0;
+    if (std::sscanf(line.c_str(), "progress copy %lld %lld", &done, &total) == 2) {
+      copied = std::max(copied, done);
+    } else if (Begins(line, "file ")) {
+      files.push_back(line.substr(5));
+    } else if (!Begins(line, "progress ") && result.empty()) {
+      result = line;
+    }
+  }
+  EXPECT_EQ(child.Wait(), 1);
+  EXPECT_THAT(result, StartsWith("error resource_exhausted "));
+  EXPECT_THAT(result, HasSubstr(dest + "/.snapshot-")) << "the error names the temporary";
+  EXPECT_GT(copied, 0) << "the disk filled before the copy started, not in its middle";
+  ASSERT_TRUE(listed) << "the child could not list the full tmpfs";
+  EXPECT_TRUE(files.empty()) << "left on the full disk: " << ::testing::PrintToString(files);
+
+  EXPECT_EQ(testing::IntegrityCheck(db_path), "ok");
+  EXPECT_EQ(FileSha(db_path), sha_before);
+  auto snap = Snapshot(db_path, dir.File("roomy"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
 }
 
 // The live database sits on a 2 MiB tmpfs and the snapshot restored into it

@@ -1,5 +1,6 @@
 #include "support/fault_env.h"
 
+#include <fcntl.h>
 #include <signal.h>
 
 #include <cerrno>
@@ -16,12 +17,17 @@ int Failed(int err) {
 
 void FaultEnv::Fail(Op op, int err, std::string path_contains, int nth, bool sticky) {
   std::lock_guard lock(mu_);
-  rules_.push_back(Rule{op, err, std::move(path_contains), nth - 1, sticky});
+  rules_.push_back(Rule{op, err, std::move(path_contains), nth - 1, sticky, {}});
 }
 
 void FaultEnv::CrashAt(Op op, std::string path_contains, int nth) {
   std::lock_guard lock(mu_);
-  rules_.push_back(Rule{op, kCrash, std::move(path_contains), nth - 1, false});
+  rules_.push_back(Rule{op, kCrash, std::move(path_contains), nth - 1, false, {}});
+}
+
+void FaultEnv::RunBefore(Op op, std::string path_contains, std::function<void()> action) {
+  std::lock_guard lock(mu_);
+  rules_.push_back(Rule{op, kAction, std::move(path_contains), 0, false, std::move(action)});
 }
 
 void FaultEnv::Clear() {
@@ -49,6 +55,15 @@ std::string FaultEnv::PathOf(int fd) const {
 }
 
 int FaultEnv::Check(Op op, std::string_view path, std::string_view other_path) {
+  std::function<void()> action;
+  int err = CheckLocked(op, path, other_path, &action);
+  // Outside mu_: the action may make calls of its own through this Env.
+  if (action) action();
+  return err;
+}
+
+int FaultEnv::CheckLocked(Op op, std::string_view path, std::string_view other_path,
+                          std::function<void()>* action) {
   std::lock_guard lock(mu_);
   calls_.emplace_back(op, std::string(path));
   for (auto it = rules_.begin(); it != rules_.end(); ++it) {
@@ -64,6 +79,11 @@ int FaultEnv::Check(Op op, std::string_view path, std::string_view other_path) {
     }
     const int err = rule.err;
     if (err == kCrash) ::raise(SIGKILL);
+    if (err == kAction) {
+      *action = std::move(rule.action);
+      rules_.erase(it);
+      return 0;
+    }
     if (!rule.sticky) rules_.erase(it);
     ++injected_;
     return err;
@@ -80,9 +100,9 @@ int FaultEnv::CheckFd(Op op, int fd) {
   return Check(op, path);
 }
 
-int FaultEnv::Open(const char* path, int flags, mode_t mode) {
+int FaultEnv::DoOpen(const char* path, int flags, mode_t mode) {
   if (int err = Check(Op::kOpen, path)) return Failed(err);
-  int fd = Env::Open(path, flags, mode);
+  int fd = Env::DoOpen(path, flags, mode);
   if (fd >= 0) {
     std::lock_guard lock(mu_);
     fd_paths_[fd] = path;
@@ -101,17 +121,17 @@ int FaultEnv::Close(int fd) {
   return err != 0 ? Failed(err) : rc;
 }
 
-ssize_t FaultEnv::Pread(int fd, void* buf, std::size_t len, off_t offset) {
+ssize_t FaultEnv::DoPread(int fd, void* buf, std::size_t len, off_t offset) {
   if (int err = CheckFd(Op::kPread, fd)) return Failed(err);
-  return Env::Pread(fd, buf, len, offset);
+  return Env::DoPread(fd, buf, len, offset);
 }
-ssize_t FaultEnv::Pwrite(int fd, const void* buf, std::size_t len, off_t offset) {
+ssize_t FaultEnv::DoPwrite(int fd, const void* buf, std::size_t len, off_t offset) {
   if (int err = CheckFd(Op::kPwrite, fd)) return Failed(err);
-  return Env::Pwrite(fd, buf, len, offset);
+  return Env::DoPwrite(fd, buf, len, offset);
 }
-int FaultEnv::Fsync(int fd) {
+int FaultEnv::DoFsync(int fd) {
   if (int err = CheckFd(Op::kFsync, fd)) return Failed(err);
-  return Env::Fsync(fd);
+  return Env::DoFsync(fd);
 }
 int FaultEnv::Fstat(int fd, struct stat* st) {
   if (int err = CheckFd(Op::kFstat, fd)) return Failed(err);
@@ -157,13 +177,14 @@ int FaultEnv::Access(const char* path, int mode) {
   if (int err = Check(Op::kAccess, path)) return Failed(err);
   return Env::Access(path, mode);
 }
-int FaultEnv::FcntlLock(int fd, int cmd, struct flock* lock) {
-  if (int err = CheckFd(Op::kLock, fd)) return Failed(err);
-  return Env::FcntlLock(fd, cmd, lock);
+int FaultEnv::DoFcntlLock(int fd, int cmd, struct flock* lock) {
+  const bool waits = cmd == F_OFD_SETLKW || cmd == F_SETLKW;
+  if (int err = CheckFd(waits ? Op::kLockWait : Op::kLock, fd)) return Failed(err);
+  return Env::DoFcntlLock(fd, cmd, lock);
 }
-int FaultEnv::Flock(int fd, int operation) {
+int FaultEnv::DoFlock(int fd, int operation) {
   if (int err = CheckFd(Op::kFlock, fd)) return Failed(err);
-  return Env::Flock(fd, operation);
+  return Env::DoFlock(fd, operation);
 }
 int FaultEnv::Dup(int fd) {
   if (int err = CheckFd(Op::kDup, fd)) return Failed(err);
@@ -174,13 +195,13 @@ int FaultEnv::Dup(int fd) {
   }
   return copy;
 }
-int FaultEnv::Ftruncate(int fd, off_t length) {
+int FaultEnv::DoFtruncate(int fd, off_t length) {
   if (int err = CheckFd(Op::kFtruncate, fd)) return Failed(err);
-  return Env::Ftruncate(fd, length);
+  return Env::DoFtruncate(fd, length);
 }
-int FaultEnv::Fallocate(int fd, int mode, off_t offset, off_t len) {
+int FaultEnv::DoFallocate(int fd, int mode, off_t offset, off_t len) {
   if (int err = CheckFd(Op::kFallocate, fd)) return Failed(err);
-  return Env::Fallocate(fd, mode, offset, len);
+  return Env::DoFallocate(fd, mode, offset, len);
 }
 int FaultEnv::SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags) {
   if (int err = CheckFd(Op::kSyncFileRange, fd)) return Failed(err);

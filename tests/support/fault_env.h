@@ -11,12 +11,19 @@
 // (every call when empty). Calls on descriptors are matched by the path the
 // descriptor was opened with through this Env; a rename by either name.
 //
+// Failures are injected below posix::Env's retry on EINTR (env.h): an EINTR
+// given to Open, Pread, Pwrite, Fsync, FcntlLock (kLock, kLockWait), Flock,
+// Ftruncate or Fallocate is retried as a real one would be, and each
+// attempt counts as a call. So a sticky EINTR there never ends; fail the
+// nth call, or a few, instead.
+//
 // Thread safety: safe for concurrent use. It must outlive every object that
 // was given it (a Database's threads close descriptors through it).
 #ifndef SQLSTEWARD_TESTS_SUPPORT_FAULT_ENV_H_
 #define SQLSTEWARD_TESTS_SUPPORT_FAULT_ENV_H_
 
 #include <array>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -31,8 +38,10 @@ class FaultEnv : public posix::Env {
  public:
   enum class Op {
     kOpen, kClose, kPread, kPwrite, kFsync, kFstat, kLstat, kStat, kFstatfs, kMkdir,
-    kChmod, kFchown, kRename, kUnlink, kAccess, kLock, kFlock, kDup, kFtruncate,
-    kFallocate, kSyncFileRange, kListDirectory, kRealPath,
+    kChmod, kFchown, kRename, kUnlink, kAccess,
+    kLock,      // fcntl's F_OFD_SETLK, F_OFD_GETLK, F_GETLK: never blocks.
+    kLockWait,  // fcntl's F_OFD_SETLKW (and F_SETLKW): waits for the lock.
+    kFlock, kDup, kFtruncate, kFallocate, kSyncFileRange, kListDirectory, kRealPath,
     kCount_,
   };
 
@@ -47,6 +56,9 @@ class FaultEnv : public posix::Env {
   // the next one) runs: a crash at that point, for helper processes that a
   // test runs once per sync point.
   void CrashAt(Op op, std::string path_contains, int nth);
+  // Runs `action` just before the next matching call, which then runs as
+  // usual: to change the world at a precise point of the code under test.
+  void RunBefore(Op op, std::string path_contains, std::function<void()> action);
   // Removes every rule; counts stay.
   void Clear();
   // Calls of `op` made so far whose path contains `path_contains`.
@@ -54,11 +66,7 @@ class FaultEnv : public posix::Env {
   // Calls that a rule failed.
   int Injected() const;
 
-  int Open(const char* path, int flags, mode_t mode) override;
   int Close(int fd) override;
-  ssize_t Pread(int fd, void* buf, std::size_t len, off_t offset) override;
-  ssize_t Pwrite(int fd, const void* buf, std::size_t len, off_t offset) override;
-  int Fsync(int fd) override;
   int Fstat(int fd, struct stat* st) override;
   int Lstat(const char* path, struct stat* st) override;
   int Stat(const char* path, struct stat* st) override;
@@ -70,26 +78,36 @@ class FaultEnv : public posix::Env {
   int Rename(const char* from, const char* to) override;
   int Unlink(const char* path) override;
   int Access(const char* path, int mode) override;
-  int FcntlLock(int fd, int cmd, struct flock* lock) override;
-  int Flock(int fd, int operation) override;
   int Dup(int fd) override;
-  int Ftruncate(int fd, off_t length) override;
-  int Fallocate(int fd, int mode, off_t offset, off_t len) override;
   int SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags) override;
   int ListDirectory(const char* path, std::vector<std::string>* names) override;
   int RealPath(const char* path, std::string* out) override;
 
+ protected:
+  int DoOpen(const char* path, int flags, mode_t mode) override;
+  ssize_t DoPread(int fd, void* buf, std::size_t len, off_t offset) override;
+  ssize_t DoPwrite(int fd, const void* buf, std::size_t len, off_t offset) override;
+  int DoFsync(int fd) override;
+  int DoFcntlLock(int fd, int cmd, struct flock* lock) override;
+  int DoFlock(int fd, int operation) override;
+  int DoFtruncate(int fd, off_t length) override;
+  int DoFallocate(int fd, int mode, off_t offset, off_t len) override;
+
  private:
-  static constexpr int kCrash = -1;  // Rule::err of CrashAt.
+  static constexpr int kCrash = -1;   // Rule::err of CrashAt.
+  static constexpr int kAction = -2;  // Rule::err of RunBefore.
   struct Rule {
     Op op;
-    int err;  // Or kCrash.
+    int err;  // Or kCrash, kAction.
     std::string path_contains;
     int countdown;  // Matching calls to let through first.
     bool sticky;
+    std::function<void()> action;  // For kAction.
   };
   // Records the call; returns the errno to fail it with, or 0.
   int Check(Op op, std::string_view path, std::string_view other_path = {});
+  int CheckLocked(Op op, std::string_view path, std::string_view other_path,
+                  std::function<void()>* action);
   int CheckFd(Op op, int fd);
   std::string PathOf(int fd) const;  // REQUIRES: mu_ held.
 

@@ -19,6 +19,10 @@
 //                           <errno>" when DEST cannot be read, so a test
 //                           never takes "no file lines" for "empty");
 //                           exit 0 or 1
+//   snapshot-no-fallocate DB DEST
+//                           as snapshot, through a FaultEnv whose fallocate
+//                           fails with EOPNOTSUPP (a filesystem without it),
+//                           so that nothing reserves the copy's space
 //   snapshot-crash DB DEST OP N
 //                           Snapshot(DB, DEST), 16 pages a step, through a
 //                           FaultEnv that kills this process with SIGKILL
@@ -121,7 +125,8 @@ int Transfers(const ModeArgs& args) {
   return errors == 0 ? 0 : kExitFailed;
 }
 
-int SnapshotMode(const ModeArgs& args) {
+// SnapshotMode through `env`.
+int SnapshotThrough(sqlsteward::posix::Env* env, const ModeArgs& args) {
   const std::string& dest = args[1];
   const long long sleep_us = args.Int(3, 0);
   sqlsteward::SnapshotOptions options;
@@ -134,7 +139,7 @@ int SnapshotMode(const ModeArgs& args) {
       std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
     }
   };
-  auto result = sqlsteward::Snapshot(args[0], dest, options);
+  auto result = sqlsteward::internal::Snapshot(env, args[0], dest, options, {});
   if (result.has_value()) {
     SayOrExit("ok " + result->path);
   } else {
@@ -153,6 +158,16 @@ int SnapshotMode(const ModeArgs& args) {
   ::closedir(d);
   SayOrExit("end");
   return result.has_value() ? 0 : kExitFailed;
+}
+
+int SnapshotMode(const ModeArgs& args) {
+  return SnapshotThrough(sqlsteward::posix::Env::Default(), args);
+}
+
+int SnapshotNoFallocate(const ModeArgs& args) {
+  sqlsteward::testing::FaultEnv env;
+  env.FailAlways(sqlsteward::testing::FaultEnv::Op::kFallocate, EOPNOTSUPP);
+  return SnapshotThrough(&env, args);
 }
 
 int SnapshotCrash(const ModeArgs& args) {
@@ -232,6 +247,7 @@ int Hold(const ModeArgs& args) {
 constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"transfers", "DB ACCOUNTS", Transfers},
     {"snapshot", "DB DEST [PAGES_PER_STEP [SLEEP_US]]", SnapshotMode},
+    {"snapshot-no-fallocate", "DB DEST", SnapshotNoFallocate},
     {"snapshot-crash", "DB DEST OP N", SnapshotCrash},
     {"restore-crash", "SNAP DB WHERE N", RestoreCrash},
     {"hold", "DB", Hold},

@@ -103,6 +103,72 @@ TEST(DatabaseOpenTest, ChmodEpermIsAWarningNotAnError) {
   EXPECT_THAT(warnings[0], HasSubstr("EPERM"));
 }
 
+// Live instances in the registry of `path` (kThisDomain or kOtherDomain).
+int LiveInstances(const std::string& path) {
+  auto registry = ReadRegistry(path);
+  EXPECT_TRUE(registry.has_value()) << testing::Describe(registry);
+  if (!registry.has_value()) return -1;
+  int live = 0;
+  for (const InstanceInfo& info : registry->instances) {
+    if (info.domain == InstanceDomain::kThisDomain || info.domain == InstanceDomain::kOtherDomain) {
+      ++live;
+    }
+  }
+  return live;
+}
+
+// Issue 13, faults: the sidecar cannot be opened (EACCES; injected, as root
+// ignores mode bits). kPermissionDenied naming the sidecar and the call, a
+// hint naming the file and what to check; no instance registered, the
+// database unchanged, and it opens once the fault is gone.
+TEST(DatabaseOpenTest, SidecarEaccesIsPermissionDeniedNamingIt) {
+  TempDir tmp;
+  const std::string path = tmp.File("app.db");
+  const std::string sidecar = path + "-steward";
+  {
+    auto db = OpenOk(path);
+    ASSERT_NE(db, nullptr);
+    SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) {
+      return tx.ExecScript("CREATE TABLE t(x); INSERT INTO t VALUES(1)");
+    }));
+  }
+  const std::string before = testing::DumpDatabase(path);
+  testing::FaultEnv env;
+  env.FailAlways(testing::FaultEnv::Op::kOpen, EACCES, sidecar);
+  auto denied = internal::DatabaseAccess::OpenWithEnv(path, Options(), &env);
+  ASSERT_THAT(denied, StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(std::string(denied.error().message()), HasSubstr("open(" + sidecar + ")"));
+  EXPECT_THAT(std::string(denied.error().hint()), HasSubstr("owner and mode of " + sidecar));
+  EXPECT_EQ(denied.error().sys_errno(), EACCES);
+  EXPECT_EQ(LiveInstances(path), 0);
+  EXPECT_EQ(testing::DumpDatabase(path), before);
+  EXPECT_EQ(testing::IntegrityCheck(path), "ok");
+  env.Clear();
+  SQLSTEWARD_EXPECT_OK(internal::DatabaseAccess::OpenWithEnv(path, Options(), &env));
+}
+
+// A signal interrupting Open's calls on the sidecar (creating it, writing
+// its header and our slot, fsync, locks): each EINTR is retried, the open
+// succeeds, the instance is registered and the database takes writes.
+TEST(DatabaseOpenTest, EintrDuringOpenIsRetried) {
+  using Op = testing::FaultEnv::Op;
+  TempDir tmp;
+  const std::string path = tmp.File("app.db");
+  testing::FaultEnv env;  // Outlives the database's threads.
+  for (Op op : {Op::kOpen, Op::kPwrite, Op::kPread, Op::kFsync, Op::kLock}) {
+    env.Fail(op, EINTR, path + "-steward");
+  }
+  env.Fail(Op::kPwrite, EINTR, path + "-steward", 2);  // A later write: the slot's.
+  auto db = internal::DatabaseAccess::OpenWithEnv(path, Options(), &env);
+  ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+  EXPECT_EQ(env.Injected(), 6);
+  EXPECT_EQ(LiveInstances(path), 1);
+  SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
+    return tx.ExecScript("CREATE TABLE t(x); INSERT INTO t VALUES(1)");
+  }));
+  EXPECT_EQ(testing::CountRows(path, "t"), 1);
+}
+
 TEST(DatabaseOpenTest, SetsAndReadsBackPragmas) {
   TempDir tmp;
   Options options;
