@@ -22,10 +22,12 @@ enum class Synchronous {
   // (the kernel has it), but power loss or a kernel crash can lose it and can
   // corrupt the database.
   kOff,
-  // WAL: fsync at checkpoints only. An acknowledged write survives a process
-  // crash; power loss can roll back the most recent commits but leaves the
-  // database consistent. Rollback journal: as kFull minus some directory
-  // syncs.
+  // An acknowledged write survives a process crash; power loss can roll
+  // back the most recent commits but leaves the database consistent. WAL:
+  // SQLite's NORMAL, fsync at checkpoints only. Rollback journal: SQLite's
+  // FULL (PRAGMA synchronous reads 2), because SQLite's NORMAL there can
+  // corrupt the file when the disk reorders writes; only the directory
+  // sync of the journal's delete is left out.
   kNormal,
   // Default. Every commit is fsynced before it is acknowledged: it survives
   // process crash and power loss (given a disk that honours flushes). In

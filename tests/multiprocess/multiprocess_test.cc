@@ -179,7 +179,7 @@ INSTANTIATE_TEST_SUITE_P(
     EveryLevel, SigkillTest,
     ::testing::Values(Durability{"wal", "off", 0}, Durability{"wal", "normal", 1},
                       Durability{"wal", "full", 2}, Durability{"wal", "extra", 3},
-                      Durability{"delete", "off", 0}, Durability{"delete", "normal", 1},
+                      Durability{"delete", "off", 0}, Durability{"delete", "normal", 2},
                       Durability{"delete", "full", 3}, Durability{"delete", "extra", 3}),
     [](const ::testing::TestParamInfo<Durability>& param_info) {
       return param_info.param.journal + "_" + param_info.param.sync;

@@ -414,7 +414,7 @@ std::string PowerLossEnv::PathOf(int fd) {
   return it == fd_paths_.end() ? std::string() : it->second;
 }
 
-int PowerLossEnv::Open(const char* path, int flags, mode_t mode) {
+int PowerLossEnv::DoOpen(const char* path, int flags, mode_t mode) {
   PowerLoss& model = PowerLoss::Get();
   int fd;
   {
@@ -423,7 +423,7 @@ int PowerLossEnv::Open(const char* path, int flags, mode_t mode) {
     const bool truncates = existed && (flags & O_TRUNC) != 0 && (flags & O_ACCMODE) != O_RDONLY;
     PowerLoss::PreImage pre;
     if (truncates) pre = model.BeforeResize(path, -1, 0);
-    fd = posix::Env::Open(path, flags, mode);
+    fd = posix::Env::DoOpen(path, flags, mode);
     if (fd >= 0 && !existed && (flags & O_CREAT) != 0) model.Created(path, false);
     if (fd >= 0 && truncates) model.AfterResize(pre, 0);
   }
@@ -442,24 +442,24 @@ int PowerLossEnv::Close(int fd) {
   return posix::Env::Close(fd);
 }
 
-ssize_t PowerLossEnv::Pwrite(int fd, const void* buf, std::size_t len, off_t offset) {
+ssize_t PowerLossEnv::DoPwrite(int fd, const void* buf, std::size_t len, off_t offset) {
   PowerLoss& model = PowerLoss::Get();
   const std::string path = PathOf(fd);
   auto lock = model.Hold();
   auto pre = model.BeforeWrite(path, fd, offset, len);
-  ssize_t n = posix::Env::Pwrite(fd, buf, len, offset);
+  ssize_t n = posix::Env::DoPwrite(fd, buf, len, offset);
   if (n > 0) model.AfterWrite(pre, buf, static_cast<std::size_t>(n));
   return n;
 }
 
-int PowerLossEnv::Fsync(int fd) {
+int PowerLossEnv::DoFsync(int fd) {
   PowerLoss& model = PowerLoss::Get();
   const std::string path = PathOf(fd);
   struct stat st;
   const bool directory = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
   auto lock = model.Hold();
   model.SyncPoint();
-  int rc = posix::Env::Fsync(fd);
+  int rc = posix::Env::DoFsync(fd);
   if (rc != 0) return rc;
   if (directory) {
     model.DirectorySynced(path);
@@ -469,23 +469,23 @@ int PowerLossEnv::Fsync(int fd) {
   return rc;
 }
 
-int PowerLossEnv::Ftruncate(int fd, off_t length) {
+int PowerLossEnv::DoFtruncate(int fd, off_t length) {
   PowerLoss& model = PowerLoss::Get();
   const std::string path = PathOf(fd);
   auto lock = model.Hold();
   auto pre = model.BeforeResize(path, fd, length);
-  int rc = posix::Env::Ftruncate(fd, length);
+  int rc = posix::Env::DoFtruncate(fd, length);
   if (rc == 0) model.AfterResize(pre, length);
   return rc;
 }
 
-int PowerLossEnv::Fallocate(int fd, int mode, off_t offset, off_t len) {
-  if ((mode & FALLOC_FL_KEEP_SIZE) != 0) return posix::Env::Fallocate(fd, mode, offset, len);
+int PowerLossEnv::DoFallocate(int fd, int mode, off_t offset, off_t len) {
+  if ((mode & FALLOC_FL_KEEP_SIZE) != 0) return posix::Env::DoFallocate(fd, mode, offset, len);
   PowerLoss& model = PowerLoss::Get();
   const std::string path = PathOf(fd);
   auto lock = model.Hold();
   auto pre = model.BeforeResize(path, fd, offset + len);
-  int rc = posix::Env::Fallocate(fd, mode, offset, len);
+  int rc = posix::Env::DoFallocate(fd, mode, offset, len);
   if (rc == 0) model.AfterResize(pre, std::max(pre.old_size, offset + len));
   return rc;
 }

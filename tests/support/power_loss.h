@@ -142,16 +142,18 @@ class PowerLoss {
 // posix::Env's real system calls, each reported to PowerLoss::Get().
 class PowerLossEnv : public posix::Env {
  public:
-  int Open(const char* path, int flags, mode_t mode) override;
   int Close(int fd) override;
-  ssize_t Pwrite(int fd, const void* buf, std::size_t len, off_t offset) override;
-  int Fsync(int fd) override;
-  int Ftruncate(int fd, off_t length) override;
-  int Fallocate(int fd, int mode, off_t offset, off_t len) override;
   int Mkdir(const char* path, mode_t mode) override;
   int Rename(const char* from, const char* to) override;
   int RenameNoReplace(const char* from, const char* to) override;
   int Unlink(const char* path) override;
+
+ protected:
+  int DoOpen(const char* path, int flags, mode_t mode) override;
+  ssize_t DoPwrite(int fd, const void* buf, std::size_t len, off_t offset) override;
+  int DoFsync(int fd) override;
+  int DoFtruncate(int fd, off_t length) override;
+  int DoFallocate(int fd, int mode, off_t offset, off_t len) override;
 
  private:
   std::string PathOf(int fd);
