@@ -231,6 +231,16 @@ void CreateTable(const std::string& db_path, const std::string& journal) {
   SQLSTEWARD_ASSERT_OK((*db)->Close());
 }
 
+// A plain (shared) open of the database writes one row into t.
+void OpensAndWrites(const std::string& db_path) {
+  auto db = Database::Open(db_path);
+  ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+  SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO t(id) VALUES(?)", 99 * kThreadIds);
+  }));
+  SQLSTEWARD_EXPECT_OK((*db)->Close());
+}
+
 // Checks one crashed run's files: integrity, commits kept as a prefix
 // (seq has no gap; each thread's ids are a prefix of its sequence), and
 // the acknowledged writes present when the level promises it. Returns how
@@ -283,12 +293,7 @@ TEST_P(PowerLossWritesTest, EverySyncPointKeepsWhatTheLevelPromises) {
     lost += lost_here;
     lost_runs += lost_here > 0;
     // And the library opens it and writes, whatever the sidecar holds.
-    auto db = Database::Open(s.File("app.db"));
-    ASSERT_TRUE(db.has_value()) << testing::Describe(db);
-    SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
-      return tx.Exec("INSERT INTO t(id) VALUES(?)", 99 * kThreadIds);
-    }));
-    SQLSTEWARD_EXPECT_OK((*db)->Close());
+    OpensAndWrites(s.File("app.db"));
   };
   int syncs = 0;
   const int crashes = CrashAtEverySyncPoint(w, &syncs);
@@ -592,12 +597,7 @@ TEST(PowerLossTest, HandoverKeepsEveryAcknowledgedWriteOfBothSides) {
       for (long long id : acked) EXPECT_EQ(present.count(id), 1u) << id << " acknowledged, lost";
     }
     // Nothing of the dead owners holds the database: a shared open writes.
-    auto db = Database::Open(s.File("app.db"));
-    ASSERT_TRUE(db.has_value()) << testing::Describe(db);
-    SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
-      return tx.Exec("INSERT INTO t(id) VALUES(?)", 99 * kThreadIds);
-    }));
-    SQLSTEWARD_EXPECT_OK((*db)->Close());
+    OpensAndWrites(s.File("app.db"));
   };
   int syncs = 0;
   const int crashes = CrashAtEverySyncPoint(w, &syncs);

@@ -391,6 +391,44 @@ TEST(SnapshotCrashTest, RestoreKilledAtEverySyncPointAndCopyStepIsAllOrNothing) 
               fsyncs, renames, reports);
 }
 
+// What a snapshot helper mode said about a snapshot onto a full disk.
+struct FullDiskRun {
+  std::string result;              // Its "ok ..." or "error ..." line.
+  std::vector<std::string> files;  // What it listed on the disk afterwards.
+  bool listed = false;             // It could list it: no file lines means empty.
+  long long copied = 0;            // Pages the copy reported done.
+  int exit = -1;
+};
+
+// Runs the snapshot helper's `mode` with DB and a 2 MiB tmpfs mounted on
+// `dest` in a private mount namespace.
+FullDiskRun SnapshotOntoSmallTmpfs(const std::string& mode, const std::string& db_path,
+                                   const std::string& dest) {
+  Child child("unshare",
+              {"-m", "--propagation", "private", "sh", "-c",
+               "mount -t tmpfs -o size=2m,mode=0700 tmpfs \"$1\" && exec \"$2\" \"$4\" \"$3\" "
+               "\"$1\"",
+               "sh", dest, kHelper, db_path, mode});
+  FullDiskRun run;
+  for (std::string line = child.ReadLine(); !line.empty(); line = child.ReadLine()) {
+    if (line == "end") {
+      run.listed = true;
+      break;
+    }
+    long long done = 0;
+    long long total = 0;
+    if (std::sscanf(line.c_str(), "progress copy %lld %lld", &done, &total) == 2) {
+      run.copied = std::max(run.copied, done);
+    } else if (Begins(line, "file ")) {
+      run.files.push_back(line.substr(5));
+    } else if (!Begins(line, "progress ") && run.result.empty()) {
+      run.result = line;
+    }
+  }
+  run.exit = child.Wait();
+  return run;
+}
+
 // The destination is a 2 MiB tmpfs and the database is larger: a typed
 // error, nothing left in the directory, the live database untouched.
 TEST(SnapshotCrashTest, DiskFullIsTypedAndLeavesNothing) {
@@ -404,29 +442,12 @@ TEST(SnapshotCrashTest, DiskFullIsTypedAndLeavesNothing) {
   const std::string dest = dir.File("small");
   std::filesystem::create_directories(dest);
 
-  Child child("unshare",
-              {"-m", "--propagation", "private", "sh", "-c",
-               "mount -t tmpfs -o size=2m,mode=0700 tmpfs \"$1\" && exec \"$2\" snapshot \"$3\" "
-               "\"$1\"",
-               "sh", dest, kHelper, db_path});
-  std::string result;
-  std::vector<std::string> files;
-  bool listed = false;  // The child read the full tmpfs: "no file lines" means empty.
-  for (std::string line = child.ReadLine(); !line.empty(); line = child.ReadLine()) {
-    if (line == "end") {
-      listed = true;
-      break;
-    }
-    if (Begins(line, "file ")) files.push_back(line.substr(5));
-    if (!Begins(line, "progress ") && result.empty() &&
-        !Begins(line, "file ")) {
-      result = line;
-    }
-  }
-  EXPECT_EQ(child.Wait(), 1);
-  EXPECT_THAT(result, StartsWith("error resource_exhausted "));
-  ASSERT_TRUE(listed) << "the child could not list the full tmpfs";
-  EXPECT_TRUE(files.empty()) << "left on the full disk: " << ::testing::PrintToString(files);
+  FullDiskRun run = SnapshotOntoSmallTmpfs("snapshot", db_path, dest);
+  EXPECT_EQ(run.exit, 1);
+  EXPECT_THAT(run.result, StartsWith("error resource_exhausted "));
+  ASSERT_TRUE(run.listed) << "the child could not list the full tmpfs";
+  EXPECT_TRUE(run.files.empty()) << "left on the full disk: "
+                                 << ::testing::PrintToString(run.files);
 
   EXPECT_EQ(testing::IntegrityCheck(db_path), "ok");
   EXPECT_EQ(FileSha(db_path), sha_before);
@@ -453,36 +474,14 @@ TEST(SnapshotCrashTest, DiskFullMidCopyIsTypedAndLeavesNothing) {
   const std::string dest = dir.File("small");
   std::filesystem::create_directories(dest);
 
-  Child child("unshare",
-              {"-m", "--propagation", "private", "sh", "-c",
-               "mount -t tmpfs -o size=2m,mode=0700 tmpfs \"$1\" && exec \"$2\" "
-               "snapshot-no-fallocate \"$3\" \"$1\"",
-               "sh", dest, kHelper, db_path});
-  std::string result;
-  std::vector<std::string> files;
-  long long copied = 0;  // Pages the copy reported done before it failed.
-  bool listed = false;
-  for (std::string line = child.ReadLine(); !line.empty(); line = child.ReadLine()) {
-    if (line == "end") {
-      listed = true;
-      break;
-    }
-    long long done = 0;
-    long long total = 0;
-    if (std::sscanf(line.c_str(), "progress copy %lld %lld", &done, &total) == 2) {
-      copied = std::max(copied, done);
-    } else if (Begins(line, "file ")) {
-      files.push_back(line.substr(5));
-    } else if (!Begins(line, "progress ") && result.empty()) {
-      result = line;
-    }
-  }
-  EXPECT_EQ(child.Wait(), 1);
-  EXPECT_THAT(result, StartsWith("error resource_exhausted "));
-  EXPECT_THAT(result, HasSubstr(dest + "/.snapshot-")) << "the error names the temporary";
-  EXPECT_GT(copied, 0) << "the disk filled before the copy started, not in its middle";
-  ASSERT_TRUE(listed) << "the child could not list the full tmpfs";
-  EXPECT_TRUE(files.empty()) << "left on the full disk: " << ::testing::PrintToString(files);
+  FullDiskRun run = SnapshotOntoSmallTmpfs("snapshot-no-fallocate", db_path, dest);
+  EXPECT_EQ(run.exit, 1);
+  EXPECT_THAT(run.result, StartsWith("error resource_exhausted "));
+  EXPECT_THAT(run.result, HasSubstr(dest + "/.snapshot-")) << "the error names the temporary";
+  EXPECT_GT(run.copied, 0) << "the disk filled before the copy started, not in its middle";
+  ASSERT_TRUE(run.listed) << "the child could not list the full tmpfs";
+  EXPECT_TRUE(run.files.empty()) << "left on the full disk: "
+                                 << ::testing::PrintToString(run.files);
 
   EXPECT_EQ(testing::IntegrityCheck(db_path), "ok");
   EXPECT_EQ(FileSha(db_path), sha_before);
