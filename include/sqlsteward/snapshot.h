@@ -164,7 +164,9 @@ struct SnapshotResult {
   std::chrono::nanoseconds copy_time{0};
   std::chrono::nanoseconds total_time{0};
   // Rollback journal only: restarts, and whether the copy was finally made
-  // under the write lock (writers waited for it).
+  // under the write lock (writers waited for it). The restart that goes
+  // past max_restarts is counted too, so after a copy under the lock
+  // restarts is max_restarts + 1.
   int restarts = 0;
   bool copied_under_write_lock = false;
   // Snapshot files deleted by retention, and stale temporary files of
