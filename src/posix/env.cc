@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>  // renameat2
+#include <linux/futex.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,6 +62,11 @@ int Env::Fallocate(int fd, int mode, off_t offset, off_t len) {
   return RetryOnEintr([&] { return DoFallocate(fd, mode, offset, len); });
 }
 
+int Env::FutexWait(const std::uint32_t* word, std::uint32_t expected,
+                   const struct timespec* deadline) {
+  return RetryOnEintr([&] { return DoFutexWait(word, expected, deadline); });
+}
+
 int Env::DoOpen(const char* path, int flags, mode_t mode) {
   return ::open(path, flags | O_CLOEXEC, mode);
 }
@@ -74,6 +82,14 @@ int Env::DoFlock(int fd, int operation) { return ::flock(fd, operation); }
 int Env::DoFtruncate(int fd, off_t length) { return ::ftruncate(fd, length); }
 int Env::DoFallocate(int fd, int mode, off_t offset, off_t len) {
   return ::fallocate(fd, mode, offset, len);
+}
+
+int Env::DoFutexWait(const std::uint32_t* word, std::uint32_t expected,
+                     const struct timespec* deadline) {
+  // Not FUTEX_PRIVATE_FLAG: the word is in a file mapping other processes
+  // share. FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
+  return static_cast<int>(::syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline,
+                                    nullptr, FUTEX_BITSET_MATCH_ANY));
 }
 
 int Env::Close(int fd) { return ::close(fd); }
@@ -101,6 +117,14 @@ int Env::Access(const char* path, int mode) {
 int Env::Dup(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 int Env::SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags) {
   return ::sync_file_range(fd, offset, nbytes, flags);
+}
+
+void* Env::MapShared(int fd, std::size_t len, off_t offset) {
+  return ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+}
+int Env::Unmap(void* addr, std::size_t len) { return ::munmap(addr, len); }
+int Env::FutexWake(const std::uint32_t* word, int count) {
+  return static_cast<int>(::syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0));
 }
 
 int Env::ListDirectory(const char* path, std::vector<std::string>* names) {

@@ -22,7 +22,7 @@
 // NFS. Such an interruption is never an error of the data, so the calls
 // whose EINTR means "nothing happened, call again" are retried here, in
 // one place, and never return it: Open, Pread, Pwrite, Fsync, FcntlLock,
-// Flock, Ftruncate, Fallocate. (A write interrupted after some bytes
+// Flock, Ftruncate, Fallocate, FutexWait. (A write interrupted after some bytes
 // returns their count, not EINTR; callers already loop on short writes.)
 // A lock wait keeps waiting after EINTR, and its deadline is the waiting
 // caller's (DeadlineLock), not the system call's. Close is not retried
@@ -46,6 +46,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -100,6 +101,20 @@ class Env {
   // realpath(3) into *out.
   virtual int RealPath(const char* path, std::string* out);
 
+  // mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset):
+  // MAP_FAILED with errno on failure.
+  virtual void* MapShared(int fd, std::size_t len, off_t offset);
+  virtual int Unmap(void* addr, std::size_t len);
+  // futex(FUTEX_WAIT_BITSET) on a 32-bit word of a MapShared mapping,
+  // shared between processes: sleeps while *word == expected, until woken,
+  // or until CLOCK_MONOTONIC reaches *deadline (nullptr: no limit). 0 when
+  // woken (perhaps spuriously); -1 with ETIMEDOUT, or EAGAIN when the word
+  // already differed. Retried on EINTR with the same deadline.
+  int FutexWait(const std::uint32_t* word, std::uint32_t expected,
+                const struct timespec* deadline);
+  // Wakes up to `count` waiters of `word`; the number woken, or -1.
+  virtual int FutexWake(const std::uint32_t* word, int count);
+
  protected:
   // One attempt each of the calls above that are retried on EINTR.
   virtual int DoOpen(const char* path, int flags, mode_t mode);
@@ -110,6 +125,8 @@ class Env {
   virtual int DoFlock(int fd, int operation);
   virtual int DoFtruncate(int fd, off_t length);
   virtual int DoFallocate(int fd, int mode, off_t offset, off_t len);
+  virtual int DoFutexWait(const std::uint32_t* word, std::uint32_t expected,
+                          const struct timespec* deadline);
 };
 
 // A Status for a failed system call: the code follows errno (EACCES/EPERM ->

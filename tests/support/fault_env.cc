@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <cerrno>
 
@@ -210,6 +211,42 @@ int FaultEnv::SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int fla
 int FaultEnv::ListDirectory(const char* path, std::vector<std::string>* names) {
   if (int err = Check(Op::kListDirectory, path)) return Failed(err);
   return Env::ListDirectory(path, names);
+}
+void* FaultEnv::MapShared(int fd, std::size_t len, off_t offset) {
+  if (int err = CheckFd(Op::kMapShared, fd)) {
+    errno = err;
+    return MAP_FAILED;
+  }
+  void* addr = Env::MapShared(fd, len, offset);
+  if (addr != MAP_FAILED) {
+    std::lock_guard lock(mu_);
+    maps_[static_cast<const char*>(addr)] = {len, PathOf(fd)};
+  }
+  return addr;
+}
+int FaultEnv::Unmap(void* addr, std::size_t len) {
+  {
+    std::lock_guard lock(mu_);
+    maps_.erase(static_cast<const char*>(addr));
+  }
+  return Env::Unmap(addr, len);
+}
+std::string FaultEnv::PathOfAddress(const void* addr) const {
+  const char* p = static_cast<const char*>(addr);
+  auto it = maps_.upper_bound(p);
+  if (it == maps_.begin()) return {};
+  --it;
+  return p < it->first + it->second.first ? it->second.second : std::string();
+}
+int FaultEnv::DoFutexWait(const std::uint32_t* word, std::uint32_t expected,
+                          const struct timespec* deadline) {
+  std::string path;
+  {
+    std::lock_guard lock(mu_);
+    path = PathOfAddress(word);
+  }
+  if (int err = Check(Op::kFutexWait, path)) return Failed(err);
+  return Env::DoFutexWait(word, expected, deadline);
 }
 int FaultEnv::RealPath(const char* path, std::string* out) {
   if (int err = Check(Op::kRealPath, path)) return Failed(err);

@@ -42,6 +42,8 @@ class FaultEnv : public posix::Env {
     kLock,      // fcntl's F_OFD_SETLK, F_OFD_GETLK, F_GETLK: never blocks.
     kLockWait,  // fcntl's F_OFD_SETLKW (and F_SETLKW): waits for the lock.
     kFlock, kDup, kFtruncate, kFallocate, kSyncFileRange, kListDirectory, kRealPath,
+    kMapShared,  // mmap of the sidecar's header (the turn queue)
+    kFutexWait,  // a wait for a turn; matched by the mapped file's path
     kCount_,
   };
 
@@ -82,6 +84,8 @@ class FaultEnv : public posix::Env {
   int SyncFileRange(int fd, off_t offset, off_t nbytes, unsigned int flags) override;
   int ListDirectory(const char* path, std::vector<std::string>* names) override;
   int RealPath(const char* path, std::string* out) override;
+  void* MapShared(int fd, std::size_t len, off_t offset) override;
+  int Unmap(void* addr, std::size_t len) override;
 
  protected:
   int DoOpen(const char* path, int flags, mode_t mode) override;
@@ -92,6 +96,8 @@ class FaultEnv : public posix::Env {
   int DoFlock(int fd, int operation) override;
   int DoFtruncate(int fd, off_t length) override;
   int DoFallocate(int fd, int mode, off_t offset, off_t len) override;
+  int DoFutexWait(const std::uint32_t* word, std::uint32_t expected,
+                  const struct timespec* deadline) override;
 
  private:
   static constexpr int kCrash = -1;   // Rule::err of CrashAt.
@@ -110,11 +116,15 @@ class FaultEnv : public posix::Env {
                   std::function<void()>* action);
   int CheckFd(Op op, int fd);
   std::string PathOf(int fd) const;  // REQUIRES: mu_ held.
+  // The file mapped at `addr`, for a futex word. REQUIRES: mu_ held.
+  std::string PathOfAddress(const void* addr) const;
 
   mutable std::mutex mu_;
   std::vector<Rule> rules_;
   std::vector<std::pair<Op, std::string>> calls_;
   std::map<int, std::string> fd_paths_;
+  // Mappings by start address: their length and the file's path.
+  std::map<const char*, std::pair<std::size_t, std::string>> maps_;
   int injected_ = 0;
 };
 
