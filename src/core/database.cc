@@ -206,6 +206,7 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
       std::max(deadline, Clock::now() + opts.wait_for_owner + opts.handover_timeout));
   if (!registry.has_value()) return std::move(registry).error();
   impl->registry = std::move(registry).value();
+  impl->write_lock->set_owner_slot(impl->registry->slot());
 
   // The registry's heartbeat thread may already call StepDown (a successor
   // asking us to hand over): it takes close_mu, so it sees either nothing

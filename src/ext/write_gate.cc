@@ -44,6 +44,7 @@ Result<std::shared_ptr<WriteGate>> WriteGate::Open(std::shared_ptr<SharedDatabas
   if (!sidecar.has_value()) return std::move(sidecar).error();
   auto lock = internal::WriteLock::Create(**sidecar);
   if (!lock.has_value()) return std::move(lock).error();
+  (*lock)->set_owner_slot(db->slot());
   std::shared_ptr<WriteGate> gate(
       new WriteGate(std::move(db), std::move(sidecar).value(), std::move(lock).value()));
   LiveGates& live = LiveGates::Get();

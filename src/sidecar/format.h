@@ -7,7 +7,12 @@
 //   [8, 12)       u32 format version (1)
 //   [12, 16)      u32 header size (4096)
 //   [64, 208)     write-lock holder record (HolderRecord)
+//   [256, 264)    turn queue: u32 next ticket, u32 ticket being served
+//   [512, 2560)   turn queue: 128 entries of 16 bytes (turn_queue.h)
 //   [4096, 36864) 128 instance slots of 256 bytes (SlotRecord)
+// Bytes 208-4095 outside the turn queue are reserved and zero. A sidecar
+// created before the turn queue existed has zeros there, which is the
+// queue's empty state: the format version stays 1.
 // The file is created whole (O_EXCL, at its final size) and never grows, so
 // no reader, through any mount, is misled by a cached size (FUSE caches a
 // file's size for about a second).
@@ -86,6 +91,23 @@ WriteLockStatus DecodeHolder(const HolderRecord& record);
 
 // "pid 123 on host db1 since 2026-11-21T19:40:01Z (migration 0003_x)"
 std::string DescribeHolder(const WriteLockStatus& holder);
+
+// -------------------------------------------------------------- turn queue
+
+// First come, first served among the processes that wait for the write
+// lock (turn_queue.h), in the header page, which those processes map
+// shared. An entry is a u64 word, ticket << 32 | state (the state, its low
+// half, is the futex word its waiter sleeps on), then the i32 registry slot
+// of the ticket's holder (-1: unknown) and 4 reserved bytes.
+inline constexpr off_t kTurnNextOffset = 256;
+inline constexpr off_t kTurnServingOffset = 260;
+inline constexpr off_t kTurnEntryBase = 512;
+inline constexpr int kTurnEntries = 128;
+inline constexpr off_t kTurnEntrySize = 16;
+inline constexpr off_t kTurnAreaBegin = kTurnNextOffset;
+inline constexpr off_t kTurnAreaEnd = kTurnEntryBase + kTurnEntries * kTurnEntrySize;
+static_assert(kTurnAreaBegin >= kHolderOffset + static_cast<off_t>(sizeof(HolderRecord)) &&
+              kTurnAreaEnd <= kSidecarHeaderSize);
 
 // ---------------------------------------------------------- instance slots
 

@@ -10,6 +10,7 @@
 #include "sidecar/handover.h"
 #include "sidecar/process_identity.h"
 #include "sidecar/slot_scan.h"
+#include "sidecar/turn_queue.h"
 
 namespace sqlsteward::internal {
 
@@ -128,6 +129,9 @@ Status Registry::Refuse(const InstanceInfo& b) const {
 }
 
 Status Registry::ClaimSlot(const std::vector<Slot>& live) {
+  // Alone: any ticket of the turn queue belongs to an instance that is gone
+  // (a crash of every user, or a power loss), and none will be served.
+  if (live.empty()) SQLSTEWARD_RETURN_IF_ERROR(ResetTurns(env_, fd_.get(), sidecar_path_));
   std::vector<bool> used(kMaxSlots, false);
   for (const Slot& s : live) used[static_cast<std::size_t>(s.info.slot)] = true;
   const ProcessIdentity& self = ProcessIdentity::Self();

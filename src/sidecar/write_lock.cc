@@ -6,46 +6,91 @@
 
 #include "base/status_builders.h"
 #include "base/time.h"
+#include "posix/fs.h"
+#include "probe/probes.h"
 #include "sidecar/format.h"
 #include "sidecar/process_identity.h"
 
 namespace sqlsteward::internal {
 
-WriteLock::WriteLock(const SidecarFile& file, std::unique_ptr<posix::DeadlineLock> lock)
-    : file_(file), lock_(std::move(lock)), host_(HostName()) {}
+WriteLock::WriteLock(const SidecarFile& file, std::unique_ptr<posix::DeadlineLock> lock,
+                     std::unique_ptr<SharedHeader> header)
+    : file_(file), lock_(std::move(lock)), host_(HostName()), header_(std::move(header)) {
+  if (header_ != nullptr) turns_ = std::make_unique<TurnQueue>(header_.get(), file_.fd());
+}
 
 Result<std::unique_ptr<WriteLock>> WriteLock::Create(const SidecarFile& file) {
   auto lock = posix::DeadlineLock::Create(file.env(), file.fd(), kWriteLockByte, 1);
   if (!lock.has_value()) return std::move(lock).error();
-  return std::unique_ptr<WriteLock>(new WriteLock(file, std::move(lock).value()));
+  // Cached: Open and the extension probed the directory a moment ago. No
+  // verdict, no order (never a refusal: the lock works without it).
+  auto probed = probe_internal::ProbeDirectoryCached(file.env(), posix::DirName(file.path()));
+  const bool coherent = probed.has_value() && probed->shared_memory_coherent;
+  return std::unique_ptr<WriteLock>(new WriteLock(
+      file, std::move(lock).value(), SharedHeader::Map(file.env(), file.fd(), coherent)));
+}
+
+void WriteLock::set_owner_slot(int slot) {
+  if (turns_ != nullptr) turns_->set_owner_slot(slot);
+}
+
+TurnQueue::Stats WriteLock::turn_stats() const {
+  return turns_ != nullptr ? turns_->stats() : TurnQueue::Stats{};
+}
+
+Status WriteLock::TimedOut(bool name_holder) const {
+  if (!name_holder) return Timeout("deadline passed waiting for the write lock");
+  std::string who = "another process";
+  auto holder = CurrentHolder();
+  if (holder.has_value() && holder->has_value()) who = DescribeHolder(**holder);
+  return Timeout("timed out waiting for the write lock on " + path() + ", held by " + who,
+                 "retry; if the holder is stuck, inspect or stop it (the lock is released "
+                 "when its process exits)");
 }
 
 Status WriteLock::Acquire(Clock::time_point deadline, std::string_view purpose,
                           bool name_holder) {
+  if (turns_ != nullptr) {
+    switch (turns_->Wait(deadline)) {
+      case TurnQueue::Turn::kOurs:
+        turn_held_ = true;
+        break;
+      case TurnQueue::Turn::kBypass:
+        break;
+      case TurnQueue::Turn::kTimeout:
+        return TimedOut(name_holder);
+    }
+  }
   Status st = lock_->Acquire(deadline);
-  if (st.code() == StatusCode::kTimeout && !name_holder) return st;
-  if (st.code() == StatusCode::kTimeout) {
-    std::string who = "another process";
-    auto holder = CurrentHolder();
-    if (holder.has_value() && holder->has_value()) who = DescribeHolder(**holder);
-    return Timeout("timed out waiting for the write lock on " + path() + ", held by " + who,
-                   "retry; if the holder is stuck, inspect or stop it (the lock is released "
-                   "when its process exits)");
-  }
-  SQLSTEWARD_RETURN_IF_ERROR(st);
-  Status rec = WriteHolderRecord(purpose);
-  if (!rec.ok()) {
+  if (st.ok()) {
+    Status rec = WriteHolderRecord(purpose);
+    if (rec.ok()) return rec;
     lock_->Release();
-    return rec;
+    st = std::move(rec);
   }
-  return Status();
+  if (turn_held_) {
+    turn_held_ = false;
+    turns_->Pass();
+  }
+  if (st.code() == StatusCode::kTimeout) return TimedOut(name_holder);
+  return st;
 }
 
-void WriteLock::Release() { lock_->Release(); }
+void WriteLock::Release() {
+  lock_->Release();
+  if (turn_held_) {
+    turn_held_ = false;
+    turns_->Pass();
+  }
+}
 
 Status WriteLock::WriteHolderRecord(std::string_view purpose) {
   const HolderRecord rec =
       EncodeHolder(static_cast<std::int32_t>(getpid()), WallClockUnixMs(), host_, purpose);
+  if (header_ != nullptr) {
+    header_->WriteHolder(rec);
+    return Status();
+  }
   if (file_.env()->Pwrite(file_.fd(), &rec, sizeof rec, kHolderOffset) != sizeof rec) {
     return posix::ErrnoStatus(errno, "pwrite", path());
   }

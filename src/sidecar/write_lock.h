@@ -2,14 +2,23 @@
 // kWriteLockByte of the sidecar, and the holder record that names whoever
 // holds it.
 //
-// Protocol: a writer takes the lock (kernel-queued, F_OFD_SETLKW, through
-// posix::DeadlineLock) before BEGIN IMMEDIATE and releases it after COMMIT
-// and any checkpoint; right after taking it, it writes the holder record
-// (pid, host, since, purpose). A waiter whose deadline passes reads the
-// record while the lock is still held by another description, so its
-// kTimeout names the holder. The record is advisory: it may name a holder
-// that has since released the lock, never one that holds nothing when the
-// lock is held.
+// Protocol: a writer takes the lock before BEGIN IMMEDIATE and releases it
+// after COMMIT and any checkpoint; right after taking it, it writes the
+// holder record (pid, host, since, purpose). A waiter whose deadline passes
+// reads the record while the lock is still held by another description, so
+// its kTimeout names the holder. The record is advisory: it may name a
+// holder that has since released the lock, never one that holds nothing
+// when the lock is held.
+//
+// Order among waiters: where the probe found shared memory coherent, the
+// sidecar's header is mapped (shared_header.h) and a writer first waits for
+// its turn in the turn queue (turn_queue.h), first come first served, on
+// the thread that asked; then takes the OFD lock, which is free unless a
+// process outside the queue holds it, and passes the turn on after
+// releasing it. Elsewhere, or when the queue has nothing to offer, it
+// queues on the OFD lock alone (kernel-queued F_OFD_SETLKW, through
+// posix::DeadlineLock), unordered. The holder record goes into the mapped
+// page when there is one (a memory copy), else through pwrite.
 //
 // Who takes it: the write queue's leader (core/write_queue.h), one at a
 // time; Database::Open before the queue exists (to open the writer
@@ -28,7 +37,9 @@
 #include <string_view>
 
 #include "posix/file_lock.h"
+#include "sidecar/shared_header.h"
 #include "sidecar/sidecar_file.h"
+#include "sidecar/turn_queue.h"
 #include "sqlsteward/instances.h"
 #include "sqlsteward/status.h"
 
@@ -38,7 +49,8 @@ class WriteLock {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `file` must outlive the lock.
+  // `file` must outlive the lock. Waiters queue in the turn queue where the
+  // (cached) probe of the sidecar's directory found shared memory coherent.
   static Result<std::unique_ptr<WriteLock>> Create(const SidecarFile& file);
 
   // Takes the lock and records this process as holder, doing `purpose`
@@ -55,13 +67,25 @@ class WriteLock {
 
   const std::string& path() const { return file_.path(); }
 
+  // This instance's registry slot, recorded with its place in the turn
+  // queue so that those behind it can tell when it died.
+  void set_owner_slot(int slot);
+  // Whether waiters queue in the turn queue; its counts when they do.
+  bool ordered() const { return turns_ != nullptr; }
+  TurnQueue::Stats turn_stats() const;
+
  private:
-  WriteLock(const SidecarFile& file, std::unique_ptr<posix::DeadlineLock> lock);
+  WriteLock(const SidecarFile& file, std::unique_ptr<posix::DeadlineLock> lock,
+            std::unique_ptr<SharedHeader> header);
   Status WriteHolderRecord(std::string_view purpose);
+  Status TimedOut(bool name_holder) const;
 
   const SidecarFile& file_;
   std::unique_ptr<posix::DeadlineLock> lock_;
   const std::string host_;
+  std::unique_ptr<SharedHeader> header_;  // Null: not ordered.
+  std::unique_ptr<TurnQueue> turns_;      // Null: not ordered.
+  bool turn_held_ = false;
 };
 
 // Reads the write lock's state through descriptor `fd` of the sidecar at

@@ -46,9 +46,20 @@
 //   hold-write-lock DB      take sqlsteward's write lock inside a job, print
 //                           "holding <pid>", keep it until stdin EOF, close
 //                           DB and print "released"
+//   hold-ofd-lock DB        take the write lock's OFD byte of DB's sidecar
+//                           directly, as a process outside the turn queue
+//                           would (an older version): print "holding
+//                           <pid>", release at stdin EOF, print "released"
+//   queue-write DB TAG      open DB, print "ready", wait for stdin EOF, then
+//                           insert TAG into turns(tag) in one Write; print
+//                           "wrote" when it is acknowledged
+#include <fcntl.h>
 #include <grp.h>
 #include <sqlite3.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
@@ -61,6 +72,7 @@
 #include <utility>
 #include <vector>
 
+#include "sidecar/format.h"
 #include "sqlsteward/sqlsteward.h"
 #include "support/helper_main.h"
 #include "support/line_protocol.h"
@@ -189,6 +201,46 @@ int HoldWriteLock(const ModeArgs& args) {
   const int status = CloseAndReport(*db);
   if (status == 0) SayOrExit("released");
   return status;
+}
+
+int HoldOfdLock(const ModeArgs& args) {
+  const std::string sidecar = sqlsteward::internal::SidecarPath(args[0]);
+  const int fd = ::open(sidecar.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    SayError("not_found", "open " + sidecar + ": " + std::strerror(errno));
+    return kExitSetup;
+  }
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = sqlsteward::internal::kWriteLockByte;
+  fl.l_len = 1;
+  if (::fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+    SayError("io_error", std::string("F_OFD_SETLKW: ") + std::strerror(errno));
+    return kExitFailed;
+  }
+  SayOrExit("holding " + std::to_string(::getpid()));
+  WaitForStdinEof();
+  fl.l_type = F_UNLCK;
+  ::fcntl(fd, F_OFD_SETLK, &fl);
+  ::close(fd);
+  SayOrExit("released");
+  return 0;
+}
+
+int QueueWrite(const ModeArgs& args) {
+  auto db = OpenOrExit(args[0]);
+  SayOrExit("ready");
+  WaitForStdinEof();
+  const std::string tag = args[1];
+  Status st =
+      db->Write([&](Transaction& tx) { return tx.Exec("INSERT INTO turns(tag) VALUES(?)", tag); });
+  if (!st.ok()) {
+    SayError(st);
+    return kExitFailed;
+  }
+  SayOrExit("wrote");
+  return CloseAndReport(*db);
 }
 
 // Exec'd from a forked test process, whose stdout it shares: an error line
@@ -390,6 +442,8 @@ constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"closures", "DB THREADS N", Closures},
     {"ack-writer", "DB THREADS BASE [JOURNAL SYNC]", AckWriter},
     {"hold-write-lock", "DB", HoldWriteLock},
+    {"hold-ofd-lock", "DB", HoldOfdLock},
+    {"queue-write", "DB TAG", QueueWrite},
     {"expect-write-locked", "DB", ExpectWriteLocked},
     {"open-exclusive", "DB", OpenExclusive},
     {"take-over", "DB", TakeOver},

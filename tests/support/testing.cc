@@ -1,13 +1,17 @@
 #include "support/testing.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace sqlsteward::testing {
@@ -206,6 +210,19 @@ long long CountRows(const std::string& db_path, const std::string& table) {
 
 std::string IntegrityCheck(const std::string& db_path) {
   return FirstColumn(db_path, "PRAGMA integrity_check");
+}
+
+bool KernelQueuesAWaiterOn(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  char id[64];
+  std::snprintf(id, sizeof id, " %02x:%02x:%llu ", major(st.st_dev), minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino));
+  std::ifstream locks("/proc/locks");
+  for (std::string line; std::getline(locks, line);) {
+    if (line.find(" -> ") != std::string::npos && line.find(id) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace sqlsteward::testing

@@ -146,6 +146,11 @@ std::string RawQuery(const std::string& path, const std::string& sql);
 std::string DumpDatabase(const std::string& path);
 std::string IntegrityCheck(const std::string& db_path);
 
+// Whether the kernel has a process blocked waiting for a lock on `path`: a
+// "->" line of /proc/locks for its device and inode, e.g.
+//   3: -> OFDLCK ADVISORY WRITE -1 08:01:1234567 4096 4096
+bool KernelQueuesAWaiterOn(const std::string& path);
+
 }  // namespace sqlsteward::testing
 
 #endif  // SQLSTEWARD_TESTS_SUPPORT_TESTING_H_

@@ -31,22 +31,6 @@ using testing::TempDir;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-// Whether the kernel has a process blocked waiting for a lock on `path`: a
-// "->" line of /proc/locks for its device and inode, e.g.
-//   3: -> OFDLCK ADVISORY WRITE -1 08:01:1234567 4096 4096
-bool KernelQueuesAWaiterOn(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return false;
-  char id[64];
-  std::snprintf(id, sizeof id, " %02x:%02x:%llu ", major(st.st_dev), minor(st.st_dev),
-                static_cast<unsigned long long>(st.st_ino));
-  std::ifstream locks("/proc/locks");
-  for (std::string line; std::getline(locks, line);) {
-    if (line.find(" -> ") != std::string::npos && line.find(id) != std::string::npos) return true;
-  }
-  return false;
-}
-
 // A slot as docs/formats.md lays it out.
 struct RawSlot {
   std::uint32_t magic = 0x544F4C53;
@@ -183,10 +167,10 @@ TEST(RegistryTest, WaitingOpenerProceedsWhenTheOwnerIsKilled) {
   // The opener must be queued in the kernel on the owner's slot lock before
   // the kill, or this test would prove nothing about waiting.
   const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (!KernelQueuesAWaiterOn(path + "-steward") && Clock::now() < deadline) {
+  while (!testing::KernelQueuesAWaiterOn(path + "-steward") && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  const bool blocked = KernelQueuesAWaiterOn(path + "-steward");
+  const bool blocked = testing::KernelQueuesAWaiterOn(path + "-steward");
   const bool opened_before_the_kill = opened;
   auto killed_at = Clock::now();
   owner.Kill(SIGKILL);
