@@ -172,8 +172,8 @@ int Main(int argc, char** argv) {
   CLI::App app{"sqlsteward benchmarks: throughput and latency against raw-SQLite baselines"};
   Config config;
   std::string json_path;
-  std::string scenario_list = "a,b,c,d,e";
-  app.add_option("--scenario", scenario_list, "Comma-separated scenarios to run (a,b,c,d,e)")
+  std::string scenario_list = "a,b,c,d,e,f,g";
+  app.add_option("--scenario", scenario_list, "Comma-separated scenarios to run (a,b,c,d,e,f,g)")
       ->capture_default_str();
   app.add_option("--reps", config.reps, "Repetitions per side (median and spread over these)")
       ->capture_default_str()
@@ -230,8 +230,8 @@ int Main(int argc, char** argv) {
     scenarios.push_back(std::move(s));
   }
   for (const std::string& id : wanted) {
-    if (id.size() != 1 || id[0] < 'a' || id[0] > 'e') {
-      fmt::print(stderr, "unknown scenario '{}' (expected a list of a,b,c,d,e)\n", id);
+    if (id.size() != 1 || id[0] < 'a' || id[0] > 'g') {
+      fmt::print(stderr, "unknown scenario '{}' (expected a list of a,b,c,d,e,f,g)\n", id);
       return 1;
     }
   }

@@ -1,9 +1,12 @@
 #include "processes.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -188,7 +191,15 @@ Samples RunProcesses(const ProcessRunSpec& spec) {
     std::optional<std::vector<std::uint8_t>> bytes = FromHex(hex);
     if (!bytes) throw std::runtime_error(fmt::format("worker {} sent unreadable results", c->pid()));
     Samples s = Samples::Deserialize(*bytes);
-    per_process.push_back(s.extra);
+    nlohmann::json figures = s.extra;
+    // Fairness: each process's own rate and its longest wait.
+    figures["ops_per_s"] = s.seconds > 0 ? static_cast<double>(s.ok) / s.seconds : 0.0;
+    figures["max_latency_us"] =
+        s.latencies_ns.empty()
+            ? 0.0
+            : static_cast<double>(*std::max_element(s.latencies_ns.begin(), s.latencies_ns.end())) /
+                  1e3;
+    per_process.push_back(std::move(figures));
     merged.MergeConcurrent(std::move(s));
   }
   for (auto& c : children) {
@@ -199,6 +210,17 @@ Samples RunProcesses(const ProcessRunSpec& spec) {
   }
 
   AddTotals(spec.side, per_process, &merged);
+  double slowest = 0, fastest = 0, worst_wait_us = 0;
+  for (const nlohmann::json& p : per_process) {
+    const double rate = p.value("ops_per_s", 0.0);
+    slowest = slowest == 0 ? rate : std::min(slowest, rate);
+    fastest = std::max(fastest, rate);
+    worst_wait_us = std::max(worst_wait_us, p.value("max_latency_us", 0.0));
+  }
+  merged.extra["fairness"] = {{"slowest_process_ops_per_s", slowest},
+                              {"fastest_process_ops_per_s", fastest},
+                              {"slowest_over_fastest", fastest > 0 ? slowest / fastest : 0.0},
+                              {"worst_process_max_latency_us", worst_wait_us}};
   merged.extra["per_process"] = std::move(per_process);
   return merged;
 }

@@ -260,6 +260,22 @@ void ScenarioResults::Print(std::FILE* out) const {
                  "", FormatLatencyUs(SpreadOf(cpu_per_op).median),
                  SpreadOf(switches_per_op).median);
     }
+    std::vector<double> fair_ratio, fair_slowest, fair_fastest;
+    for (const RunResult& r : s.reps) {
+      auto it = r.extra.find("fairness");
+      if (it == r.extra.end()) continue;
+      fair_ratio.push_back(it->value("slowest_over_fastest", 0.0));
+      fair_slowest.push_back(it->value("slowest_process_ops_per_s", 0.0));
+      fair_fastest.push_back(it->value("fastest_process_ops_per_s", 0.0));
+    }
+    if (!fair_ratio.empty()) {
+      const Spread fr = SpreadOf(fair_ratio);
+      fmt::print(out,
+                 "   {:<20} fairness: slowest/fastest process {:.2f} [{:.2f}-{:.2f}] "
+                 "({} vs {} ops/s, median)\n",
+                 "", fr.median, fr.min, fr.max, FormatRate(SpreadOf(fair_slowest).median),
+                 FormatRate(SpreadOf(fair_fastest).median));
+    }
     if (!per_batch.empty() && SpreadOf(per_batch).max > 0) {
       const Spread pb = SpreadOf(per_batch);
       fmt::print(out,

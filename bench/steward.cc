@@ -2,7 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <future>
+#include <latch>
 #include <optional>
+#include <thread>
+#include <vector>
 #include <stdexcept>
 #include <utility>
 
@@ -149,6 +156,63 @@ Op MakeStewardPointLookup(std::shared_ptr<StewardDb> db, std::int64_t rows, int 
     }
     return Outcome::kOk;
   };
+}
+
+Samples RunStewardAsyncDeep(const std::string& path, int threads, int depth,
+                            Clock::duration duration) {
+  auto db = std::make_shared<StewardDb>(path);
+  std::vector<Recorder> recorders(static_cast<std::size_t>(threads));
+  std::latch ready(threads + 1);
+  Clock::time_point start;
+  std::atomic<bool> go{false};
+  std::vector<Clock::time_point> ends(static_cast<std::size_t>(threads));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      Recorder& rec = recorders[static_cast<std::size_t>(t)];
+      rec.Reserve(1 << 18);
+      std::int64_t value = FirstValue(t);
+      std::deque<std::pair<std::future<Status>, Clock::time_point>> in_flight;
+      ready.arrive_and_wait();
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      const Clock::time_point deadline = start + duration;
+      auto finish_oldest = [&] {
+        Status s = in_flight.front().first.get();
+        const Clock::duration took = Clock::now() - in_flight.front().second;
+        in_flight.pop_front();
+        if (s.ok()) {
+          rec.RecordOk(took);
+        } else {
+          Fail(s, rec);
+          rec.RecordFailed(took);
+        }
+      };
+      while (Clock::now() < deadline) {
+        while (in_flight.size() < static_cast<std::size_t>(depth)) {
+          const std::int64_t v = ++value;
+          in_flight.emplace_back(db->impl().db->WriteAsync([v](Transaction& tx) -> Status {
+            return tx.Exec("INSERT INTO t(v) VALUES(?)", v);
+          }),
+                                 Clock::now());
+        }
+        finish_oldest();
+      }
+      while (!in_flight.empty()) finish_oldest();
+      ends[static_cast<std::size_t>(t)] = Clock::now();
+    });
+  }
+  ready.arrive_and_wait();
+  start = Clock::now();
+  go.store(true, std::memory_order_release);
+  for (auto& w : workers) w.join();
+  Samples out;
+  for (auto& r : recorders) out.Add(std::move(r));
+  const Clock::time_point last = *std::max_element(ends.begin(), ends.end());
+  out.seconds = std::chrono::duration<double>(last - start).count();
+  out.extra["sqlsteward"] = db->MetricsJson();
+  out.extra["in_flight_per_thread"] = depth;
+  db->Close();
+  return out;
 }
 
 std::string StewardVersion() { return SQLSTEWARD_BENCH_VERSION; }

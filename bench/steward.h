@@ -47,6 +47,13 @@ Op MakeStewardReadThenWrite(std::shared_ptr<StewardDb> db, int thread);
 // Read(): SELECT v FROM t WHERE id=? over ids 1..rows, value checked.
 Op MakeStewardPointLookup(std::shared_ptr<StewardDb> db, std::int64_t rows, int thread);
 
+// `threads` threads, each keeping `depth` WriteAsync() inserts in flight
+// until `duration` has passed, then waiting for what is still in flight.
+// Every write's latency is its submission to its acknowledgement; the
+// database's metrics (batch sizes) are in extra["sqlsteward"].
+Samples RunStewardAsyncDeep(const std::string& path, int threads, int depth,
+                            Clock::duration duration);
+
 // Version of the sqlsteward library benchmarked.
 std::string StewardVersion();
 
