@@ -168,6 +168,60 @@ std::vector<std::string> SplitList(const std::string& text) {
   return out;
 }
 
+// The regression guard (--guard): what a gross regression of the write path
+// would break, as ratios and counts, never absolute times. Returns what
+// failed; empty when the run passes.
+std::vector<std::string> GuardFailures(const std::vector<ScenarioResults>& results) {
+  std::vector<std::string> failures;
+  auto first_rep = [&](const std::string& id, const std::string& side) -> const RunResult* {
+    for (const ScenarioResults& r : results) {
+      if (r.id != id) continue;
+      const SideResults* s = r.FindSide(side);
+      if (s != nullptr && !s->reps.empty()) return &s->reps.front();
+    }
+    failures.push_back(fmt::format("scenario {} side {} did not run", id, side));
+    return nullptr;
+  };
+  auto batch_mean = [](const RunResult& r) {
+    auto it = r.extra.find("sqlsteward");
+    return it == r.extra.end() ? 0.0 : it->value("mean_jobs_per_batch", 0.0);
+  };
+  if (const RunResult* a = first_rep("a", "sqlsteward")) {
+    if (batch_mean(*a) < 4) {
+      failures.push_back(fmt::format(
+          "a: group commit collapsed: {:.1f} jobs per batch with 16 writers (expected >= 4)",
+          batch_mean(*a)));
+    }
+  }
+  const RunResult* raw = first_rep("d", "raw_own_conn");
+  const RunResult* ours = first_rep("d", "sqlsteward");
+  if (raw != nullptr && ours != nullptr) {
+    const double ratio = raw->ops_per_s > 0 ? ours->ops_per_s / raw->ops_per_s : 0;
+    if (ratio < 1.0) {
+      failures.push_back(fmt::format(
+          "d: 4 processes x 4 threads: sqlsteward is {:.2f}x own connections (expected >= 1x)",
+          ratio));
+    }
+    if (ours->errors.busy + ours->errors.busy_snapshot > 0) {
+      failures.push_back(fmt::format("d: sqlsteward saw {} BUSY errors (expected 0)",
+                                     ours->errors.busy + ours->errors.busy_snapshot));
+    }
+    if (batch_mean(*ours) < 2) {
+      failures.push_back(fmt::format(
+          "d: {:.1f} jobs per batch with 4 threads per process (expected >= 2)", batch_mean(*ours)));
+    }
+    auto fair = ours->extra.find("fairness");
+    const double spread = fair == ours->extra.end() ? 0 : fair->value("slowest_over_fastest", 0.0);
+    if (spread < 0.25) {
+      failures.push_back(fmt::format(
+          "d: the slowest process wrote {:.2f}x as fast as the fastest (expected >= 0.25: the "
+          "turn queue should serve processes in turn)",
+          spread));
+    }
+  }
+  return failures;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"sqlsteward benchmarks: throughput and latency against raw-SQLite baselines"};
   Config config;
@@ -195,6 +249,10 @@ int Main(int argc, char** argv) {
   app.add_flag("--keep", config.keep_files, "Keep each run's database files");
   app.add_flag("--smoke", config.smoke,
                "CI smoke run: 1 rep of 0.3 s per side, checks the harness, not speed");
+  bool guard = false;
+  app.add_flag("--guard", guard,
+               "CI regression guard: scenarios a and d, 1 rep of 1 s; exit 3 when group commit, "
+               "the cross-process ratio, BUSY or fairness regress grossly (twice in a row)");
 
   // Hidden: one process of scenario d (see processes.h).
   CLI::App* worker = app.add_subcommand(kWorkerCommand, "internal worker process")->group("");
@@ -209,6 +267,12 @@ int Main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*worker) return WorkerMain(worker_side, worker_db, worker_threads, worker_seconds);
 
+  if (guard) {
+    config.reps = 1;
+    config.seconds = 1;
+    scenario_list = "a,d";
+    side_list = "sqlsteward,raw_own_conn";
+  }
   if (config.smoke) {
     config.reps = 1;
     config.seconds = 0.3;
@@ -262,6 +326,18 @@ int Main(int argc, char** argv) {
   bool problems = false;
   std::vector<ScenarioResults> results;
   for (const Scenario& s : scenarios) results.push_back(RunScenario(s, config, &problems));
+  std::vector<std::string> guard_failures;
+  if (guard && !problems) {
+    guard_failures = GuardFailures(results);
+    if (!guard_failures.empty()) {
+      // A noisy neighbour can spoil one short run; a regression spoils both.
+      fmt::print(stderr, "guard: first run failed ({}); running again\n",
+                 fmt::join(guard_failures, "; "));
+      results.clear();
+      for (const Scenario& s : scenarios) results.push_back(RunScenario(s, config, &problems));
+      guard_failures = GuardFailures(results);
+    }
+  }
 
   const std::string load_after = LoadAverage();
   const json sync_after = ProbeSyncBoth(config.dir, probe_seconds);
@@ -341,6 +417,11 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "some runs failed or did not verify; see the notes above\n");
     return 2;
   }
+  if (!guard_failures.empty()) {
+    for (const std::string& f : guard_failures) fmt::print(stderr, "guard: REGRESSION: {}\n", f);
+    return 3;
+  }
+  if (guard) fmt::print(stderr, "guard: passed\n");
   return 0;
 }
 
