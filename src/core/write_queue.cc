@@ -260,6 +260,15 @@ Status WriteQueue::RunInSavepoint(Job* job, bool* batch_broken) {
   return st;
 }
 
+Status WriteQueue::RunFirst(Job* job, bool* rolled_back) {
+  Status st = writer_->RunJob(*job->fn);
+  if (!st.ok()) {
+    if (!writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
+    *rolled_back = true;
+  }
+  return st;
+}
+
 bool WriteQueue::RetryStaleEntry(Clock::time_point deadline, Status* error) {
   if (error->code() != StatusCode::kNotFound) return false;
   if (!stale_.has_value()) stale_.emplace();
@@ -329,6 +338,8 @@ void WriteQueue::RunBatch() {
   std::vector<Job*> batch;
   bool want_checkpoint = false;
   bool broken = false;
+  bool ran_a_job = false;    // The transaction holds a job's changes.
+  bool rolled_back = false;  // The first job failed; its ROLLBACK ended the transaction.
   auto batch_start = Clock::now();
   while (!queue_.empty() && !broken && batch.size() < options_.max_batch_jobs) {
     if (!batch.empty() && Clock::now() - batch_start >= options_.max_batch_duration) break;
@@ -347,19 +358,27 @@ void WriteQueue::RunBatch() {
       continue;
     }
     mu_.Unlock();
-    job->status = RunInSavepoint(job, &broken);
+    if (!ran_a_job) {
+      job->status = RunFirst(job, &rolled_back);
+      ran_a_job = true;
+    } else {
+      job->status = RunInSavepoint(job, &broken);
+    }
     mu_.Lock();
-    if (job->exclusive) break;
+    if (job->exclusive || rolled_back) break;
   }
   mu_.Unlock();
 
   // A savepoint that could not be rolled back leaves the transaction in an
   // unknown state: the whole batch is rolled back and every job told so.
-  Status commit = broken ? Aborted(
+  // A first job that failed rolled the transaction back alone: nothing of
+  // the batch is left to commit.
+  Status commit = broken        ? Aborted(
                                "the batch was rolled back: a failed job's savepoint could "
                                "not be rolled back",
                                "retry the write")
-                         : StepOnce("COMMIT").WithContext("COMMIT");
+                  : rolled_back ? Status()
+                                : StepOnce("COMMIT").WithContext("COMMIT");
   if (!commit.ok() && !writer_->autocommit()) StepOnce("ROLLBACK").IgnoreError();
   auto commit_end = Clock::now();
   stats.commit_us = MicrosBetween(lock_end, commit_end);

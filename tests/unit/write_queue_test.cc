@@ -122,6 +122,34 @@ TEST_F(WriteQueueTest, FailingJobsInOneBatchAreRolledBackAlone) {
   EXPECT_EQ(m.batch_jobs.max, static_cast<std::uint64_t>(kJobs + 1)) << "one batch for all";
 }
 
+// The first job of a batch runs without a savepoint (write_queue.h): when
+// it fails, ROLLBACK undoes it alone, and the jobs queued behind it, which
+// that batch never ran, commit in the next one.
+TEST_F(WriteQueueTest, AFailingFirstJobIsRolledBackAloneAndTheJobsBehindItCommit) {
+  Gate all_queued;
+  auto first = db_->WriteAsync([&](Transaction& tx) -> Status {
+    all_queued.Wait();
+    SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO t(v) VALUES('first')"));
+    return Status(StatusCode::kFailedPrecondition, "first fails");
+  });
+  std::vector<std::future<Status>> behind;
+  for (int i = 0; i < 8; ++i) {
+    behind.push_back(db_->WriteAsync([i](Transaction& tx) {
+      return tx.Exec("INSERT INTO t(v) VALUES(?)", "behind" + std::to_string(i));
+    }));
+  }
+  all_queued.Open();
+  Status st = first.get();
+  EXPECT_THAT(st, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(st.message(), "first fails");
+  for (auto& f : behind) SQLSTEWARD_EXPECT_OK(f.get());
+  EXPECT_EQ(Count(), 8);
+  SQLSTEWARD_ASSERT_OK(db_->Read([](ReadTransaction& tx) -> Status {
+    EXPECT_EQ(**tx.QueryInt64("SELECT count(*) FROM t WHERE v = 'first'"), 0);
+    return Status();
+  }));
+}
+
 TEST_F(WriteQueueTest, ThrowingJobIsRolledBackAndReportedAsInternal) {
   Status st = db_->Write([](Transaction& tx) -> Status {
     SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO t(v) VALUES('thrown')"));
