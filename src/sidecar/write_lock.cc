@@ -15,7 +15,9 @@ namespace sqlsteward::internal {
 
 WriteLock::WriteLock(const SidecarFile& file, std::unique_ptr<posix::DeadlineLock> lock,
                      std::unique_ptr<SharedHeader> header)
-    : file_(file), lock_(std::move(lock)), host_(HostName()), header_(std::move(header)) {
+    : file_(file), lock_(std::move(lock)), host_(HostName()),
+      pid_(static_cast<std::int32_t>(getpid())),
+      header_(std::move(header)) {
   if (header_ != nullptr) turns_ = std::make_unique<TurnQueue>(header_.get(), file_.fd());
 }
 
@@ -86,7 +88,7 @@ void WriteLock::Release() {
 
 Status WriteLock::WriteHolderRecord(std::string_view purpose) {
   const HolderRecord rec =
-      EncodeHolder(static_cast<std::int32_t>(getpid()), WallClockUnixMs(), host_, purpose);
+      EncodeHolder(pid_, WallClockUnixMs(), host_, purpose);
   if (header_ != nullptr) {
     header_->WriteHolder(rec);
     return Status();

@@ -31,6 +31,7 @@
 #define SQLSTEWARD_SIDECAR_WRITE_LOCK_H_
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,9 @@ class WriteLock {
   const SidecarFile& file_;
   std::unique_ptr<posix::DeadlineLock> lock_;
   const std::string host_;
+  // getpid() is a system call; a handle never writes from another process
+  // (after fork() the child's handle refuses every call).
+  const std::int32_t pid_;
   std::unique_ptr<SharedHeader> header_;  // Null: not ordered.
   std::unique_ptr<TurnQueue> turns_;      // Null: not ordered.
   bool turn_held_ = false;
