@@ -179,14 +179,15 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
   if (opts.read_only) return OpenReadOnly(std::move(impl));
   SQLSTEWARD_ASSIGN_OR_RETURN(const internal::FileOwner owner,
                               PrepareDatabaseFile(impl->env, path, opts));
-  auto mode = ChooseJournalMode(impl->env, path, opts);
+  ProbeReport probed;
+  auto mode = ChooseJournalMode(impl->env, path, opts, &probed);
   if (!mode.has_value()) return std::move(mode).error();
   impl->options.journal_mode = *mode;
   if (!opts.vfs.empty()) SQLSTEWARD_RETURN_IF_ERROR(internal::VerifyVfsLocks(path, opts.vfs));
   auto sidecar = internal::SidecarFile::Open(impl->env, path, owner, opts.on_warning);
   if (!sidecar.has_value()) return std::move(sidecar).error();
   impl->sidecar = std::move(sidecar).value();
-  auto write_lock = internal::WriteLock::Create(*impl->sidecar);
+  auto write_lock = internal::WriteLock::Create(*impl->sidecar, probed.shared_memory_coherent);
   if (!write_lock.has_value()) return std::move(write_lock).error();
   impl->write_lock = std::move(write_lock).value();
 
@@ -224,12 +225,10 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
       SQLSTEWARD_RETURN_IF_ERROR(TightenMode(impl->env, path + suffix, opts));
     }
 
-    // The probe ChooseJournalMode made (cached): writes wait out stale
-    // directory entries where the filesystem may show them.
-    auto probed = probe_internal::ProbeDirectoryCached(impl->env, posix::DirName(path));
+    // Writes wait out stale directory entries where the filesystem may
+    // show them.
     impl->queue = std::make_unique<internal::WriteQueue>(
-        impl->writer.get(), impl->write_lock.get(), opts, &impl->metrics,
-        probed.has_value() ? probed->kind : FsKind::kUnknown);
+        impl->writer.get(), impl->write_lock.get(), opts, &impl->metrics, probed.kind);
     impl->readers = std::make_unique<internal::ReaderPool>(impl->env, path, internal::Role::kReader,
                                                            opts, &impl->metrics);
   }

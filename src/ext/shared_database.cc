@@ -99,15 +99,13 @@ Result<std::shared_ptr<SharedDatabase>> SharedDatabase::Acquire(const std::strin
   auto owner = internal::PrepareDatabaseFile(db->env_, path, options);
   if (!owner.has_value()) return ForExtension(std::move(owner).error());
   db->owner_ = *owner;
-  auto mode = internal::ChooseJournalMode(db->env_, path, options);
+  ProbeReport report;
+  auto mode = internal::ChooseJournalMode(db->env_, path, options, &report);
   if (!mode.has_value()) return ForExtension(std::move(mode).error());
   db->allow_wal_ = *mode == JournalMode::kWal;
-  // Cached by ChooseJournalMode a moment ago.
-  if (auto report = probe_internal::ProbeDirectoryCached(db->env_, posix::DirName(path));
-      report.has_value()) {
-    db->fs_kind_ = std::string(FsKindName(report->kind));
-    db->policy_reason_ = ChoosePolicy(*report).reason;
-  }
+  db->shared_memory_coherent_ = report.shared_memory_coherent;
+  db->fs_kind_ = std::string(FsKindName(report.kind));
+  db->policy_reason_ = ChoosePolicy(report).reason;
 
   auto sidecar = internal::SidecarFile::Open(db->env_, path, db->owner_, options.on_warning);
   if (!sidecar.has_value()) return ForExtension(std::move(sidecar).error());

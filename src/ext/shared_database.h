@@ -67,6 +67,9 @@ class SharedDatabase {
   // offers SQLite no shared memory, and the database stays in a rollback
   // journal).
   bool allow_wal() const { return allow_wal_; }
+  // The probe's verdict on shared memory in the database's directory: the
+  // write lock's turn queue lives in shared memory.
+  bool shared_memory_coherent() const { return shared_memory_coherent_; }
   const std::string& policy_reason() const { return policy_reason_; }
   const std::string& fs_kind() const { return fs_kind_; }
   int slot() const { return registry_ ? registry_->slot() : -1; }
@@ -89,6 +92,7 @@ class SharedDatabase {
   ExtensionConfig config_;
   internal::FileOwner owner_;
   bool allow_wal_ = false;
+  bool shared_memory_coherent_ = false;
   std::string policy_reason_;
   std::string fs_kind_;
   std::unique_ptr<internal::SidecarFile> sidecar_;

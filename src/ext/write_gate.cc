@@ -42,7 +42,7 @@ Result<std::shared_ptr<WriteGate>> WriteGate::Open(std::shared_ptr<SharedDatabas
   auto sidecar = internal::SidecarFile::Open(db->env(), db->path(), db->owner(),
                                              [](std::string_view m) { Warn(m); });
   if (!sidecar.has_value()) return std::move(sidecar).error();
-  auto lock = internal::WriteLock::Create(**sidecar);
+  auto lock = internal::WriteLock::Create(**sidecar, db->shared_memory_coherent());
   if (!lock.has_value()) return std::move(lock).error();
   (*lock)->set_owner_slot(db->slot());
   std::shared_ptr<WriteGate> gate(

@@ -178,9 +178,10 @@ Result<FileOwner> PrepareDatabaseFile(posix::Env* env, const std::string& path,
 // Resolves Options::journal_mode against what the filesystem can be trusted
 // with (see probe.h).
 Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
-                                      const Options& options) {
+                                      const Options& options, ProbeReport* probed) {
   auto report = probe_internal::ProbeDirectoryCached(env, posix::DirName(path));
   if (!report.has_value()) return std::move(report).error().WithContext("probe filesystem");
+  if (probed != nullptr) *probed = *report;
   JournalPolicy policy = ChoosePolicy(*report);
   JournalMode mode = options.journal_mode;
   if (mode == JournalMode::kAuto)

@@ -27,6 +27,7 @@
 #include "posix/env.h"
 #include "sidecar/file_owner.h"
 #include "sqlsteward/options.h"
+#include "sqlsteward/probe.h"
 #include "sqlsteward/status.h"
 
 namespace sqlsteward::internal {
@@ -62,9 +63,10 @@ Result<FileOwner> PrepareDatabaseFile(posix::Env* env, const std::string& path,
                                       const Options& options);
 
 // Resolves Options::journal_mode against what the filesystem can be trusted
-// with (sqlsteward/probe.h).
+// with (sqlsteward/probe.h). The (cached) probe it judged by goes to
+// *probed when given, for the rest of Open to use without looking again.
 Result<JournalMode> ChooseJournalMode(posix::Env* env, const std::string& path,
-                                      const Options& options);
+                                      const Options& options, ProbeReport* probed = nullptr);
 
 }  // namespace sqlsteward::internal
 

@@ -6,8 +6,6 @@
 
 #include "base/status_builders.h"
 #include "base/time.h"
-#include "posix/fs.h"
-#include "probe/probes.h"
 #include "sidecar/format.h"
 #include "sidecar/process_identity.h"
 
@@ -21,15 +19,11 @@ WriteLock::WriteLock(const SidecarFile& file, std::unique_ptr<posix::DeadlineLoc
   if (header_ != nullptr) turns_ = std::make_unique<TurnQueue>(header_.get(), file_.fd());
 }
 
-Result<std::unique_ptr<WriteLock>> WriteLock::Create(const SidecarFile& file) {
+Result<std::unique_ptr<WriteLock>> WriteLock::Create(const SidecarFile& file, bool ordered) {
   auto lock = posix::DeadlineLock::Create(file.env(), file.fd(), kWriteLockByte, 1);
   if (!lock.has_value()) return std::move(lock).error();
-  // Cached: Open and the extension probed the directory a moment ago. No
-  // verdict, no order (never a refusal: the lock works without it).
-  auto probed = probe_internal::ProbeDirectoryCached(file.env(), posix::DirName(file.path()));
-  const bool coherent = probed.has_value() && probed->shared_memory_coherent;
   return std::unique_ptr<WriteLock>(new WriteLock(
-      file, std::move(lock).value(), SharedHeader::Map(file.env(), file.fd(), coherent)));
+      file, std::move(lock).value(), SharedHeader::Map(file.env(), file.fd(), ordered)));
 }
 
 void WriteLock::set_owner_slot(int slot) {

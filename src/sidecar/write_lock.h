@@ -50,9 +50,10 @@ class WriteLock {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `file` must outlive the lock. Waiters queue in the turn queue where the
-  // (cached) probe of the sidecar's directory found shared memory coherent.
-  static Result<std::unique_ptr<WriteLock>> Create(const SidecarFile& file);
+  // `file` must outlive the lock. `ordered`: waiters queue in the turn
+  // queue; pass the probe's shared_memory_coherent for the sidecar's
+  // directory (the queue's page is shared memory).
+  static Result<std::unique_ptr<WriteLock>> Create(const SidecarFile& file, bool ordered);
 
   // Takes the lock and records this process as holder, doing `purpose`
   // (empty for ordinary writes). kTimeout names the holder, unless

@@ -14,12 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "core/database_access.h"
 #include "probe/probes.h"
 #include "posix/fs.h"
 #include "sidecar/format.h"
 #include "sidecar/sidecar_file.h"
 #include "sidecar/write_lock.h"
 #include "sqlsteward/database.h"
+#include "support/fault_env.h"
 #include "support/testing.h"
 
 namespace sqlsteward {
@@ -173,6 +175,29 @@ TEST_F(TurnQueueTest, AProcessOutsideTheQueueStillExcludesEveryone) {
   EXPECT_EQ(Order(), "w1\n");
 }
 
+// The mapping of the sidecar's header fails (ENOMEM): the handle writes as
+// it would on a filesystem without coherent shared memory, queued on the
+// OFD lock alone, and takes no ticket.
+TEST_F(TurnQueueTest, AFailedMappingLeavesWritesUnorderedNotBroken) {
+  using Op = testing::FaultEnv::Op;
+  // Never destroyed: the write lock's waiter thread may close its
+  // descriptor through it after the Database is gone (file_lock.h).
+  static testing::FaultEnv* const faults = new testing::FaultEnv;
+  faults->FailAlways(Op::kMapShared, ENOMEM, "-steward");
+  ASSERT_GT(Tickets(path_), 0u);  // SetUp's handle took some.
+  auto db = internal::DatabaseAccess::OpenWithEnv(path_, Options(), faults);
+  ASSERT_TRUE(db.has_value()) << testing::Describe(db);
+  EXPECT_GE(faults->Calls(Op::kMapShared, "-steward"), 1);
+  SQLSTEWARD_EXPECT_OK((*db)->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO turns(tag) VALUES('unordered')");
+  }));
+  SQLSTEWARD_EXPECT_OK((*db)->Close());
+  faults->Clear();
+  // Alone, the opener cleared the area; without the mapping it took none.
+  EXPECT_EQ(Tickets(path_), 0u) << "a handle without the mapping took tickets";
+  EXPECT_EQ(Order(), "unordered\n");
+}
+
 // Within one process, several write locks on one sidecar (each its own open
 // file description, as separate Database handles have): the queue's rules
 // one at a time.
@@ -182,7 +207,7 @@ class TurnQueueLocksTest : public TurnQueueTest {
     auto file = internal::SidecarFile::Open(posix::Env::Default(), path_, owner_, {});
     EXPECT_TRUE(file.has_value()) << testing::Describe(file);
     files_.push_back(std::move(file).value());
-    auto lock = internal::WriteLock::Create(*files_.back());
+    auto lock = internal::WriteLock::Create(*files_.back(), /*ordered=*/true);
     EXPECT_TRUE(lock.has_value()) << testing::Describe(lock);
     EXPECT_TRUE((*lock)->ordered());
     return std::move(lock).value();

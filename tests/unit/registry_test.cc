@@ -471,7 +471,7 @@ TEST(RegistryTest, ReadWriteLockNamesTheHolderAndItsPurpose) {
   auto file = internal::SidecarFile::Open(posix::Env::Default(), path,
                                           internal::FileOwner{::geteuid(), ::getegid()}, nullptr);
   SQLSTEWARD_ASSERT_OK(file);
-  auto lock = internal::WriteLock::Create(**file);
+  auto lock = internal::WriteLock::Create(**file, /*ordered=*/true);
   SQLSTEWARD_ASSERT_OK(lock);
   SQLSTEWARD_ASSERT_OK((*lock)->Acquire(Clock::now() + std::chrono::seconds(5),
                                         "migration 0003_orders"));
