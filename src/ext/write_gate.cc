@@ -80,7 +80,13 @@ WriteGate::Outcome WriteGate::Take(Reason reason) {
     db_->counters().refused_writes.fetch_add(1, std::memory_order_relaxed);
     return Outcome::kHandedOver;
   }
-  Status st = lock_->Acquire(Clock::now(), {}, /*name_holder=*/false);
+  // Free now: taken, as stock SQLite would take its own lock, even when
+  // others are in line for their turn; SQLite makes some first attempts on
+  // paths that never call the busy handler, where a refusal would be a
+  // SQLITE_BUSY stock SQLite does not give. Held: queued for a turn, which
+  // the busy handler's sleep then waits for (SleepFor).
+  Status st = lock_->TryAcquire();
+  if (st.code() == StatusCode::kTimeout) st = lock_->Acquire(Clock::now(), {}, false);
   if (st.ok()) {
     held_ = true;
     reasons_ |= reason;

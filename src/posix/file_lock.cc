@@ -147,6 +147,21 @@ Status DeadlineLock::Acquire(Clock::time_point deadline) {
   return Timeout("deadline passed waiting for the lock");
 }
 
+Result<bool> DeadlineLock::TryAcquire() {
+  Shared& sh = *shared_;
+  MutexLock lock(&sh.mu);
+  if (sh.granted) {
+    sh.granted = false;
+    held_ = true;
+    return true;
+  }
+  if (sh.waiting) return false;  // Our own waiter is in line: it is taken.
+  auto got = TryLockRange(sh.env, sh.fd, sh.start, sh.len, sh.kind);
+  if (!got.has_value()) return got.error();
+  held_ = *got;
+  return *got;
+}
+
 void DeadlineLock::Release() {
   if (!held_) return;
   held_ = false;

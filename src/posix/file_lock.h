@@ -62,6 +62,9 @@ class DeadlineLock {
 
   // OK: held. kTimeout: the deadline passed first. Other codes: fcntl failed.
   Status Acquire(Clock::time_point deadline);
+  // One attempt that never waits and leaves no waiter behind: true when
+  // held (free, or granted to a waiter an earlier Acquire left queued).
+  Result<bool> TryAcquire();
   void Release();
 
  private:

@@ -72,6 +72,14 @@ Status WriteLock::Acquire(Clock::time_point deadline, std::string_view purpose,
   return st;
 }
 
+Status WriteLock::TryAcquire() {
+  SQLSTEWARD_ASSIGN_OR_RETURN(bool got, lock_->TryAcquire());
+  if (!got) return Timeout("the write lock is held");
+  Status rec = WriteHolderRecord({});
+  if (!rec.ok()) lock_->Release();
+  return rec;
+}
+
 void WriteLock::Release() {
   lock_->Release();
   if (turn_held_) {

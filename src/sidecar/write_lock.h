@@ -62,6 +62,12 @@ class WriteLock {
   Status Acquire(Clock::time_point deadline, std::string_view purpose = {},
                  bool name_holder = true);
   void Release();
+  // Takes the lock only if it is free now, without a turn and without
+  // queueing: kTimeout when another description holds it. For a caller that
+  // must never be refused where the lock itself would not refuse it (the
+  // extension's first attempt, which SQLite may make on a path that does
+  // not call its busy handler).
+  Status TryAcquire();
 
   // The recorded holder when another description holds the lock now;
   // nullopt when it is free.
