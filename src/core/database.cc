@@ -153,10 +153,6 @@ Status Database::Impl::Close() {
   return Status();
 }
 
-Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const Options& options) {
-  return internal::DatabaseAccess::OpenWithEnv(path, options, posix::Env::Default());
-}
-
 Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
     const std::string& given_path, const Options& options, posix::Env* env) {
   InstallForkHandler();
