@@ -97,10 +97,8 @@ Status ClusterEngine::EnsureWriter(Clock::time_point deadline) {
 Status ClusterEngine::Start(Clock::time_point deadline) {
   for (int attempt = 0;; ++attempt) {
     Status st = EnsureWriter(deadline);
-    if (st.ok()) {
-      auto created = writer_->ExecSql(kCreateBatchRecords);
-      st = created.status();
-    }
+    // A read-only handle writes nothing, not even the batch records' table.
+    if (st.ok() && !options_.read_only) st = writer_->ExecSql(kCreateBatchRecords).status();
     if (st.ok()) break;
     if (Broken(st)) writer_.reset();
     if ((!Broken(st) && !Busy(st)) || Clock::now() >= deadline) return st;

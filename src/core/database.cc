@@ -275,10 +275,6 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenOnEngine(
     return InvalidArgument("reader_connections and max_batch_jobs must be at least 1",
                            "use the defaults unless measured otherwise");
   }
-  if (options.read_only) {
-    return InvalidArgument("Options::read_only on " + address,
-                           "open a cluster address without read_only; Read() never writes");
-  }
   auto impl = std::make_unique<Database::Impl>();
   impl->env = posix::Env::Default();
   impl->options = options;
@@ -335,7 +331,10 @@ Status internal::DatabaseAccess::WriteExclusive(Database& db, const WriteFn& fn,
                                                 std::chrono::steady_clock::time_point deadline,
                                                 std::string_view purpose) {
   SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
-  if (db.impl_->engine != nullptr) return db.impl_->engine->WriteExclusive(fn, deadline, purpose);
+  if (db.impl_->engine != nullptr) {
+    if (db.impl_->options.read_only) return ReadOnlyStatus(std::string(purpose));
+    return db.impl_->engine->WriteExclusive(fn, deadline, purpose);
+  }
   if (db.impl_->queue == nullptr) return ReadOnlyStatus(std::string(purpose));
   return db.impl_->queue->SubmitExclusive(fn, deadline, std::string(purpose));
 }
@@ -354,6 +353,7 @@ Database::~Database() {
 Status Database::Write(WriteFn fn, const WriteOptions& options) {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
   if (impl_->engine != nullptr) [[unlikely]] {
+    if (impl_->options.read_only) return ReadOnlyStatus("Write");
     return impl_->engine->Write(fn, DeadlineAfter(options.timeout, impl_->options.write_timeout));
   }
   if (impl_->queue == nullptr) return ReadOnlyStatus("Write");
@@ -362,6 +362,9 @@ Status Database::Write(WriteFn fn, const WriteOptions& options) {
 
 std::future<Status> Database::WriteAsync(WriteFn fn, const WriteOptions& options) {
   Status usable = impl_->Usable();
+  if (usable.ok() && impl_->engine != nullptr && impl_->options.read_only) {
+    usable = ReadOnlyStatus("WriteAsync");
+  }
   if (usable.ok() && impl_->engine != nullptr) [[unlikely]] {
     return impl_->engine->WriteAsync(std::move(fn),
                                      DeadlineAfter(options.timeout, impl_->options.write_timeout));

@@ -198,9 +198,35 @@ std::string_view RemoteStatement::Text(int col) const {
   return number_text_[slot];
 }
 
+const std::vector<std::string>& RemoteStatement::Columns() const {
+  if (ran_) return rows_.columns;
+  if (!described_.has_value()) {
+    described_.emplace();
+    if (!ReturnsRows(sql_)) return *described_;
+    std::string_view body = sql_;
+    while (!body.empty() && (std::isspace(static_cast<unsigned char>(body.back())) ||
+                             body.back() == ';')) {
+      body.remove_suffix(1);
+    }
+    std::size_t i = SkipSpace(body, 0);
+    const std::string word = UpperWord(body, &i);
+    const bool wrappable = word == "SELECT" || word == "WITH" || word == "VALUES";
+    // A pragma or EXPLAIN cannot be a subquery; without parameters it is
+    // run as it is (it only reads), its rows discarded.
+    if (!wrappable && parameters_ > 0) return *described_;
+    const std::string probe =
+        wrappable ? "SELECT * FROM (" + std::string(body) + "\n) LIMIT 0" : sql_;
+    const std::vector<RemoteValue> nulls(static_cast<std::size_t>(parameters_));
+    auto rows = session_->Query(probe, nulls);
+    if (rows.has_value()) described_ = std::move(rows->columns);
+  }
+  return *described_;
+}
+
 std::string_view RemoteStatement::ColumnName(int col) const {
-  if (col < 0 || static_cast<std::size_t>(col) >= rows_.columns.size()) return {};
-  return rows_.columns[static_cast<std::size_t>(col)];
+  const std::vector<std::string>& columns = Columns();
+  if (col < 0 || static_cast<std::size_t>(col) >= columns.size()) return {};
+  return columns[static_cast<std::size_t>(col)];
 }
 
 const RemoteValue* RemoteStatement::Column(int col) const {

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,7 +77,10 @@ class RemoteStatement {
   Status Bind(int index, RemoteValue value);
   Result<bool> Step();
   int ParameterCount() const { return parameters_; }
-  int ColumnCount() const { return static_cast<int>(rows_.columns.size()); }
+  // Before the first Step, as SQLite after prepare: the columns the query
+  // will return, asked of the engine (the query wrapped in LIMIT 0, its
+  // parameters NULL).
+  int ColumnCount() const { return static_cast<int>(Columns().size()); }
   std::string_view ColumnName(int col) const;
   const RemoteValue* Column(int col) const;
   // As RemoteText, and numbers as SQLite writes them as text; valid until
@@ -84,6 +88,8 @@ class RemoteStatement {
   std::string_view Text(int col) const;
 
  private:
+  const std::vector<std::string>& Columns() const;
+
   RemoteSession* const session_;
   const std::string sql_;
   const int parameters_;
@@ -92,6 +98,7 @@ class RemoteStatement {
   bool ran_ = false;
   std::size_t next_ = 0;  // Row the next Step() makes current.
   mutable std::vector<std::string> number_text_;  // Current row's numbers as text.
+  mutable std::optional<std::vector<std::string>> described_;  // Columns before the run.
 };
 
 // Runs user code with a Transaction or ReadTransaction on a RemoteSession,
