@@ -74,8 +74,10 @@ void PrintWarning(std::string_view text);
 void MarkApplied();
 bool Applied();
 
-// `path` made absolute; as given when that fails.
+// `path` made absolute (as given when that fails); a cluster address ("dqlite://...") as it is.
 std::string AbsolutePath(const std::string& path);
+// A "dqlite://HOST:PORT[,...]/NAME" address rather than a file path.
+bool IsClusterAddress(std::string_view db);
 
 // A Status for a failed system call: the library's code for the errno
 // (posix::ErrnoStatus), with "<what>: <strerror>" and `hint`.
