@@ -7,6 +7,8 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "cluster/client.h"
 
@@ -90,7 +92,41 @@ void NodeSet::Kill(int i) {
   node->Wait();
 }
 
-void NodeSet::Stop(int i) { nodes_[static_cast<std::size_t>(i)]->Kill(SIGSTOP); }
+namespace {
+
+// Every thread of `pid` is in the stopped state ('T' in /proc/PID/task/*/stat).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code ec;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // "tid (comm) S ...": the state follows the last ')'.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) return false;
+    const char state = line[close + 2];
+    if (state != 'T' && state != 't') return false;
+  }
+  return !ec;
+}
+
+}  // namespace
+
+// Returns once the kernel has stopped every thread: a signal sent is not
+// yet a node that no longer reads its sockets.
+void NodeSet::Stop(int i) {
+  auto& node = nodes_[static_cast<std::size_t>(i)];
+  node->Kill(SIGSTOP);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!AllThreadsStopped(node->pid())) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ADD_FAILURE() << "node " << i + 1 << " did not stop within 10 s";
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
 void NodeSet::Continue(int i) { nodes_[static_cast<std::size_t>(i)]->Kill(SIGCONT); }
 
 bool NodeSet::Restart(int i) { return StartNode(i); }
