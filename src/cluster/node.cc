@@ -1,7 +1,10 @@
 #include "cluster/node.h"
 
 #include <dirent.h>
+// dqlite.h declares its C functions without extern "C".
+extern "C" {
 #include <dqlite.h>
+}
 
 #include <string>
 #include <thread>
