@@ -1,7 +1,7 @@
 #include "cluster/node.h"
 
 #include <dirent.h>
-// dqlite.h (1.11.1) declares its functions without extern "C".
+// dqlite.h declares its C functions without extern "C".
 extern "C" {
 #include <dqlite.h>
 }

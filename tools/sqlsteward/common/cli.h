@@ -44,6 +44,7 @@ struct Command {
   std::function<Result<int>()> run;
 };
 
+Command RegisterCluster(CLI::App& app);
 Command RegisterDemo(CLI::App& app);
 Command RegisterDemoWorker(CLI::App& app);
 Command RegisterDoctor(CLI::App& app);
@@ -51,6 +52,7 @@ Command RegisterExec(CLI::App& app);
 Command RegisterExtensionPath(CLI::App& app);
 Command RegisterHandover(CLI::App& app);
 Command RegisterMigrate(CLI::App& app);
+Command RegisterNode(CLI::App& app);
 Command RegisterQuery(CLI::App& app);
 Command RegisterStatus(CLI::App& app);
 Command RegisterVersion(CLI::App& app);
