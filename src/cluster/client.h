@@ -19,8 +19,9 @@
 // Error mapping (the code says what the caller should do):
 // - connection refused / lost, request timed out, the node is not the leader,
 //   no leader elected yet -> kUnavailable ("retry; ConnectToLeader finds the
-//   new leader"). After a kUnavailable the Client is broken (every later call
-//   fails the same way): make a new one.
+//   new leader"). After a connection error (refused, lost, timed out,
+//   garbage) the connection is closed and every later call fails with
+//   kUnavailable: make a new Client. A "not leader" reply leaves it open.
 // - the outcome of a write is not known -> kUnknownOutcome: dqlite reported
 //   leadership lost (SQLITE_IOERR_NOT_LEADER / _LEADERSHIP_LOST) while a
 //   statement that can commit ran, or the connection dropped or timed out
