@@ -156,5 +156,36 @@ TEST(FailoverTest, AWriteToAPausedLeaderIsUnknownNotFailed) {
   EXPECT_TRUE(n == 0 || n == 1) << n;
 }
 
+Role RoleOf(const std::vector<NodeInfo>& members, std::uint64_t id) {
+  for (const NodeInfo& m : members) {
+    if (m.id == id) return m.role;
+  }
+  ADD_FAILURE() << "node " << id << " is not a member";
+  return Role::kVoter;
+}
+
+TEST(FailoverTest, MembershipAssignAndRemoveShowInMembers) {
+  TestCluster cluster(SQLSTEWARD_CLI, 4);
+  SQLSTEWARD_ASSERT_OK(cluster.Start());
+  auto c = cluster.Leader();
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  const int leader = cluster.LeaderId();
+  const std::uint64_t victim = leader == 4 ? 3 : 4;
+  SQLSTEWARD_ASSERT_OK((*c)->Assign(victim, Role::kStandBy));
+  auto members = (*c)->Members();
+  ASSERT_TRUE(members.has_value()) << members.error().ToString();
+  EXPECT_EQ(RoleOf(*members, victim), Role::kStandBy);
+  SQLSTEWARD_ASSERT_OK((*c)->Assign(victim, Role::kSpare));
+  members = (*c)->Members();
+  ASSERT_TRUE(members.has_value()) << members.error().ToString();
+  EXPECT_EQ(RoleOf(*members, victim), Role::kSpare);
+  SQLSTEWARD_ASSERT_OK((*c)->Remove(victim));
+  members = (*c)->Members();
+  ASSERT_TRUE(members.has_value()) << members.error().ToString();
+  EXPECT_EQ(members->size(), 3u);
+  // Adding an address that is not HOST:PORT is refused before sending.
+  EXPECT_THAT((*c)->Add(9, "nowhere"), StatusIs(StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace sqlsteward::cluster
