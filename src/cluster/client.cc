@@ -156,12 +156,15 @@ Result<std::unique_ptr<Client>> Client::ConnectToLeader(const std::vector<std::s
   }
   for (const std::string& node : nodes) SQLSTEWARD_RETURN_IF_ERROR(CheckNodeAddress(node));
   std::string said;
+  // Probes (connect, LEADER) wait at most connect_timeout each, and never
+  // past the deadline: a stopped node in the list costs one probe, not a
+  // whole request timeout.
   auto bounded = [&](ClientOptions o) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     const auto floor = std::chrono::milliseconds(50);
     o.connect_timeout = std::clamp(left, floor, std::max(floor, o.connect_timeout));
-    o.request_timeout = std::clamp(left, floor, std::max(floor, o.request_timeout));
+    o.request_timeout = o.connect_timeout;
     return o;
   };
   std::chrono::milliseconds pause(20);

@@ -17,13 +17,16 @@
 // writes to a peer that died would otherwise kill it.
 //
 // Error mapping (the code says what the caller should do):
-// - connection refused / lost, request timed out, the node is not the leader,
-//   no leader elected yet -> kUnavailable ("retry; ConnectToLeader finds the
-//   new leader"). After a kUnavailable the Client is broken (every later call
-//   fails the same way): make a new one.
+// - connection refused / lost, request timed out, the node is not the leader
+//   (SQLITE_IOERR_NOT_LEADER: refused before running), no leader elected
+//   yet -> kUnavailable ("retry; ConnectToLeader finds the
+//   new leader"). After a connection error (refused, lost, timed out,
+//   garbage) the connection is closed and every later call fails with
+//   kUnavailable: make a new Client. A "not leader" reply leaves it open.
 // - the outcome of a write is not known -> kUnknownOutcome: dqlite reported
-//   leadership lost (SQLITE_IOERR_NOT_LEADER / _LEADERSHIP_LOST) while a
-//   statement that can commit ran, or the connection dropped or timed out
+//   leadership lost (SQLITE_IOERR_LEADERSHIP_LOST, any other I/O error, or
+//   SQLITE_ABORT from a node shutting down) while a statement that can
+//   commit ran, or the connection dropped or timed out
 //   after such a request (COMMIT, END, or any write outside an explicit
 //   transaction) was sent and before its answer arrived. The write may or may
 //   not be applied; resolve it (e.g. an idempotency record) before retrying.

@@ -8,7 +8,9 @@
 // Failure model. Any error (refused, reset, EOF, timeout, a reply that does
 // not decode) closes the connection: its byte stream can no longer be
 // trusted, since a late reply to the failed request would be taken for the
-// next one. Send reports whether any byte of the request left, so the
+// next one. Name resolution (getaddrinfo) is the one step the deadline
+// cannot bound: give nodes as IP addresses where a slow resolver matters.
+// Send reports whether any byte of the request left, so the
 // caller can tell "certainly not applied" from "may have been applied".
 //
 // Thread safety: one user at a time.

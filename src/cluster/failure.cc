@@ -36,6 +36,11 @@ Status FailureStatus(const wire::Failure& failure, std::string_view node,
     return IOError(std::move(message),
                    "the node reported an I/O error; check its disk and log, then retry", rc);
   }
+  if (primary == SQLITE_ABORT && may_commit) {
+    // dqlite answers SQLITE_ABORT when the node shuts down while a commit's
+    // Raft entry is in flight: the entry may still commit on the others.
+    return UnknownOutcome(std::move(message), std::string(kUnknownHint), rc);
+  }
   StatusCode code = StatusCode::kInternal;
   std::string hint;
   switch (primary) {

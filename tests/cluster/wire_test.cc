@@ -227,6 +227,10 @@ TEST(FailureTest, MapsLeadershipAndSqliteCodes) {
   EXPECT_THAT(FailureStatus({1, "syntax error"}, "n", "EXEC", true),
               StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(FailureStatus({5, "busy"}, "n", "EXEC", true), StatusIs(StatusCode::kTimeout));
+  // A node shutting down mid-commit answers SQLITE_ABORT: unknown for a
+  // statement that can commit, a plain abort otherwise.
+  EXPECT_THAT(FailureStatus({4, "abort"}, "n", "EXEC", true), StatusIs(StatusCode::kUnknownOutcome));
+  EXPECT_THAT(FailureStatus({4, "abort"}, "n", "QUERY", false), StatusIs(StatusCode::kAborted));
   EXPECT_THAT(LostReplyStatus(Status(StatusCode::kUnavailable, "lost"), "EXEC", true, true),
               StatusIs(StatusCode::kUnknownOutcome));
   EXPECT_THAT(LostReplyStatus(Status(StatusCode::kUnavailable, "lost"), "EXEC", true, false),
