@@ -155,12 +155,17 @@ Status Node::HandOver(std::chrono::milliseconds timeout) {
   SQLSTEWARD_ASSIGN_OR_RETURN(auto leader, self->Leader());
   if (!leader.has_value() || leader->id != options_.id) return Status();  // not leading
   SQLSTEWARD_ASSIGN_OR_RETURN(auto members, self->Members());
+  bool other_voter = false;
+  Status last;
   for (const NodeInfo& m : members) {
     if (m.id == options_.id || m.role != Role::kVoter) continue;
-    Status s = self->Transfer(m.id);
-    if (s.ok()) return s;
+    other_voter = true;
+    last = self->Transfer(m.id);
+    if (last.ok()) return last;
   }
-  return Unavailable("no other voter took over the leadership",
+  if (!other_voter) return Status();  // a one-voter cluster: nobody to hand over to
+  return Unavailable("no other voter took over the leadership (" + std::string(last.message()) +
+                         ")",
                      "the cluster elects a new leader after the election timeout");
 }
 

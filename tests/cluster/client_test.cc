@@ -18,7 +18,7 @@ using ::sqlsteward::testing::TestCluster;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-class ClientTest : public ::testing::Test {
+class ClusterClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     cluster_ = new TestCluster(SQLSTEWARD_CLI, 3);
@@ -42,9 +42,9 @@ class ClientTest : public ::testing::Test {
 
   static TestCluster* cluster_;
 };
-TestCluster* ClientTest::cluster_ = nullptr;
+TestCluster* ClusterClientTest::cluster_ = nullptr;
 
-TEST_F(ClientTest, EveryParameterTypeRoundTrips) {
+TEST_F(ClusterClientTest, EveryParameterTypeRoundTrips) {
   auto c = Open("params.db");
   ASSERT_NE(c, nullptr);
   SQLSTEWARD_ASSERT_OK(c->ExecSql("CREATE TABLE t (a, b, c, d, e)").status());
@@ -74,7 +74,7 @@ TEST_F(ClientTest, EveryParameterTypeRoundTrips) {
   SQLSTEWARD_EXPECT_OK(c->Finalize(*stmt));
 }
 
-TEST_F(ClientTest, ManyRowsArriveInSeveralBatches) {
+TEST_F(ClusterClientTest, ManyRowsArriveInSeveralBatches) {
   auto c = Open("batches.db");
   ASSERT_NE(c, nullptr);
   SQLSTEWARD_ASSERT_OK(
@@ -95,7 +95,7 @@ TEST_F(ClientTest, ManyRowsArriveInSeveralBatches) {
   EXPECT_EQ(one->rows[0][0], Value(std::int64_t{10000}));
 }
 
-TEST_F(ClientTest, InteractiveTransactionCommitsAndRollsBack) {
+TEST_F(ClusterClientTest, InteractiveTransactionCommitsAndRollsBack) {
   auto c = Open("tx.db");
   ASSERT_NE(c, nullptr);
   SQLSTEWARD_ASSERT_OK(c->ExecSql("CREATE TABLE acct (id INTEGER PRIMARY KEY, v INTEGER)").status());
@@ -123,7 +123,7 @@ TEST_F(ClientTest, InteractiveTransactionCommitsAndRollsBack) {
   EXPECT_EQ(seen->rows[0][0], Value(std::string("10,20")));
 }
 
-TEST_F(ClientTest, SqliteErrorsKeepTheirCodes) {
+TEST_F(ClusterClientTest, SqliteErrorsKeepTheirCodes) {
   auto c = Open("errors.db");
   ASSERT_NE(c, nullptr);
   SQLSTEWARD_ASSERT_OK(c->ExecSql("CREATE TABLE u (k TEXT UNIQUE)").status());
@@ -138,7 +138,7 @@ TEST_F(ClientTest, SqliteErrorsKeepTheirCodes) {
   SQLSTEWARD_EXPECT_OK(c->QuerySql("SELECT 1").status());
 }
 
-TEST_F(ClientTest, VacuumAndAttachAreRefusedBeforeSending) {
+TEST_F(ClusterClientTest, VacuumAndAttachAreRefusedBeforeSending) {
   auto c = Open("refused.db");
   ASSERT_NE(c, nullptr);
   auto v = c->ExecSql("VACUUM");
@@ -156,7 +156,7 @@ TEST_F(ClientTest, VacuumAndAttachAreRefusedBeforeSending) {
   SQLSTEWARD_EXPECT_OK(c->QuerySql("SELECT 1").status());
 }
 
-TEST_F(ClientTest, ConnectToLeaderFromAFollowersAddress) {
+TEST_F(ClusterClientTest, ConnectToLeaderFromAFollowersAddress) {
   const int leader = cluster_->LeaderId();
   ASSERT_NE(leader, 0);
   const int follower = leader % 3 + 1;
@@ -174,7 +174,7 @@ TEST_F(ClientTest, ConnectToLeaderFromAFollowersAddress) {
   }
 }
 
-TEST_F(ClientTest, MembersAreThreeVotersAndDumpGivesTheFiles) {
+TEST_F(ClusterClientTest, MembersAreThreeVotersAndDumpGivesTheFiles) {
   auto c = Open("dump.db");
   ASSERT_NE(c, nullptr);
   auto members = c->Members();
@@ -191,7 +191,7 @@ TEST_F(ClientTest, MembersAreThreeVotersAndDumpGivesTheFiles) {
   EXPECT_NE(((*files)[0].data + (*files)[1].data).find("dumped"), std::string::npos);
 }
 
-TEST_F(ClientTest, ConnectToLeaderGivesUpAtItsDeadline) {
+TEST_F(ClusterClientTest, ConnectToLeaderGivesUpAtItsDeadline) {
   // No node listens on these ports (found free, then released).
   TestCluster none(SQLSTEWARD_CLI, 2);
   const auto start = Clock::now();

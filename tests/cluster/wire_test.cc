@@ -43,7 +43,7 @@ struct Body {
   std::vector<std::byte> bytes() const { return Bytes(b); }
 };
 
-TEST(WireTest, ParamsRoundTripEveryType) {
+TEST(ClusterWireTest, ParamsRoundTripEveryType) {
   const std::vector<std::byte> blob = {std::byte{0}, std::byte{0xff}, std::byte{7}};
   const std::vector<Value> params = {nullptr, std::int64_t{-42}, 2.5, std::string("héllo"), blob};
   wire::Encoder e;
@@ -66,7 +66,7 @@ TEST(WireTest, ParamsRoundTripEveryType) {
   EXPECT_EQ(d.remaining(), 0u);
 }
 
-TEST(WireTest, EncoderRefusesWhatTheServerWouldMisread) {
+TEST(ClusterWireTest, EncoderRefusesWhatTheServerWouldMisread) {
   wire::Encoder e;
   EXPECT_THAT(e.PutText(std::string("a\0b", 3)), StatusIs(StatusCode::kInvalidArgument));
   std::vector<Value> many(256, std::int64_t{1});
@@ -76,7 +76,7 @@ TEST(WireTest, EncoderRefusesWhatTheServerWouldMisread) {
   EXPECT_FALSE(s.hint().empty());
 }
 
-TEST(WireTest, RowsOfEveryTypeAndBothMarkers) {
+TEST(ClusterWireTest, RowsOfEveryTypeAndBothMarkers) {
   // Two columns; row 1: integer, text; row 2: null, float; then PART.
   Body b;
   b.U64(2).Text("a").Text("b");
@@ -101,13 +101,13 @@ TEST(WireTest, RowsOfEveryTypeAndBothMarkers) {
   EXPECT_FALSE(empty->more);
 }
 
-TEST(WireTest, TruncatedHeaderIsRejected) {
+TEST(ClusterWireTest, TruncatedHeaderIsRejected) {
   auto m = wire::SplitMessage(Bytes(std::string(5, '\0')));
   EXPECT_THAT(m, StatusIs(StatusCode::kUnavailable));
   EXPECT_THAT(std::string(m.error().message()), HasSubstr("header"));
 }
 
-TEST(WireTest, LengthBeyondTheBufferIsRejected) {
+TEST(ClusterWireTest, LengthBeyondTheBufferIsRejected) {
   Body header;
   header.U64(0x0000000800000010ull);  // 16 words announced, type 8
   auto m = wire::SplitMessage(Bytes(header.b + std::string(8, '\0')));
@@ -119,7 +119,7 @@ TEST(WireTest, LengthBeyondTheBufferIsRejected) {
   EXPECT_THAT(wire::DecodeHeader(huge.bytes()), StatusIs(StatusCode::kUnavailable));
 }
 
-TEST(WireTest, BadStringPaddingIsRejected) {
+TEST(ClusterWireTest, BadStringPaddingIsRejected) {
   Body b;
   b.U64(1).Raw(std::string("abc\0xyzq", 8));  // non-zero bytes after the NUL
   auto f = wire::DecodeFailure(b.bytes());
@@ -133,7 +133,7 @@ TEST(WireTest, BadStringPaddingIsRejected) {
   EXPECT_THAT(wire::DecodeFailure(short_pad.bytes()), StatusIs(StatusCode::kUnavailable));
 }
 
-TEST(WireTest, GarbageCountsAndLengthsAreRejected) {
+TEST(ClusterWireTest, GarbageCountsAndLengthsAreRejected) {
   Body many_nodes;
   many_nodes.U64(1ull << 60);
   EXPECT_THAT(wire::DecodeServers(many_nodes.bytes()), StatusIs(StatusCode::kUnavailable));
@@ -158,7 +158,7 @@ TEST(WireTest, GarbageCountsAndLengthsAreRejected) {
   EXPECT_THAT(wire::DecodeResult(Body().U64(1).bytes()), StatusIs(StatusCode::kUnavailable));
 }
 
-TEST(WireTest, ServersAndFilesDecode) {
+TEST(ClusterWireTest, ServersAndFilesDecode) {
   Body s;
   s.U64(2).U64(1).Text("127.0.0.1:9001").U64(0).U64(2).Text("127.0.0.1:9002").U64(2);
   auto nodes = wire::DecodeServers(s.bytes());
@@ -175,7 +175,7 @@ TEST(WireTest, ServersAndFilesDecode) {
   EXPECT_EQ((*files)[1].name, "app.db-wal");
 }
 
-TEST(AddressTest, ParsesAndRejectsWithHints) {
+TEST(ClusterAddressTest, ParsesAndRejectsWithHints) {
   auto a = ParseAddress("dqlite://10.0.0.1:9001,10.0.0.2:9002/app.db");
   ASSERT_TRUE(a.has_value()) << a.error().ToString();
   EXPECT_EQ(a->nodes, (std::vector<std::string>{"10.0.0.1:9001", "10.0.0.2:9002"}));
@@ -191,7 +191,7 @@ TEST(AddressTest, ParsesAndRejectsWithHints) {
   }
 }
 
-TEST(StatementKindTest, RefusesVacuumAndAttach) {
+TEST(ClusterStatementKindTest, RefusesVacuumAndAttach) {
   Status v = CheckAllowed("  /* c */ vacuum");
   EXPECT_THAT(v, StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_THAT(std::string(v.hint()), HasSubstr("1.11.1"));
@@ -200,7 +200,7 @@ TEST(StatementKindTest, RefusesVacuumAndAttach) {
   SQLSTEWARD_EXPECT_OK(CheckAllowed("INSERT INTO t VALUES ('vacuum; attach')"));
 }
 
-TEST(StatementKindTest, TellsWhatMayCommit) {
+TEST(ClusterStatementKindTest, TellsWhatMayCommit) {
   EXPECT_TRUE(MayCommit("INSERT INTO t VALUES (1)", false));
   EXPECT_FALSE(MayCommit("INSERT INTO t VALUES (1)", true));
   EXPECT_TRUE(MayCommit("COMMIT", true));
@@ -213,7 +213,7 @@ TEST(StatementKindTest, TellsWhatMayCommit) {
   EXPECT_TRUE(MayCommit("-- note\nUPDATE t SET x = 1", false));
 }
 
-TEST(FailureTest, MapsLeadershipAndSqliteCodes) {
+TEST(ClusterFailureTest, MapsLeadershipAndSqliteCodes) {
   const wire::Failure not_leader{kIoErrNotLeader, "not leader"};
   EXPECT_THAT(FailureStatus(not_leader, "n", "EXEC", true), StatusIs(StatusCode::kUnavailable));
   const wire::Failure lost{kIoErrLeadershipLost, "leadership lost"};
