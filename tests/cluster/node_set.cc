@@ -11,32 +11,13 @@
 #include <thread>
 
 #include "cluster/client.h"
+#include "support/test_cluster.h"
 
 namespace sqlsteward::testing {
-namespace {
-
-// A loopback port nothing listens on now (the kernel's pick for port 0).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = 0;
-  socklen_t len = sizeof sa;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
-    port = ntohs(sa.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-}  // namespace
 
 NodeSet::NodeSet(int n) {
   for (int i = 0; i < n; ++i) {
-    addresses_.push_back("127.0.0.1:" + std::to_string(FreePort()));
+    addresses_.push_back("127.0.0.1:" + std::to_string(FreeLoopbackPort()));
   }
   nodes_.resize(static_cast<std::size_t>(n));
   for (int i = 0; i < n && ok_; ++i) ok_ = StartNode(i);
@@ -92,40 +73,12 @@ void NodeSet::Kill(int i) {
   node->Wait();
 }
 
-namespace {
-
-// Every thread of `pid` is in the stopped state ('T' in /proc/PID/task/*/stat).
-bool AllThreadsStopped(pid_t pid) {
-  std::error_code ec;
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    // "tid (comm) S ...": the state follows the last ')'.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos || close + 2 >= line.size()) return false;
-    const char state = line[close + 2];
-    if (state != 'T' && state != 't') return false;
-  }
-  return !ec;
-}
-
-}  // namespace
 
 // Returns once the kernel has stopped every thread: a signal sent is not
 // yet a node that no longer reads its sockets.
 void NodeSet::Stop(int i) {
   auto& node = nodes_[static_cast<std::size_t>(i)];
-  node->Kill(SIGSTOP);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!AllThreadsStopped(node->pid())) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      ADD_FAILURE() << "node " << i + 1 << " did not stop within 10 s";
-      return;
-    }
-    std::this_thread::yield();
-  }
+  StopEveryThread(node->pid());
 }
 void NodeSet::Continue(int i) { nodes_[static_cast<std::size_t>(i)]->Kill(SIGCONT); }
 

@@ -7,12 +7,46 @@
 
 #include <csignal>
 #include <stdexcept>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 #include <utility>
 
 namespace sqlsteward::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Every thread of `pid` is in the stopped state ('T' in /proc/PID/task/*/stat).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code ec;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // "tid (comm) S ...": the state follows the last ')'.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) return false;
+    const char state = line[close + 2];
+    if (state != 'T' && state != 't') return false;
+  }
+  return !ec;
+}
+
+}  // namespace
+
+void StopEveryThread(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!AllThreadsStopped(pid)) {
+    if (Clock::now() >= deadline) {
+      ADD_FAILURE() << "pid " << pid << " did not stop within 10 s";
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
 
 int FreeLoopbackPort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -31,8 +65,6 @@ int FreeLoopbackPort() {
   ::close(fd);
   return port;
 }
-
-}  // namespace
 
 struct TestCluster::Proc {
   std::unique_ptr<subprocess::ChildProcess> child;
@@ -146,7 +178,7 @@ void TestCluster::Kill(int id) {
 
 void TestCluster::Pause(int id) {
   auto& p = *procs_.at(static_cast<std::size_t>(id - 1));
-  if (p.child) p.child->Signal(SIGSTOP);
+  if (p.child) StopEveryThread(p.child->pid());
 }
 
 void TestCluster::Resume(int id) {

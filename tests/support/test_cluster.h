@@ -13,6 +13,8 @@
 #ifndef SQLSTEWARD_TESTS_SUPPORT_TEST_CLUSTER_H_
 #define SQLSTEWARD_TESTS_SUPPORT_TEST_CLUSTER_H_
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -24,6 +26,12 @@
 #include "support/testing.h"
 
 namespace sqlsteward::testing {
+
+// A loopback port nothing listens on now (the kernel's pick for port 0).
+int FreeLoopbackPort();
+// SIGSTOPs `pid` and returns once the kernel has stopped every thread of
+// it: a signal sent is not yet a node that no longer reads its sockets.
+void StopEveryThread(pid_t pid);
 
 class TestCluster {
  public:
