@@ -104,6 +104,20 @@ struct SnapshotProgress {
 };
 using SnapshotProgressFn = std::function<void(const SnapshotProgress&)>;
 
+// How a snapshot's copy is made (docs/snapshots.md, "How the copy is made").
+enum class SnapshotCopyMethod {
+  // WAL mode: the file copy when its preconditions hold, else the backup
+  // API. Rollback journal: the backup API.
+  kAuto,
+  // The database file in large reads with the snapshot's WAL frames laid
+  // over it, hashed while it is written (WAL mode only). As an option: the
+  // file copy or an error (kFailedPrecondition, saying which precondition
+  // failed), never the backup API.
+  kFileCopy,
+  // SQLite's backup API, a page at a time.
+  kBackupApi,
+};
+
 struct SnapshotOptions {
   // The check run on the copy before it is published.
   IntegrityCheck integrity = IntegrityCheck::kQuick;
@@ -134,6 +148,8 @@ struct SnapshotOptions {
   // threads; on a busy machine the snapshot then takes longer. The copy
   // runs on the calling thread, at its priority.
   bool background_priority = true;
+  // kAuto unless a test or a cautious operator wants one method.
+  SnapshotCopyMethod copy_method = SnapshotCopyMethod::kAuto;
 };
 
 // What a manifest records (docs/snapshots.md has the JSON).
@@ -169,6 +185,10 @@ struct SnapshotResult {
   // restarts is max_restarts + 1.
   int restarts = 0;
   bool copied_under_write_lock = false;
+  // How the copy was made (kFileCopy or kBackupApi), and, when kAuto took
+  // the backup API in WAL mode, which precondition of the file copy failed.
+  SnapshotCopyMethod copy_method = SnapshotCopyMethod::kBackupApi;
+  std::string fallback_reason;
   // Snapshot files deleted by retention, and stale temporary files of
   // earlier, interrupted snapshots that were removed (with any manifest a
   // crash left published without its snapshot).
