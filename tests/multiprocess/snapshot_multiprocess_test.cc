@@ -211,15 +211,18 @@ INSTANTIATE_TEST_SUITE_P(
                                                                              : "WalBackupApi");
     });
 
-// Issue 14: the file copy is the snapshot, byte for byte in content,
-// while another process commits without pause and checkpoints run in the
-// middle of the copy (the writer's own, by WAL size, and one forced from a
-// third process each time). Each commit rewrites every row of `ledger`
+// Issue 14: the file copy is the snapshot, in content, while another
+// process commits without pause and checkpoints run in the middle of the
+// copy (the writer's own, by WAL size, and one forced from a third process
+// each time). Each commit of the writer rewrites every row of `ledger`
 // (about 40 pages), so any page from the wrong state shows as two
-// versions. Without the WAL overlay the copy holds the database file's
-// older state (its version is below the one committed before the snapshot
-// began) or a torn one; without the read transaction the checkpoints copy
-// newer frames into the file under the copy: both fail here.
+// versions. In the middle of each copy the third process also commits to
+// `cold` (pages at the end of the file, written by nobody else) and then
+// checkpoints: the snapshot must still show the old `cold`. Without the
+// WAL overlay the copy holds the database file's older state (its ledger
+// version is below the one committed before the snapshot began); without
+// the read transaction that checkpoint copies the new `cold` page into the
+// file before the copy reads it: both fail here.
 TEST(SnapshotFileCopyTest, FastCopyIsTheSnapshotUnderCommitsAndCheckpoints) {
   TempDir dir;
   const std::string db_path = dir.File("ledger.db");
@@ -232,6 +235,11 @@ TEST(SnapshotFileCopyTest, FastCopyIsTheSnapshotUnderCommitsAndCheckpoints) {
           tx.Exec("CREATE TABLE ledger(id INTEGER PRIMARY KEY, version INTEGER, pad BLOB)"));
       for (int i = 0; i < 150; ++i) {
         SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO ledger VALUES(?, 0, randomblob(1000))", i));
+      }
+      SQLSTEWARD_RETURN_IF_ERROR(
+          tx.Exec("CREATE TABLE cold(id INTEGER PRIMARY KEY, version INTEGER, pad BLOB)"));
+      for (int i = 0; i < 8; ++i) {
+        SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO cold VALUES(?, 0, randomblob(1000))", i));
       }
       return Status();
     }));
@@ -272,6 +280,7 @@ TEST(SnapshotFileCopyTest, FastCopyIsTheSnapshotUnderCommitsAndCheckpoints) {
     SCOPED_TRACE(i);
     during = -1;
     const long long before = version_now();
+    const long long cold_before = QueryInt(db_path, "SELECT max(version) FROM cold");
     auto snap = Snapshot(*db, dir.File("snaps"), options);
     ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
     EXPECT_EQ(snap->copy_method, SnapshotCopyMethod::kFileCopy);
@@ -285,6 +294,10 @@ TEST(SnapshotFileCopyTest, FastCopyIsTheSnapshotUnderCommitsAndCheckpoints) {
     EXPECT_GE(version, before) << "older than what was committed before the snapshot began";
     EXPECT_LE(version, during) << "newer than the snapshot's read transaction";
     EXPECT_EQ(QueryInt(snap->path, "SELECT sum(balance) FROM accounts"), kTotal);
+    EXPECT_EQ(QueryInt(snap->path, "SELECT count(DISTINCT version) FROM cold"), 1);
+    EXPECT_EQ(QueryInt(snap->path, "SELECT max(version) FROM cold"), cold_before)
+        << "a commit made during the copy reached it";
+    EXPECT_EQ(QueryInt(db_path, "SELECT max(version) FROM cold"), cold_before + 1);
   }
   EXPECT_EQ(waits_timed_out, 0) << "no commit landed during a copy";
   checkpointer.CloseStdin();

@@ -43,7 +43,8 @@
 //                           (every row, spread over many pages, in one
 //                           transaction); print "ready" after the first
 //                           commit and "done <commits> <errors>" at the end
-//   checkpointer DB         open DB (shared); for each line read, run a
+//   checkpointer DB         open DB (shared); for each line read, commit
+//                           `UPDATE cold SET version = version + 1`, run a
 //                           checkpoint (Database::Checkpoint) and print
 //                           "checkpointed" (or an error line)
 //   hold DB                 open DB (shared), print "ready", print
@@ -271,7 +272,9 @@ int Checkpointer(const ModeArgs& args) {
   auto db = OpenOrExit(args[0]);
   SayOrExit("ready");
   while (sqlsteward::subprocess::ReadStdinLine().has_value()) {
-    Status st = db->Checkpoint();
+    Status st = db->Write(
+        [](Transaction& tx) { return tx.Exec("UPDATE cold SET version = version + 1"); });
+    if (st.ok()) st = db->Checkpoint();
     if (!st.ok()) {
       SayError(st);
       return kExitFailed;
