@@ -146,7 +146,8 @@ struct SnapshotOptions {
   // Run the checksum, the integrity check and the fsync of the copy on
   // threads at nice +10, so that they yield the CPU to the application's
   // threads; on a busy machine the snapshot then takes longer. The copy
-  // runs on the calling thread, at its priority.
+  // runs on the calling thread, at its priority, and so does the hash that
+  // trails the file copy (it sets the copy's pace).
   bool background_priority = true;
   // kAuto unless a test or a cautious operator wants one method.
   SnapshotCopyMethod copy_method = SnapshotCopyMethod::kAuto;

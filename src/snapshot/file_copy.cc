@@ -40,7 +40,9 @@
 //       needs every slot 1..4 exclusively), so frames 1..M stay in the WAL
 //       file as H describes them (P3 checks it).
 //   (d) Slot 0 is taken only when the WAL was wholly checkpointed
-//       (nBackfill == mxFrame): the database file alone is the snapshot,
+//       (nBackfill == mxFrame; checked, and SQLite's reader for a
+//       read-only -shm, which uses slot 0 otherwise, is refused by
+//       ReadSlotOf): the database file alone is the snapshot,
 //       and no checkpoint writes the database file while slot 0 is held
 //       (it needs WAL_READ_LOCK(0) exclusively). Frames are not laid over:
 //       the WAL may be restarted and rewritten meanwhile.
@@ -65,11 +67,11 @@
 // The hash: the bytes written are handed to a thread that hashes them in
 // order, a few buffers behind the copy, so hashing overlaps copying; what
 // is hashed is exactly what was written (the integrity check afterwards
-// reads the file back).
+// reads the file back). The hash paces the copy (SHA-256 is slower than
+// the copy from the page cache), so it runs at the copy's priority, not at
+// SnapshotOptions::background_priority's nice +10: measured on a busy
+// machine, a hash thread at +10 made the copy 3-8x slower.
 #include "snapshot/file_copy.h"
-
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -98,17 +100,14 @@ Status Fallback(const std::string& why) {
 // owns the buffers the copy fills.
 class TrailingHash {
  public:
-  TrailingHash(std::size_t bytes, bool lower_priority, Reporter* reporter,
-               std::int64_t total_pages, std::int64_t page_size)
+  TrailingHash(std::size_t bytes, Reporter* reporter, std::int64_t total_pages,
+               std::int64_t page_size)
       : reporter_(reporter), total_pages_(total_pages), page_size_(page_size) {
     for (int i = 0; i < kBuffers; ++i) {
       storage_.push_back(std::make_unique<unsigned char[]>(bytes));
       free_.push_back(storage_.back().get());
     }
-    thread_ = std::thread([this, lower_priority] {
-      if (lower_priority) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
-      Loop();
-    });
+    thread_ = std::thread([this] { Loop(); });
   }
   TrailingHash(const TrailingHash&) = delete;
   TrailingHash& operator=(const TrailingHash&) = delete;
@@ -206,6 +205,9 @@ Result<FileCopyPlan> PlanFileCopy(sqlite3* source, const std::string& path) {
   }
   const WalIndexHeader& h = plan.slot.header;
   if (plan.slot.slot == 0) {  // (d): the database file alone.
+    if (plan.slot.backfilled != h.max_frame) {
+      return Fallback("WAL read slot 0 with frames not yet checkpointed");
+    }
     plan.frames.page_size = plan.page_size;
     return plan;
   }
@@ -228,8 +230,7 @@ Result<std::string> RunFileCopy(const FileCopyPlan& plan, const FileCopyRun& run
   const std::int64_t chunk_pages =
       std::clamp<std::int64_t>(run.chunk_pages, 1, std::max<std::int64_t>(1, kChunkBytes / page));
   run.reporter->Begin(SnapshotPhase::kCopy, total, page);
-  TrailingHash hash(static_cast<std::size_t>(chunk_pages * page), run.background_priority,
-                    run.reporter, total, page);
+  TrailingHash hash(static_cast<std::size_t>(chunk_pages * page), run.reporter, total, page);
   const bool overlay = plan.slot.slot > 0 && plan.frames.frames > 0;
   for (std::int64_t first = 1; first <= total; first += chunk_pages) {
     const std::int64_t pages = std::min(chunk_pages, total - first + 1);

@@ -39,8 +39,7 @@ Result<FileCopyPlan> PlanFileCopy(sqlite3* source, const std::string& path);
 struct FileCopyRun {
   posix::Env* env = nullptr;
   Reporter* reporter = nullptr;
-  std::int64_t chunk_pages = 1024;  // Pages per read, write and progress report.
-  bool background_priority = true;  // The hash thread's.
+  std::int64_t chunk_pages = 1024;  // Pages per read, write and progress report (<= 1 MiB).
 };
 
 // Copies the snapshot of `plan` into `temp` (its header marked rollback

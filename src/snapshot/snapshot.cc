@@ -113,7 +113,6 @@ Status CopyThroughOwnConnection(Database& db, const SnapshotOptions& options, Ba
       file_run.env = DatabaseAccess::Env(db);
       file_run.reporter = run.reporter;
       file_run.chunk_pages = options.pages_per_step;
-      file_run.background_priority = options.background_priority;
       auto sha = RunFileCopy(*plan, file_run, temp, path);
       Exec(source.get(), "COMMIT", "end the snapshot's read transaction").IgnoreError();
       outcome->file_copy = true;

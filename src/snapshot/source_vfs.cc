@@ -32,7 +32,8 @@ namespace {
 constexpr int kFirstReadLock = 3;  // WAL_READ_LOCK(0) in wal.c.
 constexpr int kReaders = 5;        // WAL_NREADER.
 constexpr std::size_t kHeaderBytes = 48;
-constexpr std::size_t kReadMarksAt = 2 * kHeaderBytes + 4;  // WalCkptInfo.aReadMark.
+constexpr std::size_t kBackfillAt = 2 * kHeaderBytes;      // WalCkptInfo.nBackfill.
+constexpr std::size_t kReadMarksAt = kBackfillAt + 4;       // WalCkptInfo.aReadMark.
 
 struct File {
   sqlite3_file base;   // pMethods = &kMethods; must come first.
@@ -40,6 +41,7 @@ struct File {
   const volatile unsigned char* shm;  // Region 0 of the wal-index, once mapped.
   ReadSlot held;
   bool header_ok;
+  bool shm_read_only;  // An xShmMap said SQLITE_READONLY: SQLite's "unreliable" reader.
 };
 
 File* AsFile(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
@@ -127,6 +129,7 @@ int ShmMap(sqlite3_file* file, int region, int size, int extend, void volatile**
   File* f = AsFile(file);
   if (f->real->pMethods->iVersion < 2) return SQLITE_IOERR_SHMMAP;
   int rc = f->real->pMethods->xShmMap(f->real, region, size, extend, out);
+  if ((rc & 0xff) == SQLITE_READONLY) f->shm_read_only = true;
   if (rc == SQLITE_OK && region == 0 && *out != nullptr) {
     f->shm = static_cast<const volatile unsigned char*>(*out);
   }
@@ -150,8 +153,12 @@ int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
     f->held = ReadSlot();
     f->held.slot = offset - kFirstReadLock;
     f->header_ok = CopyHeader(f, f->real, &f->held.header);
-    if (f->header_ok && f->held.slot > 0) {
-      f->held.read_mark = Load32(f->shm + kReadMarksAt + 4 * static_cast<std::size_t>(f->held.slot));
+    if (f->header_ok) {
+      f->held.backfilled = Load32(f->shm + kBackfillAt);
+      if (f->held.slot > 0) {
+        f->held.read_mark =
+            Load32(f->shm + kReadMarksAt + 4 * static_cast<std::size_t>(f->held.slot));
+      }
     }
   }
   return rc;
@@ -292,6 +299,10 @@ Result<ReadSlot> ReadSlotOf(sqlite3* db) {
   }
   if (f->held.slot < 0) {
     return FailedPrecondition("the snapshot's reader holds no WAL read slot",
+                              "the snapshot uses SQLite's backup API instead");
+  }
+  if (f->shm_read_only) {
+    return FailedPrecondition("the wal-index (-shm file) is read-only for the snapshot's reader",
                               "the snapshot uses SQLite's backup API instead");
   }
   if (!f->header_ok) {

@@ -37,6 +37,7 @@ struct ReadSlot {
   int slot = -1;  // WAL_READ_LOCK(slot) held shared; -1: none.
   WalIndexHeader header;
   std::uint32_t read_mark = 0;  // aReadMark[slot] (0 for slot 0).
+  std::uint32_t backfilled = 0; // nBackfill when the slot was taken.
 };
 
 // Registers (once per lower VFS) the source VFS stacked on `lower_vfs`
@@ -46,7 +47,9 @@ Result<std::string> RegisterSnapshotSourceVfs(const std::string& lower_vfs);
 // The read slot the connection `db` (opened through the source VFS) holds
 // on its main database, with the header copied when the slot was taken.
 // kFailedPrecondition when `db` holds none, was not opened through the
-// source VFS, or the header could not be copied consistently.
+// source VFS, the header could not be copied consistently, or the
+// wal-index is read-only (SQLite then reads the WAL through a private
+// copy of the index, and slot 0 does not mean "database file only").
 Result<ReadSlot> ReadSlotOf(sqlite3* db);
 
 // The lower VFS's own file objects of `db`'s main database and its WAL,
