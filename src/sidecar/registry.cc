@@ -8,6 +8,7 @@
 #include "posix/file_lock.h"
 #include "sidecar/claim.h"
 #include "sidecar/handover.h"
+#include "sidecar/heartbeats.h"
 #include "sidecar/process_identity.h"
 #include "sidecar/slot_scan.h"
 #include "sidecar/turn_queue.h"
@@ -45,7 +46,9 @@ Result<std::unique_ptr<Registry>> Registry::Register(posix::Env* env, const std:
       SQLSTEWARD_ASSIGN_OR_RETURN(bool claimed, reg->TryRegister(&blockers));
       if (claimed) {
         claim.Unlock();
-        reg->heartbeat_ = std::thread(&Registry::HeartbeatLoop, reg.get());
+        Registry* beating = reg.get();
+        reg->heartbeat_ = Heartbeats::Get().Add([beating] { return beating->Beat(); },
+                                                cfg.heartbeat_interval);
         return reg;
       }
     }
@@ -163,35 +166,30 @@ Status Registry::ClaimSlot(const std::vector<Slot>& live) {
       "close some instances; each open Database handle takes one slot");
 }
 
-void Registry::HeartbeatLoop() {
-  std::uint64_t beat = 1;
-  while (true) {
-    {
-      MutexLock lock(&mu_);
-      const auto wake = Clock::now() + config_.heartbeat_interval;
-      while (!stop_ && cv_.WaitUntil(&mu_, wake)) {
-      }
-      if (stop_) return;
-    }
-    const Heartbeat hb = {++beat, WallClockUnixMs()};
-    env_->Pwrite(fd_.get(), &hb, sizeof hb, SlotOffset(slot_) + kSlotHeartbeatOffset);
-    auto slots = ReadSlotsFresh(env_, sidecar_path_);
-    std::int32_t successor = 0;
-    if (slots.has_value()) {
-      const SlotRecord& mine = (*slots)[static_cast<std::size_t>(slot_)];
-      if (mine.handover_seq != handover_seq_) {
-        handover_seq_ = mine.handover_seq;
-        successor = mine.handover_requester;
-      }
-    }
-    if (successor != 0) {
-      const std::uint32_t stepping = kStateSteppingDown;
-      env_->Pwrite(fd_.get(), &stepping, sizeof stepping, SlotOffset(slot_) + kSlotStateOffset);
-      if (config_.on_step_down) config_.on_step_down(successor);
-      FreeSlot();
-      return;
+bool Registry::Beat() {
+  const Heartbeat hb = {++beat_, WallClockUnixMs()};
+  env_->Pwrite(fd_.get(), &hb, sizeof hb, SlotOffset(slot_) + kSlotHeartbeatOffset);
+  auto slots = ReadSlotsFresh(env_, sidecar_path_);
+  std::int32_t successor = 0;
+  if (slots.has_value()) {
+    const SlotRecord& mine = (*slots)[static_cast<std::size_t>(slot_)];
+    if (mine.handover_seq != handover_seq_) {
+      handover_seq_ = mine.handover_seq;
+      successor = mine.handover_requester;
     }
   }
+  if (successor == 0) return true;
+  const std::uint32_t stepping = kStateSteppingDown;
+  env_->Pwrite(fd_.get(), &stepping, sizeof stepping, SlotOffset(slot_) + kSlotStateOffset);
+  // On a thread of its own: stepping down finishes the running batch, which
+  // must not hold up the heartbeats of the process's other instances.
+  // Release() joins it; Heartbeats::Remove waits for this beat, so the
+  // thread exists before Release looks.
+  step_down_ = std::thread([this, successor] {
+    if (config_.on_step_down) config_.on_step_down(successor);
+    FreeSlot();
+  });
+  return false;
 }
 
 void Registry::FreeSlot() {
@@ -204,12 +202,11 @@ void Registry::FreeSlot() {
 }
 
 void Registry::Release() {
-  {
-    MutexLock lock(&mu_);
-    stop_ = true;
-    cv_.SignalAll();
+  if (heartbeat_ != 0) {
+    Heartbeats::Get().Remove(heartbeat_);
+    heartbeat_ = 0;
   }
-  if (heartbeat_.joinable()) heartbeat_.join();
+  if (step_down_.joinable()) step_down_.join();
   FreeSlot();
 }
 

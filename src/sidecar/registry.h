@@ -7,15 +7,17 @@
 // exclusive owner to hand over (handover.h) as configured, then claims a
 // free slot: writes it whole and holds an exclusive OFD lock on its first
 // byte for its lifetime, so that a crashed instance is recognised by its
-// released lock. A heartbeat thread then advances the slot's heartbeat
-// every interval and watches its handover field.
+// released lock. The process's heartbeat thread (heartbeats.h) then
+// advances the slot's heartbeat every interval and watches its handover
+// field; when a successor asks, a thread of the instance's own calls
+// on_step_down and frees the slot.
 //
-// Lock order: mu_ is innermost; the heartbeat thread calls on_step_down
-// without it (on_step_down takes the Database's close_mu), and Release()
-// joins the heartbeat thread without it.
+// Lock order: mu_ is innermost; on_step_down runs without it (it takes the
+// Database's close_mu), and Release() waits for the heartbeat and joins the
+// step-down thread without it.
 //
-// Thread safety: Register/Release from one thread; the heartbeat thread
-// only touches the slot's own bytes.
+// Thread safety: Register/Release from one thread; the heartbeat only
+// touches the slot's own bytes.
 #ifndef SQLSTEWARD_SIDECAR_REGISTRY_H_
 #define SQLSTEWARD_SIDECAR_REGISTRY_H_
 
@@ -77,7 +79,9 @@ class Registry {
   // Refusal of a blocker when neither waiting nor taking over is asked for.
   Status Refuse(const InstanceInfo& blocker) const;
   Status ClaimSlot(const std::vector<Slot>& live);
-  void HeartbeatLoop() EXCLUDES(mu_);
+  // One heartbeat (on the process's heartbeat thread); false once a
+  // successor asked this instance to step down.
+  bool Beat() EXCLUDES(mu_);
   void FreeSlot() EXCLUDES(mu_);
 
   posix::Env* const env_;
@@ -86,13 +90,13 @@ class Registry {
   posix::UniqueFd fd_;  // Our own open file description: holds the slot lock.
   const Config config_;
   int slot_ = -1;                   // Set by Register before the heartbeat starts.
-  std::uint64_t handover_seq_ = 0;  // Heartbeat thread only: last request seen.
+  std::uint64_t handover_seq_ = 0;  // Beat() only: last request seen.
+  std::uint64_t beat_ = 1;          // Beat() only.
+  unsigned long long heartbeat_ = 0;  // Heartbeats::Id; 0: not scheduled.
+  std::thread step_down_;             // Started by Beat(), joined by Release().
 
   Mutex mu_;
-  CondVar cv_;
-  bool stop_ GUARDED_BY(mu_) = false;
   bool released_ GUARDED_BY(mu_) = false;
-  std::thread heartbeat_;
 };
 
 }  // namespace sqlsteward::internal

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -116,6 +117,56 @@ TEST(RegistryTest, EachHandleHoldsASlotUntilClose) {
   b.reset();
   EXPECT_TRUE(ReadRegistry(path)->instances.empty());
   EXPECT_THAT(ReadRegistry(tmp.File("never.db")), StatusIs(StatusCode::kNotFound));
+}
+
+int ThreadsOfThisProcess() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// The heartbeat of this process's instance of `path`, read from the sidecar.
+std::uint64_t OurHeartbeat(const std::string& path) {
+  auto status = ReadRegistry(path);
+  EXPECT_TRUE(status.has_value()) << testing::Describe(status);
+  if (!status.has_value() || status->instances.size() != 1) return 0;
+  return status->instances.front().heartbeat;
+}
+
+// One thread of the process beats for every handle: a warm process opens
+// and closes without starting a thread (Close used to join one, which on a
+// loaded machine waited milliseconds for it to be scheduled), and every
+// open handle's heartbeat keeps advancing, also after others closed.
+TEST(RegistryTest, OneHeartbeatThreadBeatsForEveryHandleAndOpenStartsNone) {
+  TempDir tmp;
+  Options opts;
+  opts.heartbeat_interval = std::chrono::milliseconds(5);
+  auto warm = OpenOk(tmp.File("warm.db"), opts);
+  ASSERT_NE(warm, nullptr);
+  const int threads = ThreadsOfThisProcess();
+  for (int i = 0; i < 5; ++i) {
+    auto db = OpenOk(tmp.File("cycle.db"), opts);
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(ThreadsOfThisProcess(), threads) << "an Open started a thread";
+    SQLSTEWARD_ASSERT_OK(db->Close());
+    EXPECT_EQ(ThreadsOfThisProcess(), threads);
+  }
+  auto other = OpenOk(tmp.File("other.db"), opts);
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(ThreadsOfThisProcess(), threads);
+  auto advances = [](const std::string& path) {
+    const std::uint64_t first = OurHeartbeat(path);
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (OurHeartbeat(path) < first + 3 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return OurHeartbeat(path) >= first + 3;
+  };
+  EXPECT_TRUE(advances(tmp.File("warm.db")));
+  EXPECT_TRUE(advances(tmp.File("other.db")));
+  SQLSTEWARD_ASSERT_OK(warm->Close());
+  EXPECT_TRUE(advances(tmp.File("other.db")));
+  EXPECT_TRUE(ReadRegistry(tmp.File("warm.db"))->instances.empty());
 }
 
 TEST(RegistryTest, ExclusiveOwnerRefusesASecondOpenerWithinASecondNamingIt) {
