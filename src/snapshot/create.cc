@@ -239,7 +239,8 @@ Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter
   SQLSTEWARD_RETURN_IF_ERROR(temp->CloseConnection());
   SQLSTEWARD_RETURN_IF_ERROR(temp->ResetWalHeader());
   SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t size, temp->Size());
-  SQLSTEWARD_ASSIGN_OR_RETURN(CheckedCopy checked, SyncCheckAndHash(job, *temp, size, outcome.sha256, reporter));
+  SQLSTEWARD_ASSIGN_OR_RETURN(CheckedCopy checked,
+                              SyncCheckAndHash(job, *temp, size, outcome.sha256, reporter));
   result.manifest = ManifestFor(job, outcome, checked, size);
   SQLSTEWARD_RETURN_IF_ERROR(Publish(job, *temp, &result));
   result.total_time = Clock::now() - start;

@@ -243,8 +243,7 @@ Result<std::string> RunFileCopy(const FileCopyPlan& plan, const FileCopyRun& run
         const std::uint32_t frame = plan.frames.frame_of_page[static_cast<std::size_t>(p)];
         if (frame == 0) continue;
         SQLSTEWARD_RETURN_IF_ERROR(ReadSource(plan.files.wal, buffer + (p - first) * page, page,
-                                              plan.frames.PageOffset(frame), path + "-wal",
-                                              false));
+                                              plan.frames.PageOffset(frame), path + "-wal", false));
       }
     }
     if (first == 1 && (buffer[18] == 2 || buffer[19] == 2)) {

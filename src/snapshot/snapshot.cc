@@ -179,8 +179,7 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
   }
   if (db.journal_mode() == JournalMode::kWal || options.max_restarts > 0) {
     Status copied;
-    SQLSTEWARD_RETURN_IF_ERROR(
-        CopyThroughOwnConnection(db, options, run, temp, outcome, &copied));
+    SQLSTEWARD_RETURN_IF_ERROR(CopyThroughOwnConnection(db, options, run, temp, outcome, &copied));
     if (copied.ok() || copied.code() != StatusCode::kAborted ||
         db.journal_mode() == JournalMode::kWal) {
       return copied;

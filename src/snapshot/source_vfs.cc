@@ -32,12 +32,12 @@ namespace {
 constexpr int kFirstReadLock = 3;  // WAL_READ_LOCK(0) in wal.c.
 constexpr int kReaders = 5;        // WAL_NREADER.
 constexpr std::size_t kHeaderBytes = 48;
-constexpr std::size_t kBackfillAt = 2 * kHeaderBytes;      // WalCkptInfo.nBackfill.
-constexpr std::size_t kReadMarksAt = kBackfillAt + 4;       // WalCkptInfo.aReadMark.
+constexpr std::size_t kBackfillAt = 2 * kHeaderBytes;  // WalCkptInfo.nBackfill.
+constexpr std::size_t kReadMarksAt = kBackfillAt + 4;  // WalCkptInfo.aReadMark.
 
 struct File {
-  sqlite3_file base;   // pMethods = &kMethods; must come first.
-  sqlite3_file* real;  // The lower VFS's file, allocated right after us.
+  sqlite3_file base;                  // pMethods = &kMethods; must come first.
+  sqlite3_file* real;                 // The lower VFS's file, allocated right after us.
   const volatile unsigned char* shm;  // Region 0 of the wal-index, once mapped.
   ReadSlot held;
   bool header_ok;
@@ -183,10 +183,25 @@ int Unfetch(sqlite3_file* file, sqlite3_int64 offset, void* p) {
   return Real(file)->pMethods->xUnfetch(Real(file), offset, p);
 }
 
-const sqlite3_io_methods kMethods = {3,        Close,     Read,     Write,        Truncate,
-                                     Sync,     FileSize,  Lock,     Unlock,       CheckReservedLock,
-                                     FileControl, SectorSize, DeviceCharacteristics, ShmMap,
-                                     ShmLock,  ShmBarrier, ShmUnmap, Fetch,       Unfetch};
+const sqlite3_io_methods kMethods = {3,
+                                     Close,
+                                     Read,
+                                     Write,
+                                     Truncate,
+                                     Sync,
+                                     FileSize,
+                                     Lock,
+                                     Unlock,
+                                     CheckReservedLock,
+                                     FileControl,
+                                     SectorSize,
+                                     DeviceCharacteristics,
+                                     ShmMap,
+                                     ShmLock,
+                                     ShmBarrier,
+                                     ShmUnmap,
+                                     Fetch,
+                                     Unfetch};
 
 // The VFS object's own methods go to the lower VFS, kept in pAppData.
 sqlite3_vfs* Lower(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
@@ -252,7 +267,8 @@ File* SourceFileOf(sqlite3* db, int op) {
 Result<std::string> RegisterSnapshotSourceVfs(const std::string& lower_vfs) {
   static std::mutex mu;
   static std::map<std::string, std::unique_ptr<Registered>>* shims =
-      new std::map<std::string, std::unique_ptr<Registered>>();  // Never destroyed: SQLite keeps it.
+      new std::map<std::string,
+                   std::unique_ptr<Registered>>();  // Never destroyed: SQLite keeps it.
   std::lock_guard<std::mutex> lock(mu);
   auto it = shims->find(lower_vfs);
   if (it != shims->end()) return it->second->name;

@@ -25,19 +25,19 @@ struct WalIndexHeader {
   std::uint32_t version = 0;
   std::uint32_t change = 0;
   bool big_endian_checksum = false;
-  std::uint32_t page_size = 0;  // Decoded: 65536 is stored as 1.
-  std::uint32_t max_frame = 0;  // mxFrame: the last valid frame of the snapshot.
-  std::uint32_t page_count = 0; // nPage: the database's size in pages.
+  std::uint32_t page_size = 0;                    // Decoded: 65536 is stored as 1.
+  std::uint32_t max_frame = 0;                    // mxFrame: the last valid frame of the snapshot.
+  std::uint32_t page_count = 0;                   // nPage: the database's size in pages.
   std::array<std::uint32_t, 2> frame_checksum{};  // Running checksum of frame max_frame.
-  std::array<unsigned char, 8> salt{};           // As in the WAL file's header.
+  std::array<unsigned char, 8> salt{};            // As in the WAL file's header.
 };
 
 // What the read connection holds once its read transaction has begun.
 struct ReadSlot {
   int slot = -1;  // WAL_READ_LOCK(slot) held shared; -1: none.
   WalIndexHeader header;
-  std::uint32_t read_mark = 0;  // aReadMark[slot] (0 for slot 0).
-  std::uint32_t backfilled = 0; // nBackfill when the slot was taken.
+  std::uint32_t read_mark = 0;   // aReadMark[slot] (0 for slot 0).
+  std::uint32_t backfilled = 0;  // nBackfill when the slot was taken.
 };
 
 // Registers (once per lower VFS) the source VFS stacked on `lower_vfs`

@@ -21,8 +21,8 @@ std::uint32_t Little32(const unsigned char* p) {
 }
 
 // walChecksumBytes of wal.c: `bytes` is a multiple of 8.
-void Checksum(bool big_endian, const unsigned char* data, std::int64_t bytes,
-              std::uint32_t* s1, std::uint32_t* s2) {
+void Checksum(bool big_endian, const unsigned char* data, std::int64_t bytes, std::uint32_t* s1,
+              std::uint32_t* s2) {
   std::uint32_t a = *s1;
   std::uint32_t b = *s2;
   for (std::int64_t i = 0; i < bytes; i += 8) {
@@ -36,9 +36,9 @@ void Checksum(bool big_endian, const unsigned char* data, std::int64_t bytes,
 }
 
 Status NotUsable(const std::string& path, const std::string& why) {
-  return FailedPrecondition("the WAL " + path + " does not hold the snapshot as its header says: " +
-                                why,
-                            "the snapshot uses SQLite's backup API instead");
+  return FailedPrecondition(
+      "the WAL " + path + " does not hold the snapshot as its header says: " + why,
+      "the snapshot uses SQLite's backup API instead");
 }
 
 Status ReadExactly(sqlite3_file* file, unsigned char* out, std::int64_t len, std::int64_t offset,
@@ -108,8 +108,8 @@ Result<WalFrames> ReadWalFrames(sqlite3_file* wal, const WalIndexHeader& header,
     return NotUsable(path, "the running checksum of its last frame is not the header's");
   }
   if (last_size != page_count) {
-    return NotUsable(path, "its last frame does not commit " + std::to_string(page_count) +
-                               " pages");
+    return NotUsable(path,
+                     "its last frame does not commit " + std::to_string(page_count) + " pages");
   }
   return out;
 }

@@ -32,8 +32,8 @@ struct WalFrames {
 
   // Where frame `frame`'s page image starts in the WAL file.
   std::int64_t PageOffset(std::uint32_t frame) const {
-    return kWalHeaderBytes + (static_cast<std::int64_t>(frame) - 1) *
-                                 (page_size + kWalFrameHeaderBytes) +
+    return kWalHeaderBytes +
+           (static_cast<std::int64_t>(frame) - 1) * (page_size + kWalFrameHeaderBytes) +
            kWalFrameHeaderBytes;
   }
 };
