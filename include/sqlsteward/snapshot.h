@@ -129,8 +129,9 @@ struct SnapshotOptions {
   // File name prefix; empty: the database's file name without its
   // extension ("/data/app.db" -> "app").
   std::string name;
-  // Pages copied per backup step. Between steps the progress callback runs
-  // and, in rollback-journal mode, writers may commit.
+  // Pages copied per backup step, or per chunk of the file copy (at most
+  // 1 MiB). Between steps the progress callback runs and, in
+  // rollback-journal mode, writers may commit.
   int pages_per_step = 1024;
   // Called at the start and end of each phase and at most this often in
   // between.
