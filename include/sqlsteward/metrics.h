@@ -37,6 +37,13 @@ struct MetricsSnapshot {
   std::uint64_t checkpoints = 0;        // PASSIVE checkpoints run
   std::uint64_t checkpoints_incomplete = 0;  // stopped short by readers
   std::uint64_t sqlite_busy_handler_calls = 0;
+  // Cluster handles: batches whose COMMIT answer was lost (leadership
+  // changed mid-commit), looked up by their idempotency record afterwards,
+  // and how many of those had committed; batches run again after a failover
+  // left them uncommitted.
+  std::uint64_t commit_outcome_lookups = 0;
+  std::uint64_t commit_outcome_committed = 0;
+  std::uint64_t batch_retries = 0;
   // Keyed by StatusCodeName(); only non-OK outcomes of Write/Read calls.
   std::map<std::string, std::uint64_t, std::less<>> errors_by_code;
 

@@ -49,6 +49,10 @@ enum class StatusCode : int {
   kIOError = 11,
   // A bug in sqlsteward or an exception thrown by application code.
   kInternal = 12,
+  // The write may or may not have been applied (a replicated commit whose
+  // acknowledgement was lost in a leadership change or a dropped
+  // connection); resolve the outcome before retrying.
+  kUnknownOutcome = 13,
 };
 
 // Stable, lower-case name of a code ("timeout", "constraint", ...).

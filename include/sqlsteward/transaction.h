@@ -23,12 +23,18 @@ namespace sqlsteward {
 
 namespace internal {
 class Connection;
+class RemoteSession;
+class RemoteStatement;
+struct RemoteAccess;
 }
 
 // A prepared statement from the connection's cache. Movable, not copyable.
 // Destruction resets it and clears its bindings so the next user of the
 // cached statement starts clean. Bind errors are sticky and reported by the
 // next Step() or Run().
+// On a cluster handle (Database::Open("dqlite://...")) the statement runs on
+// the leader at its first Step(): its rows are fetched then, and the Column
+// accessors read the fetched copy (docs/cluster.md).
 class Statement {
  public:
   Statement(Statement&& other) noexcept;
@@ -86,11 +92,14 @@ class Statement {
  private:
   friend class ReadTransaction;
   Statement(internal::Connection* conn, sqlite3_stmt* stmt) : conn_(conn), stmt_(stmt) {}
+  explicit Statement(internal::RemoteStatement* remote) : remote_(remote) {}
   void Release();
   Statement& BindInt64(int index, std::int64_t value);
 
   internal::Connection* conn_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
+  // Owned; set instead of conn_/stmt_ on a cluster handle.
+  internal::RemoteStatement* remote_ = nullptr;
   Status bind_error_;
 };
 
@@ -129,11 +138,14 @@ class ReadTransaction {
 
  protected:
   explicit ReadTransaction(internal::Connection* conn) : conn_(conn) {}
+  explicit ReadTransaction(internal::RemoteSession* remote) : conn_(nullptr), remote_(remote) {}
   ~ReadTransaction() = default;
   internal::Connection* conn_;
+  internal::RemoteSession* remote_ = nullptr;  // Set instead of conn_ on a cluster handle.
 
  private:
   friend class internal::Connection;
+  friend struct internal::RemoteAccess;
   static Result<std::optional<std::int64_t>> FirstInt64(Statement& stmt, std::string_view sql);
   static Result<std::optional<std::string>> FirstText(Statement& stmt, std::string_view sql);
 };
@@ -153,7 +165,9 @@ class Transaction : public ReadTransaction {
 
  private:
   friend class internal::Connection;
+  friend struct internal::RemoteAccess;
   explicit Transaction(internal::Connection* conn) : ReadTransaction(conn) {}
+  explicit Transaction(internal::RemoteSession* remote) : ReadTransaction(remote) {}
   ~Transaction() = default;
 };
 

@@ -68,6 +68,14 @@ std::string MetricsSnapshot::ToPrometheus(std::string_view prefix) const {
   AppendScalar(&out, p + "_sqlite_busy_handler_calls_total", "counter",
                "Waits on SQLite's own locks (connections outside sqlsteward).",
                std::to_string(sqlite_busy_handler_calls));
+  AppendScalar(&out, p + "_commit_outcome_lookups_total", "counter",
+               "Cluster batches whose COMMIT answer was lost, looked up afterwards.",
+               std::to_string(commit_outcome_lookups));
+  AppendScalar(&out, p + "_commit_outcome_committed_total", "counter",
+               "Of those, batches found committed.", std::to_string(commit_outcome_committed));
+  AppendScalar(&out, p + "_batch_retries_total", "counter",
+               "Cluster batches run again after a failover left them uncommitted.",
+               std::to_string(batch_retries));
   out += "# HELP " + p + "_errors_total Failed Write/Read calls by status code.\n";
   out += "# TYPE " + p + "_errors_total counter\n";
   for (const auto& [code, n] : errors_by_code) {
@@ -104,6 +112,17 @@ void MetricsRecorder::RecordCheckpoint(bool incomplete) {
   MutexLock lock(&mu_);
   snap_.checkpoints++;
   if (incomplete) snap_.checkpoints_incomplete++;
+}
+
+void MetricsRecorder::RecordOutcomeLookup(bool committed) {
+  MutexLock lock(&mu_);
+  snap_.commit_outcome_lookups++;
+  if (committed) snap_.commit_outcome_committed++;
+}
+
+void MetricsRecorder::RecordBatchRetry() {
+  MutexLock lock(&mu_);
+  snap_.batch_retries++;
 }
 
 void MetricsRecorder::RecordError(StatusCode code) {

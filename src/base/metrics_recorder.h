@@ -30,6 +30,9 @@ class MetricsRecorder {
   void RecordRead() { reads_.fetch_add(1, std::memory_order_relaxed); }
   void RecordError(StatusCode code);
   void RecordCheckpoint(bool incomplete);
+  // A cluster batch's lost COMMIT answer, resolved: it had `committed`.
+  void RecordOutcomeLookup(bool committed);
+  void RecordBatchRetry();
 
   // Connections count their busy-handler calls here.
   std::atomic<std::uint64_t>* busy_counter() { return &busy_calls_; }

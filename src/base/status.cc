@@ -30,6 +30,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "io_error";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kUnknownOutcome:
+      return "unknown_outcome";
   }
   return "unknown";
 }

@@ -32,6 +32,7 @@ SQLSTEWARD_STATUS_BUILDER_(ResourceExhausted, kResourceExhausted)
 SQLSTEWARD_STATUS_BUILDER_(Corruption, kCorruption)
 SQLSTEWARD_STATUS_BUILDER_(IOError, kIOError)
 SQLSTEWARD_STATUS_BUILDER_(Internal, kInternal)
+SQLSTEWARD_STATUS_BUILDER_(UnknownOutcome, kUnknownOutcome)
 
 #undef SQLSTEWARD_STATUS_BUILDER_
 

@@ -21,6 +21,7 @@
 #include "base/status_builders.h"
 #include "core/connection.h"
 #include "core/database_access.h"
+#include "core/engine.h"
 #include "core/open_steps.h"
 #include "core/read_only_open.h"
 #include "core/reader_pool.h"
@@ -82,6 +83,9 @@ class Database::Impl {
   std::unique_ptr<internal::ReaderPool> readers;
   // Last in, first out: the registry's heartbeat thread calls StepDown.
   std::unique_ptr<internal::Registry> registry;
+  // Set instead of the sidecar, writer, queue and readers when the database
+  // is not a local file (core/engine.h).
+  std::unique_ptr<internal::Engine> engine;
   JournalMode journal_mode = JournalMode::kWal;
 
   // Held across the handle's transitions: publishing the writer and queue
@@ -136,6 +140,7 @@ Status Database::Impl::Close() {
     if (closed.exchange(true, std::memory_order_acq_rel)) return Status();
     DrainWrites(Status());
     if (readers) readers->Close();
+    if (engine) engine->Close().IgnoreError();
   }
   // Outside close_mu: joining the heartbeat thread waits for a StepDown in
   // progress, which takes close_mu.
@@ -146,10 +151,6 @@ Status Database::Impl::Close() {
   write_lock.reset();
   sidecar.reset();
   return Status();
-}
-
-Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const Options& options) {
-  return internal::DatabaseAccess::OpenWithEnv(path, options, posix::Env::Default());
 }
 
 Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
@@ -267,12 +268,50 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenReadOnly(
   return db;
 }
 
+Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenOnEngine(
+    const std::string& address, const Options& options, const EngineFactory& factory) {
+  InstallForkHandler();
+  if (options.reader_connections < 1 || options.max_batch_jobs < 1) {
+    return InvalidArgument("reader_connections and max_batch_jobs must be at least 1",
+                           "use the defaults unless measured otherwise");
+  }
+  auto impl = std::make_unique<Database::Impl>();
+  impl->env = posix::Env::Default();
+  impl->options = options;
+  if (!impl->options.on_warning) {
+    impl->options.on_warning = [](std::string_view message) {
+      std::fprintf(stderr, "sqlsteward: warning: %.*s\n", static_cast<int>(message.size()),
+                   message.data());
+    };
+  }
+  impl->fork_generation = g_fork_generation.load(std::memory_order_relaxed);
+  impl->path = address;
+  impl->journal_mode = JournalMode::kWal;
+  impl->options.journal_mode = JournalMode::kWal;
+  SQLSTEWARD_ASSIGN_OR_RETURN(impl->engine, factory(impl->options, &impl->metrics));
+  std::unique_ptr<Database> db(new Database(std::move(impl)));
+  if (db->impl_->options.after_open) {
+    SQLSTEWARD_RETURN_IF_ERROR(db->impl_->options.after_open(*db).WithContext("after_open"));
+  }
+  return db;
+}
+
+internal::Engine* internal::DatabaseAccess::EngineOf(Database& db) {
+  return db.impl_->engine.get();
+}
+
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Status internal::DatabaseAccess::WithWriterConnection(
     Database& db, const std::function<Status(Connection&)>& fn,
     std::chrono::steady_clock::time_point deadline, std::string_view purpose) {
   SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
+  if (db.impl_->engine != nullptr) {
+    return FailedPrecondition(std::string(purpose) + " needs a local database file; " +
+                                  db.impl_->path + " is a cluster",
+                              "restore the snapshot into a local file, or load its rows into "
+                              "the cluster through Write() (docs/cluster.md)");
+  }
   if (db.impl_->queue == nullptr) return ReadOnlyStatus(std::string(purpose));
   return db.impl_->queue->SubmitRaw(fn, deadline, std::string(purpose));
 }
@@ -292,6 +331,10 @@ Status internal::DatabaseAccess::WriteExclusive(Database& db, const WriteFn& fn,
                                                 std::chrono::steady_clock::time_point deadline,
                                                 std::string_view purpose) {
   SQLSTEWARD_RETURN_IF_ERROR(db.impl_->Usable());
+  if (db.impl_->engine != nullptr) {
+    if (db.impl_->options.read_only) return ReadOnlyStatus(std::string(purpose));
+    return db.impl_->engine->WriteExclusive(fn, deadline, purpose);
+  }
   if (db.impl_->queue == nullptr) return ReadOnlyStatus(std::string(purpose));
   return db.impl_->queue->SubmitExclusive(fn, deadline, std::string(purpose));
 }
@@ -309,12 +352,23 @@ Database::~Database() {
 
 Status Database::Write(WriteFn fn, const WriteOptions& options) {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  if (impl_->engine != nullptr) [[unlikely]] {
+    if (impl_->options.read_only) return ReadOnlyStatus("Write");
+    return impl_->engine->Write(fn, DeadlineAfter(options.timeout, impl_->options.write_timeout));
+  }
   if (impl_->queue == nullptr) return ReadOnlyStatus("Write");
   return impl_->queue->Submit(fn, DeadlineAfter(options.timeout, impl_->options.write_timeout));
 }
 
 std::future<Status> Database::WriteAsync(WriteFn fn, const WriteOptions& options) {
   Status usable = impl_->Usable();
+  if (usable.ok() && impl_->engine != nullptr && impl_->options.read_only) {
+    usable = ReadOnlyStatus("WriteAsync");
+  }
+  if (usable.ok() && impl_->engine != nullptr) [[unlikely]] {
+    return impl_->engine->WriteAsync(std::move(fn),
+                                     DeadlineAfter(options.timeout, impl_->options.write_timeout));
+  }
   if (usable.ok() && impl_->queue == nullptr) usable = ReadOnlyStatus("WriteAsync");
   if (!usable.ok()) {
     std::promise<Status> failed;
@@ -327,11 +381,16 @@ std::future<Status> Database::WriteAsync(WriteFn fn, const WriteOptions& options
 
 Status Database::Read(ReadFn fn, const ReadOptions& options) {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  if (impl_->engine != nullptr) [[unlikely]] {
+    return impl_->engine->Read(fn, DeadlineAfter(options.timeout, impl_->options.read_timeout));
+  }
   return impl_->readers->Run(fn, DeadlineAfter(options.timeout, impl_->options.read_timeout));
 }
 
 Status Database::Checkpoint() {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->Usable());
+  // dqlite checkpoints its own WAL on every node.
+  if (impl_->engine != nullptr) return Status();
   if (impl_->queue == nullptr) return ReadOnlyStatus("Checkpoint");
   return impl_->queue->Checkpoint(Clock::now() + impl_->options.write_timeout);
 }

@@ -15,6 +15,8 @@
 namespace sqlsteward::internal {
 
 class Connection;
+class Engine;
+class MetricsRecorder;
 
 struct DatabaseAccess {
   // Runs fn in a batch of its own: no other job shares its transaction. The
@@ -49,6 +51,17 @@ struct DatabaseAccess {
                                                        const Options& options, posix::Env* env);
   // The Env the handle was opened with.
   static posix::Env* Env(const Database& db);
+
+  // A handle whose writes, reads and exclusive jobs go to the engine that
+  // `factory` builds (core/engine.h); `address` is what path() returns. The
+  // engine records its batches in the handle's metrics.
+  using EngineFactory = std::function<Result<std::unique_ptr<Engine>>(const Options&,
+                                                                       MetricsRecorder*)>;
+  static Result<std::unique_ptr<Database>> OpenOnEngine(const std::string& address,
+                                                        const Options& options,
+                                                        const EngineFactory& factory);
+  // The handle's engine; nullptr for a local database file.
+  static Engine* EngineOf(Database& db);
 
   // Open's read-only path (Options::read_only).
   static Result<std::unique_ptr<Database>> OpenReadOnly(std::unique_ptr<Database::Impl> impl);

@@ -291,10 +291,21 @@ Result<VerifyResult> VerifyBeforeRestore(posix::Env* env, const std::string& sna
 
 }  // namespace
 
+// Restoring into a cluster would have to replace the database under every
+// node's Raft log: not done; a snapshot restores into a local file.
+Status RefuseCluster(const std::string& db_path) {
+  if (!std::string_view(db_path).starts_with("dqlite://")) return Status();
+  return FailedPrecondition(
+      "restore into a cluster (" + db_path + ") is not supported",
+      "restore into a local file (sqlsteward restore SNAPSHOT app.db), or load the rows into "
+      "the cluster through Write(); see docs/cluster.md");
+}
+
 Result<RestoreResult> Restore(posix::Env* env, const std::string& snapshot_path,
                               const std::string& db_path, const RestoreOptions& options,
                               Options open_options) {
   const auto start = Clock::now();
+  SQLSTEWARD_RETURN_IF_ERROR(RefuseCluster(db_path));
   SQLSTEWARD_RETURN_IF_ERROR(RefuseSameFile(env, snapshot_path, db_path));
   Reporter reporter(options.progress, options.progress_interval);
   SQLSTEWARD_ASSIGN_OR_RETURN(VerifyResult verified,
@@ -351,6 +362,7 @@ Result<RestoreResult> Restore(posix::Env* env, const std::string& snapshot_path,
 Result<RestoreResult> Restore(Database& db, const std::string& snapshot_path,
                               const RestoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  SQLSTEWARD_RETURN_IF_ERROR(internal::RefuseCluster(db.path()));
   SQLSTEWARD_RETURN_IF_ERROR(
       internal::RefuseSameFile(internal::DatabaseAccess::Env(db), snapshot_path, db.path()));
   internal::Reporter reporter(options.progress, options.progress_interval);

@@ -33,6 +33,7 @@
 #include "base/time.h"
 #include "core/connection.h"
 #include "core/database_access.h"
+#include "core/engine.h"
 #include "posix/env.h"
 #include "snapshot/backup.h"
 #include "snapshot/create.h"
@@ -42,6 +43,7 @@
 #include "snapshot/progress.h"
 #include "snapshot/source_vfs.h"
 #include "snapshot/sqlite_util.h"
+#include "snapshot/staged_dump.h"
 #include "snapshot/temp_file.h"
 #include "sqlsteward/database.h"
 
@@ -195,6 +197,14 @@ Result<SnapshotResult> Snapshot(posix::Env* env, const std::string& db_path,
                                 const std::string& dest_dir, const SnapshotOptions& options,
                                 Options open_options) {
   open_options.create_if_missing = false;
+  if (std::string_view(db_path).starts_with("dqlite://")) {
+    auto cluster = Database::Open(db_path, open_options);
+    if (!cluster.has_value()) return std::move(cluster).error();
+    auto result = sqlsteward::Snapshot(**cluster, dest_dir, options);
+    Status closed = (*cluster)->Close();
+    if (result.has_value() && !closed.ok()) return closed;
+    return result;
+  }
   struct stat st;
   if (env->Stat(db_path.c_str(), &st) != 0 && errno == ENOENT) {
     return NotFound("database " + db_path + " does not exist", "check the path", 0, ENOENT);
@@ -227,20 +237,39 @@ Result<SnapshotResult> Snapshot(Database& db, const std::string& dest_dir,
     return InvalidArgument("keep must be 0 (all) or more", "pass the number of snapshots to keep");
   }
   internal::Reporter reporter(options.progress, options.progress_interval);
+  // A cluster's database is dumped by its leader and staged as a local
+  // file: from there on the copy is the same (snapshot/staged_dump.h).
+  Database* source = &db;
+  std::unique_ptr<internal::StagedDump> staged;
+  std::unique_ptr<Database> staged_db;
+  if (internal::Engine* engine = internal::DatabaseAccess::EngineOf(db)) {
+    auto dumped = internal::StagedDump::Create(
+        *engine, dest_dir, std::chrono::steady_clock::now() + options.timeout);
+    if (!dumped.has_value()) return std::move(dumped).error().WithContext("snapshot " + db.path());
+    staged = std::move(dumped).value();
+    auto opened = internal::DatabaseAccess::OpenWithEnv(staged->path(), Options(),
+                                                        internal::DatabaseAccess::Env(db));
+    if (!opened.has_value()) {
+      return std::move(opened).error().WithContext("snapshot " + db.path() + ": open its dump");
+    }
+    staged_db = std::move(opened).value();
+    source = staged_db.get();
+  }
   internal::SnapshotJob job;
   job.env = internal::DatabaseAccess::Env(db);
   job.dest_dir = dest_dir;
   job.prefix = name;
   job.kind = "snapshot";
-  job.source = internal::AbsolutePath(db.path());
+  job.source = staged != nullptr ? db.path() : internal::AbsolutePath(db.path());
   job.source_mode = db.journal_mode();
   job.integrity = options.integrity;
   job.keep = options.keep;
   job.background_priority = options.background_priority;
   job.copy = [&](internal::TempSnapshot& temp, internal::CopyOutcome* outcome) {
-    return internal::CopyFromDatabase(db, options, &reporter, temp, outcome);
+    return internal::CopyFromDatabase(*source, options, &reporter, temp, outcome);
   };
   auto result = internal::CreateSnapshot(job, &reporter);
+  if (staged_db != nullptr) staged_db->Close().IgnoreError();
   if (!result.has_value()) return std::move(result).error().WithContext("snapshot " + db.path());
   return result;
 }

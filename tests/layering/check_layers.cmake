@@ -15,6 +15,7 @@ set(rank_migrate 5)
 set(rank_snapshot 5)
 set(rank_ext 4)   # the loadable extension: beside core, never on it
 set(rank_cluster 6)
+set(rank_api 7)    # Database::Open: dispatches on the address to core or cluster
 
 set(public_status base)
 set(public_metrics base)

@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
   commands.push_back(cli::RegisterSnapshot(app));
   commands.push_back(cli::RegisterVerify(app));
   commands.push_back(cli::RegisterRestore(app));
+  commands.push_back(cli::RegisterNode(app));
+  commands.push_back(cli::RegisterCluster(app));
   commands.push_back(cli::RegisterDemoWorker(app));
   commands.push_back(cli::RegisterTortureWorker(app));
 

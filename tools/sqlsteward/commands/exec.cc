@@ -129,7 +129,8 @@ Command RegisterExec(CLI::App& app) {
   CLI::App* cmd = AddCommand(
       app, "exec", "Run one SQL statement (with parameters) or a script as one durable write.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
-  cmd->add_option("DB", args->db, "The database file")->required();
+  cmd->add_option("DB", args->db,
+                  "The database file, or a cluster address dqlite://HOST:PORT[,...]/NAME")->required();
   cmd->add_option("SQL", args->sql, "One statement, or a script when no parameter is given")
       ->required();
   AddSqlParamOptions(cmd);

@@ -176,7 +176,8 @@ Command RegisterMigrate(CLI::App& app) {
   CLI::App* cmd = AddCommand(
       app, "migrate", "Apply a directory of NNNN_name.sql migrations, all or nothing.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
-  cmd->add_option("DB", args->db, "The database file (created 0600 if missing)")->required();
+  cmd->add_option("DB", args->db,
+                  "The database file (created 0600 if missing), or a cluster address dqlite://HOST:PORT[,...]/NAME")->required();
   cmd->add_option("--dir", args->dir, "Directory of NNNN_name.sql migration files")->required();
   cmd->add_flag("--dry-run", args->dry_run,
                 "List the pending migrations and their SQL; change nothing");

@@ -376,7 +376,8 @@ Command RegisterQuery(CLI::App& app) {
   CLI::App* cmd =
       AddCommand(app, "query", "Run one SELECT in a read transaction and print its rows.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
-  cmd->add_option("DB", args->db, "The database file (never created)")->required();
+  cmd->add_option("DB", args->db,
+                  "The database file (never created), or a cluster address dqlite://HOST:PORT[,...]/NAME")->required();
   cmd->add_option("SQL", args->sql, "One SELECT (or another statement that returns rows)")
       ->required();
   AddSqlParamOptions(cmd);

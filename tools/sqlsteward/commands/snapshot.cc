@@ -109,7 +109,8 @@ Command RegisterSnapshot(CLI::App& app) {
   CLI::App* cmd =
       AddCommand(app, "snapshot", "Take an online, verified snapshot of a database.", kAbout);
   cmd->footer(kExamples);
-  cmd->add_option("DB", args->db, "The database file")->required();
+  cmd->add_option("DB", args->db,
+                  "The database file, or a cluster address dqlite://HOST:PORT[,...]/NAME")->required();
   cmd->add_option("DEST_DIR", args->dest, "Directory for the snapshot (created 0700 if missing)")
       ->required();
   cmd->add_option("--keep", args->keep,

@@ -20,6 +20,7 @@
 #include <fmt/core.h>
 
 #include "base/time.h"
+#include "cluster/client.h"
 #include "common/cli.h"
 #include "common/help.h"
 #include "common/instance_output.h"
@@ -157,7 +158,47 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// A cluster has no registry: its members and their roles, and the leader.
+Result<int> RunCluster(const StatusArgs& args) {
+  auto fail = [&](Status status) {
+    return FailWithJson(args.json, {{"database", args.db}}, std::move(status));
+  };
+  auto address = cluster::ParseAddress(args.db);
+  if (!address.has_value()) return fail(std::move(address).error());
+  auto client = cluster::Client::ConnectToLeader(
+      address->nodes, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  if (!client.has_value()) return fail(std::move(client).error());
+  auto members = (*client)->Members();
+  if (!members.has_value()) return fail(std::move(members).error());
+  const std::string leader = (*client)->address();
+  if (args.json) {
+    json nodes = json::array();
+    for (const cluster::NodeInfo& n : *members) {
+      nodes.push_back({{"id", n.id},
+                       {"address", n.address},
+                       {"role", std::string(cluster::RoleName(n.role))},
+                       {"leader", n.address == leader}});
+    }
+    PrintJson({{"ok", true},
+               {"database", args.db},
+               {"cluster", true},
+               {"leader", leader},
+               {"members", nodes}});
+    return 0;
+  }
+  fmt::print("{}: a dqlite cluster of {} member{}, leader {}\n\n", Printable(args.db),
+             members->size(), members->size() == 1 ? "" : "s", Printable(leader));
+  std::vector<std::vector<std::string>> rows = {{"ID", "ADDRESS", "ROLE", "LEADER"}};
+  for (const cluster::NodeInfo& n : *members) {
+    rows.push_back({std::to_string(n.id), Printable(n.address),
+                    std::string(cluster::RoleName(n.role)), n.address == leader ? "yes" : ""});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
 Result<int> Run(const StatusArgs& args) {
+  if (IsClusterAddress(args.db)) return RunCluster(args);
   const std::string db = AbsolutePath(args.db);
   auto fail = [&](Status status) {
     return FailWithJson(args.json, {{"database", db}}, std::move(status));
@@ -249,7 +290,9 @@ Command RegisterStatus(CLI::App& app) {
   CLI::App* cmd = AddCommand(
       app, "status", "Show who has a database open, who owns it and who holds the write lock.");
   cmd->footer(std::string(kAbout) + "\n\n" + kExamples);
-  cmd->add_option("DB", args->db, "The database file")->required();
+  cmd->add_option("DB", args->db,
+                  "The database file, or a cluster address dqlite://HOST:PORT[,...]/NAME")
+      ->required();
   cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
   cmd->add_flag("--observe", args->observe,
                 "Watch heartbeats for two intervals (about 0.1 s) so that instances on other "

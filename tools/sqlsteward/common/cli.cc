@@ -43,6 +43,7 @@ void MarkApplied() { g_applied = true; }
 bool Applied() { return g_applied; }
 
 std::string AbsolutePath(const std::string& path) {
+  if (IsClusterAddress(path)) return path;
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(path, ec);
   return ec ? path : abs.string();
@@ -54,6 +55,8 @@ Status ErrnoStatus(int err, std::string_view what, std::string hint) {
   const StatusCode code = posix::ErrnoStatus(err, what, {}).code();
   return Status(code, fmt::format("{}: {}", what, std::strerror(err)), std::move(hint), 0, err);
 }
+
+bool IsClusterAddress(std::string_view db) { return db.starts_with("dqlite://"); }
 
 bool IsTerminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
 

@@ -44,6 +44,7 @@ struct Command {
   std::function<Result<int>()> run;
 };
 
+Command RegisterCluster(CLI::App& app);
 Command RegisterDemo(CLI::App& app);
 Command RegisterDemoWorker(CLI::App& app);
 Command RegisterDoctor(CLI::App& app);
@@ -51,6 +52,7 @@ Command RegisterExec(CLI::App& app);
 Command RegisterExtensionPath(CLI::App& app);
 Command RegisterHandover(CLI::App& app);
 Command RegisterMigrate(CLI::App& app);
+Command RegisterNode(CLI::App& app);
 Command RegisterQuery(CLI::App& app);
 Command RegisterStatus(CLI::App& app);
 Command RegisterVersion(CLI::App& app);
@@ -74,8 +76,10 @@ void PrintWarning(std::string_view text);
 void MarkApplied();
 bool Applied();
 
-// `path` made absolute; as given when that fails.
+// `path` made absolute (as given when that fails); a cluster address ("dqlite://...") as it is.
 std::string AbsolutePath(const std::string& path);
+// A "dqlite://HOST:PORT[,...]/NAME" address rather than a file path.
+bool IsClusterAddress(std::string_view db);
 
 // A Status for a failed system call: the library's code for the errno
 // (posix::ErrnoStatus), with "<what>: <strerror>" and `hint`.

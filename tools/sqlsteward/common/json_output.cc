@@ -21,7 +21,7 @@ nlohmann::json StatusToJson(const Status& status) {
 Status StatusFromJson(const nlohmann::json& j) {
   StatusCode code = StatusCode::kInternal;
   const std::string name = j.value("code", "");
-  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kUnknownOutcome); ++c) {
     if (StatusCodeName(static_cast<StatusCode>(c)) == name) code = static_cast<StatusCode>(c);
   }
   if (code == StatusCode::kOk) code = StatusCode::kInternal;
