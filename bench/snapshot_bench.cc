@@ -3,6 +3,7 @@
 //
 //   sqlsteward_snapshot_bench                        # 1 GiB, 3 reps
 //   sqlsteward_snapshot_bench --size-mib 2048 --reps 5 --json out.json
+//   sqlsteward_snapshot_bench --compare-backup       # also C: the backup API
 //   sqlsteward_snapshot_bench --smoke                # CI: harness check only
 //
 // One database of --size-mib (4000-byte random blobs, one per page, filled in
@@ -13,9 +14,13 @@
 //   A. `cp --reflink=never DB COPY` (a child process: /bin/cp), then fsync(COPY):
 //      cp alone does not make the copy durable, a snapshot does, so the
 //      baseline is cp + fsync; cp alone is reported too;
-//   B. Snapshot(db, DIR/snaps) with the default quick_check: backup-API copy,
-//      fsync, quick_check and sha256, manifest, rename, directory fsync.
-// Both read a source that is in the page cache (it was just written and is
+//   B. Snapshot(db, DIR/snaps) with the default quick_check: the copy (by
+//      default the file copy with its WAL overlay, hashed as it goes;
+//      --copy backup: the backup API), fsync, quick_check (and the sha256
+//      for the backup API), manifest, rename, directory fsync.
+//   C. with --compare-backup: the same snapshot with copy_method kBackupApi
+//      (the copy of earlier releases), for the speed-up of B over it.
+// All read a source that is in the page cache (it was just written and is
 // read every repetition). Ratio = cp time / snapshot time (= snapshot
 // throughput / cp throughput); goal >= 0.5. The stall is the longest commit
 // of the application thread that started while B ran; goal <= 20 ms. The
@@ -80,6 +85,8 @@ struct Args {
   int size_mib = 1024;
   int reps = 3;
   std::string integrity = "quick";
+  std::string copy = "auto";
+  bool compare_backup = false;
   std::string json_path;
   bool smoke = false;
   bool keep_data = false;
@@ -242,7 +249,11 @@ int Run(const Args& args) {
   std::this_thread::sleep_for(args.smoke ? std::chrono::milliseconds(300) : std::chrono::seconds(3));
   const AppWriter::Window alone = app.Between(alone_start, Clock::now());
 
-  std::vector<double> cp_total, cp_only, snap_total, snap_copy;
+  std::vector<double> cp_total, cp_only, snap_total, snap_copy, rep_ratio;
+  std::vector<double> snap_p99, cp_p99;
+  std::vector<double> backup_total, backup_copy, backup_p99, speedup;
+  double backup_stall_max = 0;
+  std::string copy_method;
   std::map<std::string, std::vector<double>> phase_seconds;
   std::vector<json> reps;
   double stall_max = 0;
@@ -270,6 +281,9 @@ int Run(const Args& args) {
     // B: sqlsteward snapshot.
     sqlsteward::SnapshotOptions options;
     options.integrity = *integrity;
+    options.copy_method = args.copy == "file"     ? sqlsteward::SnapshotCopyMethod::kFileCopy
+                          : args.copy == "backup" ? sqlsteward::SnapshotCopyMethod::kBackupApi
+                                                  : sqlsteward::SnapshotCopyMethod::kAuto;
     std::map<std::string, double> phases;
     std::map<std::string, double> phase_ends;  // Seconds after the start.
     std::mutex phases_mu;
@@ -302,7 +316,15 @@ int Run(const Args& args) {
     snap_copy.push_back(Seconds(snap->copy_time));
     for (const auto& [name, s] : phases) phase_seconds[name].push_back(s);
     stall_max = std::max(stall_max, during_snap.max_ms);
+    rep_ratio.push_back(cp_total.back() / snap_total.back());
+    snap_p99.push_back(during_snap.p99_ms);
+    cp_p99.push_back(during_cp.p99_ms);
+    copy_method = snap->copy_method == sqlsteward::SnapshotCopyMethod::kFileCopy ? "file copy"
+                                                                                : "backup API";
+    if (!snap->fallback_reason.empty()) copy_method += " (fell back: " + snap->fallback_reason + ")";
     reps.push_back({{"cp_seconds", cp_only.back()},
+                    {"ratio", rep_ratio.back()},
+                    {"copy_method", copy_method},
                     {"cp_fsync_seconds", cp_total.back()},
                     {"snapshot_seconds", snap_total.back()},
                     {"snapshot_phases_seconds", phases},
@@ -310,10 +332,42 @@ int Run(const Args& args) {
                     {"snapshot_bytes", snap->manifest.size_bytes},
                     {"app_during_cp", WindowJson(during_cp)},
                     {"app_during_snapshot", WindowJson(during_snap)}});
-    fmt::print("rep {}: cp {:.2f} s, cp+fsync {:.2f} s, snapshot {:.2f} s (copy {:.2f} s); "
-               "app commit max {:.1f} ms during snapshot (at {:.2f} s), {:.1f} ms during cp\n",
+    fmt::print("rep {}: cp {:.2f} s, cp+fsync {:.2f} s, snapshot {:.2f} s (copy {:.2f} s, {}); "
+               "ratio {:.2f}; app commit max {:.1f} ms / p99 {:.2f} ms during snapshot (max at "
+               "{:.2f} s), max {:.1f} ms / p99 {:.2f} ms during cp\n",
                rep + 1, cp_only.back(), cp_total.back(), snap_total.back(), snap_copy.back(),
-               during_snap.max_ms, during_snap.max_at_s, during_cp.max_ms);
+               copy_method, rep_ratio.back(), during_snap.max_ms, during_snap.p99_ms,
+               during_snap.max_at_s, during_cp.max_ms, during_cp.p99_ms);
+    if (args.compare_backup) {
+      // C: the same snapshot through the backup API, on the same source.
+      std::this_thread::sleep_for(settle);
+      sqlsteward::SnapshotOptions backup_options;
+      backup_options.integrity = *integrity;
+      backup_options.copy_method = sqlsteward::SnapshotCopyMethod::kBackupApi;
+      const auto c0 = Clock::now();
+      auto backup = sqlsteward::Snapshot(*db, snaps, backup_options);
+      const auto c1 = Clock::now();
+      const AppWriter::Window during_backup = app.Between(c0, c1);
+      if (!backup.has_value()) {
+        fmt::print(stderr, "backup-API snapshot failed: {}\n", backup.error().ToString());
+        ++failures;
+        continue;
+      }
+      fs::remove(backup->path);
+      fs::remove(backup->manifest_path);
+      backup_total.push_back(Seconds(c1 - c0));
+      backup_copy.push_back(Seconds(backup->copy_time));
+      backup_p99.push_back(during_backup.p99_ms);
+      backup_stall_max = std::max(backup_stall_max, during_backup.max_ms);
+      speedup.push_back(backup_total.back() / snap_total.back());
+      reps.back()["backup_api_seconds"] = backup_total.back();
+      reps.back()["backup_api_copy_seconds"] = backup_copy.back();
+      reps.back()["app_during_backup_api"] = WindowJson(during_backup);
+      fmt::print("       backup API snapshot {:.2f} s (copy {:.2f} s), ratio {:.2f}; app commit max "
+                 "{:.1f} ms / p99 {:.2f} ms; default copy {:.2f}x faster\n",
+                 backup_total.back(), backup_copy.back(), cp_total.back() / backup_total.back(),
+                 during_backup.max_ms, during_backup.p99_ms, speedup.back());
+    }
   }
   app.Stop();
   const AppWriter::Window all = app.Between(alone_start, Clock::now());
@@ -339,6 +393,29 @@ int Run(const Args& args) {
   fmt::print("  ratio (cp+fsync time / snapshot time): {:.2f}   goal >= 0.5  {}\n", ratio,
              ratio >= 0.5 ? "met" : "MISSED");
   fmt::print("  ratio (cp time / snapshot time):       {:.2f}\n", ratio_cp_only);
+  if (!rep_ratio.empty()) {
+    fmt::print("  per-rep ratio (cp+fsync / snapshot):   median {:.2f}, min {:.2f}, max {:.2f}\n",
+               Median(rep_ratio), *std::min_element(rep_ratio.begin(), rep_ratio.end()),
+               *std::max_element(rep_ratio.begin(), rep_ratio.end()));
+  }
+  fmt::print("  copy method: {}\n", copy_method);
+  if (!backup_total.empty()) {
+    row("snapshot through the backup API", backup_total);
+    row("  its copy phase", backup_copy);
+    fmt::print("  ratio (cp+fsync time / backup-API snapshot time): {:.2f}\n",
+               Median(cp_total) / Median(backup_total));
+    fmt::print("  speed-up of the default copy over the backup API, per rep: median {:.2f}x, min "
+               "{:.2f}x, max {:.2f}x\n",
+               Median(speedup), *std::min_element(speedup.begin(), speedup.end()),
+               *std::max_element(speedup.begin(), speedup.end()));
+    fmt::print("  app commit during backup-API snapshot: longest {:.1f} ms, p99 median {:.2f} ms\n",
+               backup_stall_max, Median(backup_p99));
+  }
+  fmt::print("  app commit p99 during snapshot: median {:.2f} ms (max {:.2f});  during cp: median "
+             "{:.2f} ms (max {:.2f})\n",
+             Median(snap_p99),
+             snap_p99.empty() ? 0 : *std::max_element(snap_p99.begin(), snap_p99.end()),
+             Median(cp_p99), cp_p99.empty() ? 0 : *std::max_element(cp_p99.begin(), cp_p99.end()));
   fmt::print("  app commit latency alone:   p50 {:.2f} ms  p99 {:.2f} ms  max {:.1f} ms\n",
              alone.p50_ms, alone.p99_ms, alone.max_ms);
   fmt::print("  longest app commit during cp:       {:.1f} ms\n", cp_stall_max);
@@ -357,6 +434,16 @@ int Run(const Args& args) {
               {"snapshot_copy_seconds", Spread(snap_copy)},
               {"ratio", ratio},
               {"ratio_cp_only", ratio_cp_only},
+              {"ratio_per_rep", Spread(rep_ratio)},
+              {"copy", args.copy},
+              {"copy_method", copy_method},
+              {"stall_p99_ms_per_rep", Spread(snap_p99)},
+              {"backup_api_seconds", Spread(backup_total)},
+              {"backup_api_copy_seconds", Spread(backup_copy)},
+              {"speedup_over_backup_api", Spread(speedup)},
+              {"backup_api_stall_max_ms", backup_stall_max},
+              {"backup_api_stall_p99_ms_per_rep", Spread(backup_p99)},
+              {"cp_stall_p99_ms_per_rep", Spread(cp_p99)},
               {"ratio_goal", 0.5},
               {"stall_max_ms", stall_max},
               {"stall_goal_ms", 20},
@@ -392,6 +479,12 @@ int main(int argc, char** argv) {
   app.add_option("--reps", args.reps, "Repetitions (default 3)")->check(CLI::PositiveNumber);
   app.add_option("--integrity", args.integrity, "Snapshot check: quick (default), full, none")
       ->check(CLI::IsMember({"quick", "full", "none"}));
+  app.add_option("--copy", args.copy,
+                 "Snapshot copy method: auto (default; the file copy in WAL), file, backup")
+      ->check(CLI::IsMember({"auto", "file", "backup"}));
+  app.add_flag("--compare-backup", args.compare_backup,
+               "Also run a backup-API snapshot in every repetition (C, after B), for the "
+               "speed-up of the default copy over it in the same run");
   app.add_option("--json", args.json_path, "Write the figures as JSON to this file");
   app.add_flag("--smoke", args.smoke, "CI: 16 MiB, one repetition; checks the harness only");
   app.add_flag("--keep-data", args.keep_data, "Leave the database in --dir afterwards");

@@ -104,6 +104,20 @@ struct SnapshotProgress {
 };
 using SnapshotProgressFn = std::function<void(const SnapshotProgress&)>;
 
+// How a snapshot's copy is made (docs/snapshots.md, "How the copy is made").
+enum class SnapshotCopyMethod {
+  // WAL mode: the file copy when its preconditions hold, else the backup
+  // API. Rollback journal: the backup API.
+  kAuto,
+  // The database file in large reads with the snapshot's WAL frames laid
+  // over it, hashed while it is written (WAL mode only). As an option: the
+  // file copy or an error (kFailedPrecondition, saying which precondition
+  // failed), never the backup API.
+  kFileCopy,
+  // SQLite's backup API, a page at a time.
+  kBackupApi,
+};
+
 struct SnapshotOptions {
   // The check run on the copy before it is published.
   IntegrityCheck integrity = IntegrityCheck::kQuick;
@@ -115,8 +129,9 @@ struct SnapshotOptions {
   // File name prefix; empty: the database's file name without its
   // extension ("/data/app.db" -> "app").
   std::string name;
-  // Pages copied per backup step. Between steps the progress callback runs
-  // and, in rollback-journal mode, writers may commit.
+  // Pages copied per backup step, or per chunk of the file copy (at most
+  // 1 MiB). Between steps the progress callback runs and, in
+  // rollback-journal mode, writers may commit.
   int pages_per_step = 1024;
   // Called at the start and end of each phase and at most this often in
   // between.
@@ -132,8 +147,11 @@ struct SnapshotOptions {
   // Run the checksum, the integrity check and the fsync of the copy on
   // threads at nice +10, so that they yield the CPU to the application's
   // threads; on a busy machine the snapshot then takes longer. The copy
-  // runs on the calling thread, at its priority.
+  // runs on the calling thread, at its priority, and so does the hash that
+  // trails the file copy (it sets the copy's pace).
   bool background_priority = true;
+  // kAuto unless a test or a cautious operator wants one method.
+  SnapshotCopyMethod copy_method = SnapshotCopyMethod::kAuto;
 };
 
 // What a manifest records (docs/snapshots.md has the JSON).
@@ -169,6 +187,10 @@ struct SnapshotResult {
   // restarts is max_restarts + 1.
   int restarts = 0;
   bool copied_under_write_lock = false;
+  // How the copy was made (kFileCopy or kBackupApi), and, when kAuto took
+  // the backup API in WAL mode, which precondition of the file copy failed.
+  SnapshotCopyMethod copy_method = SnapshotCopyMethod::kBackupApi;
+  std::string fallback_reason;
   // Snapshot files deleted by retention, and stale temporary files of
   // earlier, interrupted snapshots that were removed (with any manifest a
   // crash left published without its snapshot).

@@ -3,14 +3,18 @@
 //      they are told apart from live ones).
 //   2. `.snapshot-<hex>.tmp` is created and locked as in use
 //      (temp_file.h says how the lock tells live temporaries from dead).
-//   3. A private SQLite connection on the temporary file (journal_mode=OFF:
+//   3. The copy (SnapshotJob::copy): in WAL mode usually the file copy
+//      (file_copy.cc), which writes the file through the Env, header bytes
+//      18-19 already 1, and hashes it as it goes; otherwise the backup API:
+//      a private SQLite connection on the temporary file (journal_mode=OFF:
 //      no journal beside it; synchronous=OFF: we fsync once at the end) is
 //      the backup's destination. The copy keeps the source's header bytes
 //      18-19, which say "WAL" when the source is in WAL mode; they are reset
 //      to 1 (rollback journal) so that a snapshot is one self-contained
 //      file that opens without -wal/-shm files.
 //   4. fsync; then, in parallel, the integrity check (its own read-only,
-//      immutable connection) and the sha256 of the file.
+//      immutable connection) and the sha256 of the file (unless the copy
+//      hashed it).
 //   5. Under an flock on DEST_DIR (snapshotters of one directory publish one
 //      at a time; the lock is not held during the copy): choose <seq>, write
 //      the manifest to `.snapshot-<hex>.manifest.tmp`, fsync, rename it to
@@ -114,8 +118,9 @@ struct CheckedCopy {
 // (SnapshotOptions::background_priority), so that on a small machine the
 // application's own threads (its writers) do not wait for a CPU behind
 // them. Nothing is published before all three succeeded.
+// A copy that hashed what it wrote (`known_sha256`) is not hashed again.
 Result<CheckedCopy> SyncCheckAndHash(const SnapshotJob& job, TempSnapshot& temp, std::int64_t size,
-                                     Reporter* reporter) {
+                                     const std::string& known_sha256, Reporter* reporter) {
   const auto lower = [&job] {
     if (job.background_priority) LowerThreadPriority();
   };
@@ -132,11 +137,15 @@ Result<CheckedCopy> SyncCheckAndHash(const SnapshotJob& job, TempSnapshot& temp,
     facts = CheckCopy(temp.path(), job.integrity, reporter);
   });
   Result<std::string> sha = Internal("not run");
-  std::thread hasher([&] {
-    lower();
-    sha = HashFile(job.env, temp.fd(), temp.path(), size, 0, reporter);
-  });
-  hasher.join();
+  if (known_sha256.empty()) {
+    std::thread hasher([&] {
+      lower();
+      sha = HashFile(job.env, temp.fd(), temp.path(), size, 0, reporter);
+    });
+    hasher.join();
+  } else {
+    sha = known_sha256;
+  }
   checker.join();
   syncer.join();
   SQLSTEWARD_RETURN_IF_ERROR(synced);
@@ -224,10 +233,14 @@ Result<SnapshotResult> CreateSnapshot(const SnapshotJob& job, Reporter* reporter
   result.copy_time = Clock::now() - start;
   result.restarts = outcome.restarts;
   result.copied_under_write_lock = outcome.under_write_lock;
+  result.copy_method =
+      outcome.file_copy ? SnapshotCopyMethod::kFileCopy : SnapshotCopyMethod::kBackupApi;
+  result.fallback_reason = outcome.fallback_reason;
   SQLSTEWARD_RETURN_IF_ERROR(temp->CloseConnection());
   SQLSTEWARD_RETURN_IF_ERROR(temp->ResetWalHeader());
   SQLSTEWARD_ASSIGN_OR_RETURN(std::int64_t size, temp->Size());
-  SQLSTEWARD_ASSIGN_OR_RETURN(CheckedCopy checked, SyncCheckAndHash(job, *temp, size, reporter));
+  SQLSTEWARD_ASSIGN_OR_RETURN(CheckedCopy checked,
+                              SyncCheckAndHash(job, *temp, size, outcome.sha256, reporter));
   result.manifest = ManifestFor(job, outcome, checked, size);
   SQLSTEWARD_RETURN_IF_ERROR(Publish(job, *temp, &result));
   result.total_time = Clock::now() - start;

@@ -26,6 +26,9 @@ struct CopyOutcome {
   std::int64_t created_unix_ms = 0;  // When the copy's read transaction began.
   int restarts = 0;
   bool under_write_lock = false;
+  bool file_copy = false;       // Made by the file copy (file_copy.h), not the backup API.
+  std::string fallback_reason;  // Why the file copy was not taken, when it was tried.
+  std::string sha256;           // Of the file, when the copy hashed what it wrote.
 };
 
 // One snapshot to publish; `copy` fills the temporary file.

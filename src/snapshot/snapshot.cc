@@ -3,7 +3,10 @@
 // stall writers:
 //   WAL: a separate read-only connection (no checkpoint on close, no mmap)
 //     runs BEGIN and one SELECT, and holds that read transaction for the
-//     whole copy. The backup then reads one unchanging view of the database
+//     whole copy. The file copy (file_copy.cc, which proves it consistent)
+//     reads the database file and the snapshot's WAL frames in that view;
+//     where one of its preconditions fails, the backup API reads one
+//     unchanging view of the database
 //     and never restarts, whatever writers commit meanwhile (checked by
 //     snapshot_test's WalSnapshotDoesNotRestartUnderWrites); writers are
 //     not blocked at all, and checkpoints stop at our read mark until the
@@ -35,8 +38,10 @@
 #include "snapshot/backup.h"
 #include "snapshot/create.h"
 #include "snapshot/entry_points.h"
+#include "snapshot/file_copy.h"
 #include "snapshot/names.h"
 #include "snapshot/progress.h"
+#include "snapshot/source_vfs.h"
 #include "snapshot/sqlite_util.h"
 #include "snapshot/staged_dump.h"
 #include "snapshot/temp_file.h"
@@ -49,16 +54,40 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// copy_method kFileCopy, and a precondition of the file copy failed.
+Status FileCopyRefused(const Status& why) {
+  return FailedPrecondition(std::string(why.message()),
+                            "take the snapshot with copy_method kAuto, which then uses SQLite's "
+                            "backup API");
+}
+
 // WAL, or rollback journal while restarts are tolerated: the copy through a
 // read-only connection of our own. Returns an error of the setup; the
-// backup's own result goes to *copied, where in rollback-journal mode
+// copy's own result goes to *copied, where in rollback-journal mode
 // kAborted means "too many restarts": the caller copies under the write lock.
-Status CopyThroughOwnConnection(Database& db, BackupRun& run, TempSnapshot& temp,
-                                CopyOutcome* outcome, int max_restarts, Status* copied) {
+// In WAL mode the file copy (file_copy.h) is taken when its preconditions
+// hold, otherwise the backup API inside the same read transaction.
+Status CopyThroughOwnConnection(Database& db, const SnapshotOptions& options, BackupRun& run,
+                                TempSnapshot& temp, CopyOutcome* outcome, Status* copied) {
   const std::string& path = db.path();
+  const bool wal = db.journal_mode() == JournalMode::kWal;
   // The same VFS as the database's own connections, so that its locks
-  // meet theirs.
-  const std::string& vfs = DatabaseAccess::Vfs(db);
+  // meet theirs; in WAL mode with the source VFS stacked on it, which
+  // tells the file copy which snapshot the read transaction holds.
+  std::string vfs = DatabaseAccess::Vfs(db);
+  bool try_file_copy = wal && options.copy_method != SnapshotCopyMethod::kBackupApi;
+  if (try_file_copy) {
+    auto source_vfs = RegisterSnapshotSourceVfs(vfs);
+    if (source_vfs.has_value()) {
+      vfs = std::move(source_vfs).value();
+    } else {
+      if (options.copy_method == SnapshotCopyMethod::kFileCopy) {
+        return FileCopyRefused(source_vfs.error());
+      }
+      outcome->fallback_reason = std::string(source_vfs.error().message());
+      try_file_copy = false;
+    }
+  }
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(run.deadline - Clock::now());
   const int remaining_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 1 << 30));
   SQLSTEWARD_ASSIGN_OR_RETURN(SqliteHandle source,
@@ -67,7 +96,6 @@ Status CopyThroughOwnConnection(Database& db, BackupRun& run, TempSnapshot& temp
   sqlite3_busy_timeout(source.get(), remaining_ms);
   SQLSTEWARD_RETURN_IF_ERROR(Exec(source.get(), "PRAGMA mmap_size=0", "configure " + path));
   SQLSTEWARD_ASSIGN_OR_RETURN(run.page_size, QueryInt(source.get(), "PRAGMA page_size", path));
-  const bool wal = db.journal_mode() == JournalMode::kWal;
   if (wal) {
     // One read transaction for the whole copy: one unchanging view.
     SQLSTEWARD_RETURN_IF_ERROR(Exec(source.get(), "BEGIN; SELECT 1 FROM sqlite_master LIMIT 1",
@@ -80,9 +108,30 @@ Status CopyThroughOwnConnection(Database& db, BackupRun& run, TempSnapshot& temp
     sqlite3_busy_timeout(source.get(), 0);
   }
   outcome->created_unix_ms = WallClockUnixMs();
+  if (try_file_copy) {
+    auto plan = PlanFileCopy(source.get(), path);
+    if (plan.has_value()) {
+      FileCopyRun file_run;
+      file_run.env = DatabaseAccess::Env(db);
+      file_run.reporter = run.reporter;
+      file_run.chunk_pages = options.pages_per_step;
+      auto sha = RunFileCopy(*plan, file_run, temp, path);
+      Exec(source.get(), "COMMIT", "end the snapshot's read transaction").IgnoreError();
+      outcome->file_copy = true;
+      if (sha.has_value()) {
+        outcome->sha256 = std::move(sha).value();
+      } else {
+        *copied = std::move(sha).error();
+      }
+      return Status();
+    }
+    if (plan.error().code() != StatusCode::kFailedPrecondition) return std::move(plan).error();
+    if (options.copy_method == SnapshotCopyMethod::kFileCopy) return FileCopyRefused(plan.error());
+    outcome->fallback_reason = std::string(plan.error().message());
+  }
   SQLSTEWARD_ASSIGN_OR_RETURN(run.dest, temp.Connection());
   run.source = source.get();
-  run.max_restarts = wal ? -1 : max_restarts;
+  run.max_restarts = wal ? -1 : options.max_restarts;
   run.after_step = [&temp] { temp.StartWriteback(); };
   BackupOutcome backup;
   *copied = RunBackup(run, &backup);
@@ -125,10 +174,14 @@ Status CopyFromDatabase(Database& db, const SnapshotOptions& options, Reporter* 
   run.phase = SnapshotPhase::kCopy;
   run.deadline = Clock::now() + options.timeout;
   run.reporter = reporter;
+  if (options.copy_method == SnapshotCopyMethod::kFileCopy &&
+      db.journal_mode() != JournalMode::kWal) {
+    return FailedPrecondition("the file copy needs a database in WAL mode",
+                              "take the snapshot with copy_method kAuto or kBackupApi");
+  }
   if (db.journal_mode() == JournalMode::kWal || options.max_restarts > 0) {
     Status copied;
-    SQLSTEWARD_RETURN_IF_ERROR(
-        CopyThroughOwnConnection(db, run, temp, outcome, options.max_restarts, &copied));
+    SQLSTEWARD_RETURN_IF_ERROR(CopyThroughOwnConnection(db, options, run, temp, outcome, &copied));
     if (copied.ok() || copied.code() != StatusCode::kAborted ||
         db.journal_mode() == JournalMode::kWal) {
       return copied;

@@ -167,6 +167,19 @@ Status TempSnapshot::Preallocate(std::int64_t bytes) {
   return posix::ErrnoStatus(errno, "reserve space for", path_);
 }
 
+Status TempSnapshot::WriteAt(const void* data, std::size_t len, off_t offset) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  while (len > 0) {
+    const ssize_t n = env_->Pwrite(fd_.get(), bytes, len, offset);
+    if (n < 0) return posix::ErrnoStatus(errno, "write", path_);
+    if (n == 0) return posix::ErrnoStatus(ENOSPC, "write", path_);
+    bytes += n;
+    len -= static_cast<std::size_t>(n);
+    offset += n;
+  }
+  return Status();
+}
+
 Status TempSnapshot::Reset() {
   writeback_from_ = 0;
   inflight_from_ = 0;

@@ -71,6 +71,10 @@ class TempSnapshot {
   // Filesystems without fallocate are fine.
   Status Preallocate(std::int64_t bytes);
 
+  // Writes all of `data` at `offset` of the file, through the Env (the
+  // file copy's writes; the backup API writes through SQLite's VFS).
+  Status WriteAt(const void* data, std::size_t len, off_t offset);
+
   // Empties the file for a fresh copy.
   Status Reset();
 

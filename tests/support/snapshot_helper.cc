@@ -38,6 +38,15 @@
 //                           or at its Nth progress report of the restore
 //                           phase, 8 pages a step (WHERE restore); N 0: no
 //                           crash, print "ok <fsyncs> <renames> <reports>"
+//   ledger DB               open DB (shared) and, until stdin EOF, commit
+//                           `UPDATE ledger SET version = version + 1`
+//                           (every row, spread over many pages, in one
+//                           transaction); print "ready" after the first
+//                           commit and "done <commits> <errors>" at the end
+//   checkpointer DB         open DB (shared); for each line read, commit
+//                           `UPDATE cold SET version = version + 1`, run a
+//                           checkpoint (Database::Checkpoint) and print
+//                           "checkpointed" (or an error line)
 //   hold DB                 open DB (shared), print "ready", print
 //                           "handed-over" if asked to hand over, close at
 //                           stdin EOF and print "closed" (or an error line)
@@ -233,6 +242,48 @@ int RestoreCrash(const ModeArgs& args) {
   return 0;
 }
 
+int Ledger(const ModeArgs& args) {
+  auto db = OpenOrExit(args[0]);
+  std::atomic<bool> stop{false};
+  std::thread watcher([&] {
+    WaitForStdinEof();
+    stop = true;
+  });
+  long long commits = 0;
+  long long errors = 0;
+  while (!stop.load()) {
+    Status st = db->Write(
+        [](Transaction& tx) { return tx.Exec("UPDATE ledger SET version = version + 1"); });
+    if (st.ok()) {
+      ++commits;
+    } else {
+      ++errors;
+      std::fprintf(stderr, "ledger commit failed: %s\n", st.ToString().c_str());
+    }
+    if (commits + errors == 1) SayOrExit("ready");
+  }
+  watcher.join();
+  if (CloseAndReport(*db) != 0) ++errors;
+  SayOrExit("done " + std::to_string(commits) + " " + std::to_string(errors));
+  return errors == 0 ? 0 : kExitFailed;
+}
+
+int Checkpointer(const ModeArgs& args) {
+  auto db = OpenOrExit(args[0]);
+  SayOrExit("ready");
+  while (sqlsteward::subprocess::ReadStdinLine().has_value()) {
+    Status st = db->Write(
+        [](Transaction& tx) { return tx.Exec("UPDATE cold SET version = version + 1"); });
+    if (st.ok()) st = db->Checkpoint();
+    if (!st.ok()) {
+      SayError(st);
+      return kExitFailed;
+    }
+    SayOrExit("checkpointed");
+  }
+  return CloseAndReport(*db);
+}
+
 int Hold(const ModeArgs& args) {
   sqlsteward::Options options;
   options.on_handed_over = [](std::int32_t) { SayOrExit("handed-over"); };
@@ -250,6 +301,8 @@ constexpr sqlsteward::testing::HelperMode kModes[] = {
     {"snapshot-no-fallocate", "DB DEST", SnapshotNoFallocate},
     {"snapshot-crash", "DB DEST OP N", SnapshotCrash},
     {"restore-crash", "SNAP DB WHERE N", RestoreCrash},
+    {"ledger", "DB", Ledger},
+    {"checkpointer", "DB", Checkpointer},
     {"hold", "DB", Hold},
 };
 

@@ -209,6 +209,135 @@ TEST(SnapshotTest, ProgressReportsEveryPhaseWithPages) {
   EXPECT_TRUE(reports.back().finished);
 }
 
+// Options whose writer never checkpoints: commits stay in the WAL, so a
+// snapshot's content is mostly in WAL frames.
+std::unique_ptr<Database> OpenWithoutCheckpoints(const std::string& path) {
+  Options options;
+  options.checkpoint_wal_bytes = 0;
+  auto db = Database::Open(path, options);
+  EXPECT_TRUE(db.has_value()) << testing::Describe(db);
+  return db.has_value() ? std::move(db).value() : nullptr;
+}
+
+void FlipFileByte(const std::string& path, off_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << path;
+  unsigned char byte = 0;
+  ASSERT_EQ(::pread(fd, &byte, 1, offset), 1);
+  byte ^= 0x01;
+  ASSERT_EQ(::pwrite(fd, &byte, 1, offset), 1);
+  ::close(fd);
+}
+
+// Issue 14: in WAL mode the snapshot takes the file copy, and its content
+// is the backup API's and the live database's: with the commits in WAL
+// frames, after a checkpoint of all of them (the reader then takes WAL
+// read slot 0 and reads the database file alone), and after the WAL
+// restarted with new commits.
+TEST(SnapshotFileCopyTest, WalTakesTheFileCopyWithTheBackupApisContent) {
+  TempDir dir;
+  const std::string path = dir.File("app.db");
+  const std::string snaps = dir.File("snaps");
+  auto db = OpenWithoutCheckpoints(path);
+  ASSERT_NE(db, nullptr);
+  SeedBank(*db, 20, 400);
+  for (std::uint32_t i = 0; i < 50; ++i) SQLSTEWARD_ASSERT_OK(Transfer(*db, 20, i * 2654435761u));
+  ASSERT_GT(std::filesystem::file_size(path + "-wal"), 1u << 20) << "the commits are in the WAL";
+  const std::string live = testing::DumpDatabase(path);
+
+  auto fast = Snapshot(*db, snaps);
+  ASSERT_TRUE(fast.has_value()) << testing::Describe(fast);
+  EXPECT_EQ(fast->copy_method, SnapshotCopyMethod::kFileCopy);
+  EXPECT_EQ(fast->fallback_reason, "");
+  SnapshotOptions backup;
+  backup.copy_method = SnapshotCopyMethod::kBackupApi;
+  auto slow = Snapshot(*db, snaps, backup);
+  ASSERT_TRUE(slow.has_value()) << testing::Describe(slow);
+  EXPECT_EQ(slow->copy_method, SnapshotCopyMethod::kBackupApi);
+  EXPECT_EQ(testing::DumpDatabase(fast->path), live);
+  EXPECT_EQ(testing::DumpDatabase(slow->path), live);
+  EXPECT_EQ(fast->manifest.page_count, slow->manifest.page_count);
+  EXPECT_EQ(fast->manifest.sha256, FileSha(fast->path)) << "the hash taken while copying";
+  const std::string head = ReadFile(fast->path).substr(0, 20);
+  EXPECT_EQ(head[18], 1) << "a snapshot is a rollback-journal file";
+  EXPECT_EQ(head[19], 1);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(fast->path));
+
+  SQLSTEWARD_ASSERT_OK(db->Checkpoint());
+  auto checkpointed = Snapshot(*db, snaps);
+  ASSERT_TRUE(checkpointed.has_value()) << testing::Describe(checkpointed);
+  EXPECT_EQ(checkpointed->copy_method, SnapshotCopyMethod::kFileCopy);
+  EXPECT_EQ(testing::DumpDatabase(checkpointed->path), live);
+
+  for (std::uint32_t i = 0; i < 20; ++i) SQLSTEWARD_ASSERT_OK(Transfer(*db, 20, i * 40503u + 7));
+  const std::string later = testing::DumpDatabase(path);
+  ASSERT_NE(later, live);
+  auto restarted = Snapshot(*db, snaps);
+  ASSERT_TRUE(restarted.has_value()) << testing::Describe(restarted);
+  EXPECT_EQ(restarted->copy_method, SnapshotCopyMethod::kFileCopy);
+  EXPECT_EQ(testing::DumpDatabase(restarted->path), later);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(restarted->path));
+  SQLSTEWARD_EXPECT_OK(db->Close());
+}
+
+// A precondition of the file copy that fails (here: a WAL frame whose
+// checksum does not check out; SQLite's readers do not look at it) sends
+// the snapshot to the backup API, which says why; with copy_method
+// kFileCopy it is an error naming the reason, and nothing is left behind.
+TEST(SnapshotFileCopyTest, AFailedPreconditionFallsBackToTheBackupApi) {
+  TempDir dir;
+  const std::string path = dir.File("app.db");
+  const std::string snaps = dir.File("snaps");
+  auto db = OpenWithoutCheckpoints(path);
+  ASSERT_NE(db, nullptr);
+  SeedBank(*db, 20, 100);
+  for (std::uint32_t i = 0; i < 20; ++i) SQLSTEWARD_ASSERT_OK(Transfer(*db, 20, i * 2654435761u));
+  const std::string live = testing::DumpDatabase(path);
+  const off_t frame1_checksum = 32 + 16;  // WAL header, then the frame header's checksum.
+  FlipFileByte(path + "-wal", frame1_checksum);
+
+  auto snap = Snapshot(*db, snaps);
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  EXPECT_EQ(snap->copy_method, SnapshotCopyMethod::kBackupApi);
+  EXPECT_THAT(snap->fallback_reason, HasSubstr("frame 1 fails its checksum"));
+  EXPECT_EQ(testing::DumpDatabase(snap->path), live);
+  SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
+
+  SnapshotOptions only;
+  only.copy_method = SnapshotCopyMethod::kFileCopy;
+  auto refused = Snapshot(*db, snaps, only);
+  ASSERT_THAT(refused, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(refused.error().message()), HasSubstr("frame 1 fails its checksum"));
+  EXPECT_THAT(std::string(refused.error().hint()), HasSubstr("kAuto"));
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(snaps)) {
+    ++files;
+    EXPECT_THAT(entry.path().filename().string(), ::testing::Not(StartsWith(".snapshot-")));
+  }
+  EXPECT_EQ(files, 2) << "only the first snapshot and its manifest";
+  FlipFileByte(path + "-wal", frame1_checksum);
+  SQLSTEWARD_EXPECT_OK(db->Close());
+}
+
+// Rollback-journal mode keeps the backup API; the file copy cannot be
+// asked for there.
+TEST(SnapshotFileCopyTest, RollbackJournalKeepsTheBackupApi) {
+  TempDir dir;
+  auto db = OpenDb(dir.File("app.db"), JournalMode::kDelete);
+  ASSERT_NE(db, nullptr);
+  SeedBank(*db, 20, 50);
+  auto snap = Snapshot(*db, dir.File("snaps"));
+  ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
+  EXPECT_EQ(snap->copy_method, SnapshotCopyMethod::kBackupApi);
+  EXPECT_EQ(snap->fallback_reason, "");
+  SnapshotOptions only;
+  only.copy_method = SnapshotCopyMethod::kFileCopy;
+  auto refused = Snapshot(*db, dir.File("snaps"), only);
+  ASSERT_THAT(refused, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(refused.error().message()), HasSubstr("needs a database in WAL mode"));
+  EXPECT_THAT(std::string(refused.error().hint()), HasSubstr("kBackupApi"));
+}
+
 // Holding one read transaction for the whole copy means SQLite never has to
 // restart the backup, whatever writers commit meanwhile; and they are not
 // blocked: commits keep landing while the copy runs.
@@ -562,9 +691,21 @@ TEST(SnapshotTest, VerifyRunsTheIntegrityCheck) {
   SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path, none));
 }
 
+// The fault tests below run against both ways of copying (issue 14): the
+// file copy, which writes the temporary through the Env, and the backup
+// API, which writes it through SQLite's VFS.
+class SnapshotCopyFaultTest : public ::testing::TestWithParam<SnapshotCopyMethod> {
+ protected:
+  SnapshotOptions CopyOptions() const {
+    SnapshotOptions options;
+    options.copy_method = GetParam();
+    return options;
+  }
+};
+
 // Injected failures of fsync, of the manifest's write and of the final
 // rename: a typed error, and nothing left in the directory.
-TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
+TEST_P(SnapshotCopyFaultTest, InjectedFailuresAreTypedAndLeaveNothing) {
   using Op = testing::FaultEnv::Op;
   TempDir dir;
   const std::string snaps = dir.File("snaps");
@@ -576,27 +717,27 @@ TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
   SeedBank(db, 10, 50);
 
   faults.Fail(Op::kFsync, EIO, snaps + "/");
-  EXPECT_THAT(Snapshot(db, snaps), StatusIs(StatusCode::kIOError));
+  EXPECT_THAT(Snapshot(db, snaps, CopyOptions()), StatusIs(StatusCode::kIOError));
   EXPECT_TRUE(ListDir(snaps).empty());
 
   faults.FailAlways(Op::kPwrite, ENOSPC, snaps + "/");
-  EXPECT_THAT(Snapshot(db, snaps), StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_THAT(Snapshot(db, snaps, CopyOptions()), StatusIs(StatusCode::kResourceExhausted));
   EXPECT_TRUE(ListDir(snaps).empty());
   faults.Clear();
 
   faults.Fail(Op::kRename, EIO, ".db");
-  EXPECT_THAT(Snapshot(db, snaps), StatusIs(StatusCode::kIOError));
+  EXPECT_THAT(Snapshot(db, snaps, CopyOptions()), StatusIs(StatusCode::kIOError));
   EXPECT_TRUE(ListDir(snaps).empty());
   EXPECT_GE(faults.Injected(), 3);
 
-  auto snap = Snapshot(db, snaps);
+  auto snap = Snapshot(db, snaps, CopyOptions());
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   EXPECT_EQ(ListDir(snaps).size(), 2u);
 
   // The third fsync under snaps/ is the directory's, after both renames:
   // the snapshot is there, complete, and the error says what is at stake.
   faults.Fail(Op::kFsync, EIO, snaps, 3);
-  auto unsynced = Snapshot(db, snaps);
+  auto unsynced = Snapshot(db, snaps, CopyOptions());
   EXPECT_THAT(unsynced, StatusIs(StatusCode::kIOError));
   ASSERT_FALSE(unsynced.has_value());
   const std::string message(unsynced.error().message());
@@ -619,7 +760,7 @@ TEST(SnapshotTest, InjectedFailuresAreTypedAndLeaveNothing) {
 // takes writes and a snapshot afterwards. (The ENOSPC of a write in the
 // middle of the copy, which goes through SQLite's VFS, is tested on a real
 // full disk: snapshot_multiprocess_test's DiskFullMidCopyIsTypedAndLeavesNothing.)
-TEST(SnapshotTest, FallocateEnospcIsTypedAndLeavesNothing) {
+TEST_P(SnapshotCopyFaultTest, FallocateEnospcIsTypedAndLeavesNothing) {
   using Op = testing::FaultEnv::Op;
   TempDir dir;
   const std::string db_path = dir.File("app.db");
@@ -632,7 +773,7 @@ TEST(SnapshotTest, FallocateEnospcIsTypedAndLeavesNothing) {
   const std::string before = testing::DumpDatabase(db_path);
 
   faults.Fail(Op::kFallocate, ENOSPC, snaps + "/");
-  auto full = Snapshot(db, snaps);
+  auto full = Snapshot(db, snaps, CopyOptions());
   ASSERT_THAT(full, StatusIs(StatusCode::kResourceExhausted));
   EXPECT_EQ(faults.Injected(), 1);
   EXPECT_THAT(std::string(full.error().message()),
@@ -646,7 +787,7 @@ TEST(SnapshotTest, FallocateEnospcIsTypedAndLeavesNothing) {
   SQLSTEWARD_EXPECT_OK(db.Write([](Transaction& tx) {
     return tx.Exec("UPDATE accounts SET balance = balance + 1 WHERE id = 1");
   }));
-  auto next = Snapshot(db, snaps);
+  auto next = Snapshot(db, snaps, CopyOptions());
   ASSERT_TRUE(next.has_value()) << testing::Describe(next);
   SQLSTEWARD_EXPECT_OK(VerifySnapshot(next->path));
   EXPECT_EQ(ListDir(snaps).size(), 2u);
@@ -655,7 +796,7 @@ TEST(SnapshotTest, FallocateEnospcIsTypedAndLeavesNothing) {
 // EINTR (a signal during the call) on each of the snapshot's own calls that
 // can block: retried by the Env, so the snapshot succeeds, verifies, and
 // nothing else is left. Each injected EINTR costs one more call.
-TEST(SnapshotTest, EintrDuringASnapshotIsRetried) {
+TEST_P(SnapshotCopyFaultTest, EintrDuringASnapshotIsRetried) {
   using Op = testing::FaultEnv::Op;
   TempDir dir;
   const std::string snaps = dir.File("snaps");
@@ -666,10 +807,10 @@ TEST(SnapshotTest, EintrDuringASnapshotIsRetried) {
   SeedBank(db, 10, 200);
   // Two clean snapshots count the calls of one (the first also makes the
   // directory).
-  ASSERT_TRUE(Snapshot(db, snaps).has_value());
+  ASSERT_TRUE(Snapshot(db, snaps, CopyOptions()).has_value());
   const int fsyncs_before = faults.Calls(Op::kFsync, snaps);
   const int writes_before = faults.Calls(Op::kPwrite, snaps);
-  ASSERT_TRUE(Snapshot(db, snaps).has_value());
+  ASSERT_TRUE(Snapshot(db, snaps, CopyOptions()).has_value());
   const int fsyncs = faults.Calls(Op::kFsync, snaps) - fsyncs_before;
   const int writes = faults.Calls(Op::kPwrite, snaps) - writes_before;
 
@@ -681,7 +822,7 @@ TEST(SnapshotTest, EintrDuringASnapshotIsRetried) {
   faults.Fail(Op::kPwrite, EINTR, ".manifest.tmp");
   const int fsyncs_clean = faults.Calls(Op::kFsync, snaps);
   const int writes_clean = faults.Calls(Op::kPwrite, snaps);
-  auto snap = Snapshot(db, snaps);
+  auto snap = Snapshot(db, snaps, CopyOptions());
   ASSERT_TRUE(snap.has_value()) << testing::Describe(snap);
   EXPECT_EQ(faults.Injected(), 7);
   EXPECT_EQ(faults.Calls(Op::kFsync, snaps) - fsyncs_clean, fsyncs + 2);
@@ -689,6 +830,14 @@ TEST(SnapshotTest, EintrDuringASnapshotIsRetried) {
   SQLSTEWARD_EXPECT_OK(VerifySnapshot(snap->path));
   EXPECT_EQ(ListDir(snaps).size(), 6u) << ::testing::PrintToString(ListDir(snaps));
 }
+
+INSTANTIATE_TEST_SUITE_P(Copies, SnapshotCopyFaultTest,
+                         ::testing::Values(SnapshotCopyMethod::kFileCopy,
+                                           SnapshotCopyMethod::kBackupApi),
+                         [](const ::testing::TestParamInfo<SnapshotCopyMethod>& param_info) {
+                           return param_info.param == SnapshotCopyMethod::kFileCopy ? "FileCopy"
+                                                                               : "BackupApi";
+                         });
 
 // EACCES creating the temporary (a directory this process may not write
 // in; injected, as root ignores the mode bits): kPermissionDenied naming
