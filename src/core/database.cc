@@ -153,12 +153,7 @@ Status Database::Impl::Close() {
   return Status();
 }
 
-Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
-    const std::string& given_path, const Options& options, posix::Env* env) {
-  InstallForkHandler();
-  if (given_path.empty()) {
-    return InvalidArgument("empty database path", "give the path of a database file");
-  }
+Result<std::unique_ptr<Database::Impl>> internal::DatabaseAccess::NewImpl(const Options& options, posix::Env* env) {
   if (options.reader_connections < 1 || options.max_batch_jobs < 1) {
     return InvalidArgument("reader_connections and max_batch_jobs must be at least 1",
                            "use the defaults unless measured otherwise");
@@ -173,6 +168,16 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
     };
   }
   impl->fork_generation = g_fork_generation.load(std::memory_order_relaxed);
+  return impl;
+}
+
+Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenWithEnv(
+    const std::string& given_path, const Options& options, posix::Env* env) {
+  InstallForkHandler();
+  if (given_path.empty()) {
+    return InvalidArgument("empty database path", "give the path of a database file");
+  }
+  SQLSTEWARD_ASSIGN_OR_RETURN(auto impl, NewImpl(options, env));
   const Options& opts = impl->options;
   SQLSTEWARD_ASSIGN_OR_RETURN(impl->path, ResolveDatabasePath(env, given_path, opts));
   const std::string& path = impl->path;
@@ -271,20 +276,7 @@ Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenReadOnly(
 Result<std::unique_ptr<Database>> internal::DatabaseAccess::OpenOnEngine(
     const std::string& address, const Options& options, const EngineFactory& factory) {
   InstallForkHandler();
-  if (options.reader_connections < 1 || options.max_batch_jobs < 1) {
-    return InvalidArgument("reader_connections and max_batch_jobs must be at least 1",
-                           "use the defaults unless measured otherwise");
-  }
-  auto impl = std::make_unique<Database::Impl>();
-  impl->env = posix::Env::Default();
-  impl->options = options;
-  if (!impl->options.on_warning) {
-    impl->options.on_warning = [](std::string_view message) {
-      std::fprintf(stderr, "sqlsteward: warning: %.*s\n", static_cast<int>(message.size()),
-                   message.data());
-    };
-  }
-  impl->fork_generation = g_fork_generation.load(std::memory_order_relaxed);
+  SQLSTEWARD_ASSIGN_OR_RETURN(auto impl, NewImpl(options, posix::Env::Default()));
   impl->path = address;
   impl->journal_mode = JournalMode::kWal;
   impl->options.journal_mode = JournalMode::kWal;

@@ -65,6 +65,9 @@ struct DatabaseAccess {
 
   // Open's read-only path (Options::read_only).
   static Result<std::unique_ptr<Database>> OpenReadOnly(std::unique_ptr<Database::Impl> impl);
+  // What every handle starts from, whichever engine it opens: the options
+  // checked and completed, the fork generation it belongs to.
+  static Result<std::unique_ptr<Database::Impl>> NewImpl(const Options& options, posix::Env* env);
 };
 
 }  // namespace sqlsteward::internal
