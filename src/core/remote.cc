@@ -99,6 +99,34 @@ bool ReturnsRows(std::string_view sql) {
   return sql.find('=', i) == std::string_view::npos;
 }
 
+// Whether `sql` has the keyword RETURNING outside quotes, comments and
+// other words.
+bool HasReturningClause(std::string_view sql) {
+  std::size_t i = 0;
+  while (i < sql.size()) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"' || c == '`' || c == '[') {
+      const char close = c == '[' ? ']' : c;
+      const std::size_t end = sql.find(close, i + 1);
+      if (end == std::string_view::npos) return false;
+      i = end + 1;
+    } else if (sql.substr(i, 2) == "--") {
+      const std::size_t end = sql.find('\n', i);
+      if (end == std::string_view::npos) return false;
+      i = end + 1;
+    } else if (sql.substr(i, 2) == "/*") {
+      const std::size_t end = sql.find("*/", i + 2);
+      if (end == std::string_view::npos) return false;
+      i = end + 2;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      if (UpperWord(sql, &i) == "RETURNING") return true;
+    } else {
+      ++i;
+    }
+  }
+  return false;
+}
+
 int CountParameters(std::string_view sql) {
   int highest = 0;
   int next = 1;
@@ -168,6 +196,13 @@ Result<bool> RemoteStatement::Step() {
       }
       rows_ = std::move(rows).value();
     } else {
+      if (HasReturningClause(sql_)) {
+        // Run as an exec, its rows would be dropped without a word.
+        return FailedPrecondition(
+            "RETURNING is not supported on a dqlite cluster: \"" + sql_.substr(0, 120) + "\"",
+            "run the statement without RETURNING, then read the rows back in the same job "
+            "(e.g. by last_insert_rowid() or by their key)");
+      }
       SQLSTEWARD_RETURN_IF_ERROR(
           session_->Exec(sql_, params_).WithContext("step \"" + sql_.substr(0, 120) + "\""));
     }

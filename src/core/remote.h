@@ -12,7 +12,8 @@
 // A remote statement runs as a query (rows come back) or as an exec (last
 // insert id and changes come back) by its first keyword: SELECT, WITH,
 // VALUES, EXPLAIN and PRAGMA without an assignment are queries; anything else
-// is an exec, so `INSERT ... RETURNING` returns no rows on a cluster
+// is an exec; an exec with a RETURNING clause is refused with
+// kFailedPrecondition rather than run with its rows dropped
 // (docs/cluster.md).
 //
 // Thread safety: a RemoteSession and its statements belong to the one

@@ -158,6 +158,23 @@ TEST_F(ClusterDatabaseTest, TransactionControlInAJobAndWritesInAReadAreRefused) 
   Status vacuum = db->Write([](Transaction& tx) { return tx.ExecScript("VACUUM"); });
   EXPECT_THAT(vacuum, testing::StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM sqlite_master WHERE name = 'x'"), 0);
+  // Run as an exec, RETURNING's rows would be dropped: refused, and the
+  // job's other changes rolled back with it. The word in a string is fine.
+  SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) {
+    return tx.ExecScript("CREATE TABLE r(id INTEGER PRIMARY KEY, note TEXT)");
+  }));
+  Status returning = db->Write([](Transaction& tx) {
+    SQLSTEWARD_RETURN_IF_ERROR(tx.Exec("INSERT INTO r(note) VALUES ('returning is a word')"));
+    return tx.Exec("INSERT INTO r(note) VALUES ('b') RETURNING id");
+  });
+  EXPECT_THAT(returning, testing::StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(returning.message()), HasSubstr("RETURNING"));
+  EXPECT_THAT(std::string(returning.hint()), HasSubstr("last_insert_rowid()"));
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM r"), 0);
+  SQLSTEWARD_ASSERT_OK(db->Write([](Transaction& tx) {
+    return tx.Exec("INSERT INTO r(note) VALUES ('returning is a word')");
+  }));
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM r"), 1);
 }
 
 // The answer to a COMMIT that applied is lost: the engine looks the batch
