@@ -475,7 +475,7 @@ TEST(CliHelpTest, TopLevelHelpListsEachCommandOnOneLine) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const std::vector<std::string> expected = {
       "demo", "version", "extension-path", "doctor", "torture", "migrate", "status",
-      "handover", "exec", "query", "snapshot", "verify", "restore"};
+      "handover", "exec", "query", "snapshot", "verify", "restore", "node", "cluster"};
   std::istringstream out(run.out);
   std::string line;
   while (std::getline(out, line) && line != "Subcommands:") {
