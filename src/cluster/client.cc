@@ -21,6 +21,15 @@ void IgnoreSigpipe() {
 }
 
 struct Client::Impl {
+  // A prepared statement's SQL (empty when the id is unknown) and whether
+  // running it may commit. An unknown id fails on the server; "may commit"
+  // is the safe answer for it.
+  std::pair<std::string, bool> Prepared(std::uint32_t stmt) const {
+    auto it = statements.find(stmt);
+    if (it == statements.end()) return {std::string(), true};
+    return {it->second, MayCommit(it->second, in_transaction)};
+  }
+
   std::unique_ptr<Connection> conn;
   std::string address;
   ClientOptions options;
@@ -250,10 +259,7 @@ Result<std::uint32_t> Client::Prepare(std::string_view sql) {
 
 Result<ExecResult> Client::Exec(std::uint32_t stmt, std::span<const Value> params) {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->NeedDb());
-  auto it = impl_->statements.find(stmt);
-  const std::string sql = it == impl_->statements.end() ? std::string() : it->second;
-  // An unknown statement id fails on the server; say "may commit" to be safe.
-  const bool may_commit = it == impl_->statements.end() || MayCommit(sql, impl_->in_transaction);
+  const auto [sql, may_commit] = impl_->Prepared(stmt);
   wire::Encoder e;
   e.PutUint32Pair(*impl_->db, stmt);
   SQLSTEWARD_RETURN_IF_ERROR(e.PutParams(params));
@@ -266,9 +272,7 @@ Result<ExecResult> Client::Exec(std::uint32_t stmt, std::span<const Value> param
 
 Result<Rows> Client::Query(std::uint32_t stmt, std::span<const Value> params) {
   SQLSTEWARD_RETURN_IF_ERROR(impl_->NeedDb());
-  auto it = impl_->statements.find(stmt);
-  const std::string sql = it == impl_->statements.end() ? std::string() : it->second;
-  const bool may_commit = it == impl_->statements.end() || MayCommit(sql, impl_->in_transaction);
+  const auto [sql, may_commit] = impl_->Prepared(stmt);
   wire::Encoder e;
   e.PutUint32Pair(*impl_->db, stmt);
   SQLSTEWARD_RETURN_IF_ERROR(e.PutParams(params));
